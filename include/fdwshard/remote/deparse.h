@@ -1,0 +1,27 @@
+/* SQL text sent to workers and run locally, built only from quoted names and literals. */
+#pragma once
+
+#include "fdwshard/pg.h"
+
+namespace fdwshard::remote
+{
+
+/* schema.name, each part quoted as needed. */
+const char *QualifiedName(const char *schema, const char *name);
+
+/* schema.name of a relation by OID, always schema-qualified. */
+const char *QualifiedRelationName(Oid relid);
+
+/* name_suffix, truncated so it fits in NAMEDATALEN-1 bytes; used for shard and shard-index names. */
+char *NameWithSuffix(const char *name, int64 suffix);
+
+/*
+ * CREATE TABLE schema.name (...) for a shard table on a worker: the columns, collations and NOT
+ * NULL of the logical table and its CHECK constraints; no defaults (they run on the coordinator).
+ */
+char *ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_name);
+
+/* The column list of relid for INSERT ... SELECT: every column except stored generated ones. */
+char *InsertableColumnList(Oid relid);
+
+} // namespace fdwshard::remote

@@ -1,0 +1,98 @@
+/* SPI helpers for catalog work (see catalog/spi.h). */
+#include "fdwshard/catalog/spi.h"
+
+namespace fdwshard::catalog
+{
+
+SpiArg
+Int4Arg(int32 value)
+{
+	return SpiArg{INT4OID, Int32GetDatum(value), false};
+}
+
+SpiArg
+Int8Arg(int64 value)
+{
+	return SpiArg{INT8OID, Int64GetDatum(value), false};
+}
+
+SpiArg
+OidArg(Oid value)
+{
+	return SpiArg{OIDOID, ObjectIdGetDatum(value), false};
+}
+
+SpiArg
+TextArg(const char *value)
+{
+	if (value == NULL)
+		return SpiArg{TEXTOID, (Datum) 0, true};
+	return SpiArg{TEXTOID, CStringGetTextDatum(value), false};
+}
+
+SpiArg
+BoolArg(bool value)
+{
+	return SpiArg{BOOLOID, BoolGetDatum(value), false};
+}
+
+uint64
+SpiRun(const char *sql, std::initializer_list<SpiArg> args)
+{
+	int nargs = (int) args.size();
+	Oid *types = (Oid *) palloc0(sizeof(Oid) * (nargs + 1));
+	Datum *values = (Datum *) palloc0(sizeof(Datum) * (nargs + 1));
+	char *nulls = (char *) palloc0(nargs + 1);
+	int i = 0;
+
+	for (const SpiArg &arg : args)
+	{
+		types[i] = arg.type;
+		values[i] = arg.value;
+		nulls[i] = arg.is_null ? 'n' : ' ';
+		i++;
+	}
+
+	int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "fdwshard: SPI failed (%s) running: %s", SPI_result_code_string(rc), sql);
+	return SPI_processed;
+}
+
+Datum
+SpiValue(uint64 row, int column, bool *is_null)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, is_null);
+}
+
+int32
+SpiInt4(uint64 row, int column)
+{
+	bool is_null;
+	Datum value = SpiValue(row, column, &is_null);
+	return is_null ? 0 : DatumGetInt32(value);
+}
+
+int64
+SpiInt8(uint64 row, int column)
+{
+	bool is_null;
+	Datum value = SpiValue(row, column, &is_null);
+	return is_null ? 0 : DatumGetInt64(value);
+}
+
+bool
+SpiBool(uint64 row, int column)
+{
+	bool is_null;
+	Datum value = SpiValue(row, column, &is_null);
+	return !is_null && DatumGetBool(value);
+}
+
+char *
+SpiText(uint64 row, int column)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
+}
+
+} // namespace fdwshard::catalog

@@ -1,0 +1,35 @@
+/* Distributed tables are self-describing: RANGE (fdwshard_hash(column)) partitioning (see distribution.h). */
+#include "fdwshard/planner/distribution.h"
+
+#include "fdwshard/hash/datum_hash.h"
+
+namespace fdwshard
+{
+
+bool
+GetDistribution(Relation rel, Distribution *distribution)
+{
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		return false;
+
+	PartitionKey key = RelationGetPartitionKey(rel);
+	if (key == NULL || key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 || key->partattrs[0] != 0 ||
+		list_length(key->partexprs) != 1)
+		return false;
+
+	Expr *expr = (Expr *) linitial(key->partexprs);
+	Oid hash_function = HashFunctionOid();
+	if (!IsA(expr, FuncExpr) || !OidIsValid(hash_function) || ((FuncExpr *) expr)->funcid != hash_function)
+		return false;
+
+	Node *arg = (Node *) linitial(((FuncExpr *) expr)->args);
+	if (!IsA(arg, Var))
+		return false;
+
+	distribution->attnum = ((Var *) arg)->varattno;
+	distribution->column_type = ((Var *) arg)->vartype;
+	distribution->partition_key = expr;
+	return true;
+}
+
+} // namespace fdwshard

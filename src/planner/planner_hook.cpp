@@ -1,0 +1,281 @@
+/*
+ * Planner hook: shard pruning. Shards are partitioned by RANGE (fdwshard_hash(col)), so native
+ * pruning cannot use "col = 42" by itself. For each such clause on a distributed table the hook
+ * adds the implied "fdwshard_hash(col) = <hash of 42>" (or "= fdwshard_hash($1)" for a
+ * parameter, "= ANY (hashes)" for IN lists); PostgreSQL's partition pruning then keeps only the
+ * matching shards, at plan time or, for generic plans, at executor start-up.
+ */
+#include "fdwshard/planner/planner.h"
+
+#include "fdwshard/guard.h"
+#include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/planner/distribution.h"
+
+namespace fdwshard
+{
+
+namespace
+{
+
+/* The hook we replaced; set once in InitPlanner. */
+planner_hook_type prev_planner_hook = nullptr;
+
+/* The distributed table a Var of query refers to, or false. */
+bool
+VarDistribution(Query *query, Node *node, Var **var_out, Distribution *distribution)
+{
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL || !IsA(node, Var))
+		return false;
+
+	Var *var = (Var *) node;
+	if (var->varlevelsup != 0 || var->varattno <= 0 || var->varno < 1 || var->varno > list_length(query->rtable))
+		return false;
+
+	RangeTblEntry *rte = rt_fetch(var->varno, query->rtable);
+	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_PARTITIONED_TABLE)
+		return false;
+
+	/* The parser holds a lock on every relation of the query. */
+	Relation rel = relation_open(rte->relid, NoLock);
+	bool distributed = GetDistribution(rel, distribution) && distribution->attnum == var->varattno;
+	if (distributed)
+		distribution->partition_key = (Expr *) copyObject(distribution->partition_key);
+	relation_close(rel, NoLock);
+
+	*var_out = var;
+	return distributed;
+}
+
+/* True when opno is "=" of the hash operator family of the column's type. */
+bool
+IsDistributionEquality(Oid opno, Oid column_type)
+{
+	TypeCacheEntry *type = lookup_type_cache(getBaseType(column_type), TYPECACHE_HASH_OPFAMILY);
+
+	return OidIsValid(type->hash_opf) && get_op_opfamily_strategy(opno, type->hash_opf) == HTEqualStrategyNumber;
+}
+
+Expr *
+PartitionKeyFor(const Distribution &distribution, Var *var)
+{
+	Node *key = (Node *) distribution.partition_key;
+	ChangeVarNodes(key, 1, var->varno, 0);
+	return (Expr *) key;
+}
+
+Const *
+HashConst(int32 hash)
+{
+	return makeConst(INT4OID, -1, InvalidOid, sizeof(int32), Int32GetDatum(hash), false, true);
+}
+
+Expr *
+HashEquals(Expr *key, Expr *hash)
+{
+	OpExpr *clause = (OpExpr *) make_opclause(Int4EqualOperator, BOOLOID, false, key, hash, InvalidOid, InvalidOid);
+	clause->opfuncid = F_INT4EQ;
+	return (Expr *) clause;
+}
+
+/* "col = const" or "col = $n", either way round. */
+Expr *
+PruningClauseForOpExpr(Query *query, OpExpr *op)
+{
+	if (list_length(op->args) != 2)
+		return NULL;
+
+	Var *var;
+	Distribution distribution;
+	Node *other;
+	if (VarDistribution(query, (Node *) linitial(op->args), &var, &distribution))
+		other = (Node *) lsecond(op->args);
+	else if (VarDistribution(query, (Node *) lsecond(op->args), &var, &distribution))
+		other = (Node *) linitial(op->args);
+	else
+		return NULL;
+
+	while (IsA(other, RelabelType))
+		other = (Node *) ((RelabelType *) other)->arg;
+	if (!IsDistributionEquality(op->opno, distribution.column_type))
+		return NULL;
+
+	if (IsA(other, Const))
+	{
+		Const *value = (Const *) other;
+		if (value->constisnull)
+			return NULL;
+		int32 hash = DatumHash(value->constvalue, value->consttype, op->inputcollid);
+		return HashEquals(PartitionKeyFor(distribution, var), (Expr *) HashConst(hash));
+	}
+	if (IsA(other, Param) && ((Param *) other)->paramkind == PARAM_EXTERN)
+	{
+		Expr *hash = (Expr *) makeFuncExpr(HashFunctionOid(), INT4OID, list_make1(copyObject(other)), InvalidOid,
+										   op->inputcollid, COERCE_EXPLICIT_CALL);
+		return HashEquals(PartitionKeyFor(distribution, var), hash);
+	}
+	return NULL;
+}
+
+/* "col IN (constants)" / "col = ANY (constant array)". */
+Expr *
+PruningClauseForArray(Query *query, ScalarArrayOpExpr *op)
+{
+	Var *var;
+	Distribution distribution;
+
+	if (!op->useOr || list_length(op->args) != 2 ||
+		!VarDistribution(query, (Node *) linitial(op->args), &var, &distribution) ||
+		!IsDistributionEquality(op->opno, distribution.column_type))
+		return NULL;
+
+	/* Before constant folding, IN (1, 2) is an ARRAY[] of constants; = ANY ('{1,2}') is a Const. */
+	Node *array = (Node *) lsecond(op->args);
+	Datum *hashes;
+	int hash_count = 0;
+	if (IsA(array, ArrayExpr))
+	{
+		List *elements = ((ArrayExpr *) array)->elements;
+		ListCell *cell;
+
+		hashes = (Datum *) palloc(sizeof(Datum) * (list_length(elements) + 1));
+		foreach (cell, elements)
+		{
+			Node *element = (Node *) lfirst(cell);
+			while (IsA(element, RelabelType))
+				element = (Node *) ((RelabelType *) element)->arg;
+			if (!IsA(element, Const))
+				return NULL;
+			Const *value = (Const *) element;
+			if (!value->constisnull)
+				hashes[hash_count++] = Int32GetDatum(DatumHash(value->constvalue, value->consttype, op->inputcollid));
+		}
+	}
+	else if (IsA(array, Const) && !((Const *) array)->constisnull)
+	{
+		ArrayType *values = DatumGetArrayTypeP(((Const *) array)->constvalue);
+		Oid element_type = ARR_ELEMTYPE(values);
+		int16 typlen;
+		bool typbyval;
+		char typalign;
+		Datum *elements;
+		bool *nulls;
+		int count;
+		get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+		deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
+
+		hashes = (Datum *) palloc(sizeof(Datum) * (count + 1));
+		for (int i = 0; i < count; i++)
+			if (!nulls[i])
+				hashes[hash_count++] = Int32GetDatum(DatumHash(elements[i], element_type, op->inputcollid));
+	}
+	else
+		return NULL;
+
+	if (hash_count == 0)
+		return NULL;
+
+	ArrayType *hash_array = construct_array(hashes, hash_count, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+	ScalarArrayOpExpr *clause = makeNode(ScalarArrayOpExpr);
+	clause->opno = Int4EqualOperator;
+	clause->opfuncid = F_INT4EQ;
+	clause->useOr = true;
+	clause->inputcollid = InvalidOid;
+	clause->args = list_make2(PartitionKeyFor(distribution, var),
+							  makeConst(INT4ARRAYOID, -1, InvalidOid, -1, PointerGetDatum(hash_array), false, false));
+	clause->location = -1;
+	return (Expr *) clause;
+}
+
+/* Adds pruning clauses implied by the top-level conjuncts of query's WHERE clause. */
+void
+AddPruningClauses(Query *query)
+{
+	if (query->jointree == NULL || query->jointree->quals == NULL)
+		return;
+
+	List *conjuncts = make_ands_implicit((Expr *) query->jointree->quals);
+	List *added = NIL;
+	ListCell *cell;
+
+	foreach (cell, conjuncts)
+	{
+		Node *conjunct = (Node *) lfirst(cell);
+		Expr *clause = NULL;
+
+		if (IsA(conjunct, OpExpr))
+			clause = PruningClauseForOpExpr(query, (OpExpr *) conjunct);
+		else if (IsA(conjunct, ScalarArrayOpExpr))
+			clause = PruningClauseForArray(query, (ScalarArrayOpExpr *) conjunct);
+		if (clause != NULL)
+			added = lappend(added, clause);
+	}
+	if (added != NIL)
+	{
+		elog(DEBUG2, "fdwshard: added %d shard pruning clause(s)", list_length(added));
+		query->jointree->quals = (Node *) make_ands_explicit(list_concat(conjuncts, added));
+	}
+}
+
+bool
+HasPartitionedTable(Query *query)
+{
+	ListCell *cell;
+	foreach (cell, query->rtable)
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_PARTITIONED_TABLE)
+			return true;
+	}
+	return false;
+}
+
+bool PruningWalker(Node *node, void *context);
+
+/* PostgreSQL 15 declares tree walkers as bool (*)(); the void (*)() step keeps -Wcast-function-type quiet. */
+bool (*WalkerFn(bool (*walker)(Node *, void *)))()
+{
+	return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walker));
+}
+
+bool
+PruningWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query *query = (Query *) node;
+		if (HasPartitionedTable(query))
+			AddPruningClauses(query);
+		return query_tree_walker(query, WalkerFn(PruningWalker), context, 0);
+	}
+	return expression_tree_walker(node, WalkerFn(PruningWalker), context);
+}
+
+PlannedStmt *
+Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
+{
+	/* O(1) when fdwshard is not created in this database: one cached function lookup. */
+	if (OidIsValid(HashFunctionOid()))
+		PruningWalker((Node *) parse, NULL);
+
+	if (prev_planner_hook != nullptr)
+		return prev_planner_hook(parse, query_string, cursor_options, bound_params);
+	return standard_planner(parse, query_string, cursor_options, bound_params);
+}
+
+} // namespace
+
+void
+InitPlanner(void)
+{
+	prev_planner_hook = planner_hook;
+	planner_hook = [](Query *parse, const char *query_string, int cursor_options,
+					  ParamListInfo bound_params) -> PlannedStmt * {
+		return pg::Entry([&] { return Plan(parse, query_string, cursor_options, bound_params); });
+	};
+}
+
+} // namespace fdwshard

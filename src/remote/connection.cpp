@@ -1,0 +1,85 @@
+/* Remote commands through postgres_fdw's connection cache (see remote/connection.h). */
+#include "fdwshard/remote/connection.h"
+
+/* postgres_fdw's exported connection API (contrib/postgres_fdw/postgres_fdw.h, PostgreSQL 15). */
+extern "C" {
+typedef struct PgFdwConnState PgFdwConnState;
+typedef PGconn *(*GetConnectionFn)(UserMapping *user, bool will_prep_stmt, PgFdwConnState **state);
+typedef PGresult *(*ExecQueryFn)(PGconn *conn, const char *query, PgFdwConnState *state);
+typedef void (*ReportErrorFn)(int elevel, PGresult *res, PGconn *conn, bool clear, const char *sql);
+}
+
+namespace fdwshard::remote
+{
+
+namespace
+{
+
+/* Resolved once per backend from postgres_fdw.so; never reset (the library stays loaded). */
+GetConnectionFn get_connection = nullptr;
+ExecQueryFn exec_query = nullptr;
+ReportErrorFn report_error = nullptr;
+
+void
+LoadPostgresFdw()
+{
+	if (get_connection != nullptr)
+		return;
+	exec_query = (ExecQueryFn) load_external_function("$libdir/postgres_fdw", "pgfdw_exec_query", true, NULL);
+	report_error = (ReportErrorFn) load_external_function("$libdir/postgres_fdw", "pgfdw_report_error", true, NULL);
+	get_connection = (GetConnectionFn) load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
+}
+
+PGresult *
+Run(Oid serverid, const char *sql, PGconn **conn_out)
+{
+	PgFdwConnState *state = NULL;
+
+	LoadPostgresFdw();
+	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
+	PGconn *conn = get_connection(mapping, false, &state);
+	PGresult *result = exec_query(conn, sql, state);
+	ExecStatusType status = PQresultStatus(result);
+
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		report_error(ERROR, result, conn, true, sql);
+	*conn_out = conn;
+	return result;
+}
+
+} // namespace
+
+PGconn *
+ServerConnection(Oid serverid)
+{
+	LoadPostgresFdw();
+	return get_connection(GetUserMapping(GetUserId(), serverid), false, NULL);
+}
+
+void
+ExecuteOnServer(Oid serverid, const char *sql)
+{
+	PGconn *conn;
+
+	elog(DEBUG2, "fdwshard: on server %u: %s", serverid, sql);
+	PQclear(Run(serverid, sql, &conn));
+}
+
+char *
+QueryOnServer(Oid serverid, const char *sql)
+{
+	PGconn *conn;
+	PGresult *result = Run(serverid, sql, &conn);
+	char *answer;
+
+	if (PQresultStatus(result) == PGRES_TUPLES_OK)
+		answer = (PQntuples(result) > 0 && PQnfields(result) > 0 && !PQgetisnull(result, 0, 0))
+					 ? pstrdup(PQgetvalue(result, 0, 0))
+					 : NULL;
+	else
+		answer = pstrdup(PQcmdStatus(result));
+	PQclear(result);
+	return answer;
+}
+
+} // namespace fdwshard::remote
