@@ -455,10 +455,10 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 			   {TextArg(old_rel), TextArg(RelName(table)), TextArg((const char *) lfirst(cell))});
 		char *old_sequence = SpiText(0, 1);
 		char *new_sequence = SpiText(0, 2);
-		SpiRun(psprintf("SELECT pg_catalog.setval(%s::regclass, last_value, is_called) FROM %s",
-						quote_literal_cstr(new_sequence), old_sequence));
 		renames = lappend(renames, psprintf("ALTER SEQUENCE %s RENAME TO %s", new_sequence,
 											quote_identifier(SpiText(0, 3))));
+		SpiRun(psprintf("SELECT pg_catalog.setval(%s::regclass, last_value, is_called) FROM %s",
+						quote_literal_cstr(new_sequence), old_sequence));
 	}
 	SpiRun(psprintf("DROP TABLE %s", old_rel));
 	foreach (cell, renames)

@@ -65,6 +65,24 @@ PartitionKeyFor(const Distribution &distribution, Var *var)
 	return (Expr *) key;
 }
 
+/*
+ * The parser leaves casts of constants unevaluated (IN (1, 2) on a bigint column is
+ * ARRAY[int8(1), int8(2)]): fold an expression without Vars, Params or volatile functions.
+ */
+Node *
+FoldConstant(Node *node)
+{
+	while (IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (IsA(node, Const) || IsA(node, Param) || contain_var_clause(node) || contain_volatile_functions(node) ||
+		contain_mutable_functions(node) || contain_subplans(node))
+		return node;
+	node = eval_const_expressions(NULL, (Node *) copyObject(node));
+	while (IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node;
+}
+
 Const *
 HashConst(int32 hash)
 {
@@ -96,10 +114,9 @@ PruningClauseForOpExpr(Query *query, OpExpr *op)
 	else
 		return NULL;
 
-	while (IsA(other, RelabelType))
-		other = (Node *) ((RelabelType *) other)->arg;
 	if (!IsDistributionEquality(op->opno, distribution.column_type))
 		return NULL;
+	other = FoldConstant(other);
 
 	if (IsA(other, Const))
 	{
@@ -130,49 +147,26 @@ PruningClauseForArray(Query *query, ScalarArrayOpExpr *op)
 		!IsDistributionEquality(op->opno, distribution.column_type))
 		return NULL;
 
-	/* Before constant folding, IN (1, 2) is an ARRAY[] of constants; = ANY ('{1,2}') is a Const. */
-	Node *array = (Node *) lsecond(op->args);
-	Datum *hashes;
-	int hash_count = 0;
-	if (IsA(array, ArrayExpr))
-	{
-		List *elements = ((ArrayExpr *) array)->elements;
-		ListCell *cell;
-
-		hashes = (Datum *) palloc(sizeof(Datum) * (list_length(elements) + 1));
-		foreach (cell, elements)
-		{
-			Node *element = (Node *) lfirst(cell);
-			while (IsA(element, RelabelType))
-				element = (Node *) ((RelabelType *) element)->arg;
-			if (!IsA(element, Const))
-				return NULL;
-			Const *value = (Const *) element;
-			if (!value->constisnull)
-				hashes[hash_count++] = Int32GetDatum(DatumHash(value->constvalue, value->consttype, op->inputcollid));
-		}
-	}
-	else if (IsA(array, Const) && !((Const *) array)->constisnull)
-	{
-		ArrayType *values = DatumGetArrayTypeP(((Const *) array)->constvalue);
-		Oid element_type = ARR_ELEMTYPE(values);
-		int16 typlen;
-		bool typbyval;
-		char typalign;
-		Datum *elements;
-		bool *nulls;
-		int count;
-		get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-		deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
-
-		hashes = (Datum *) palloc(sizeof(Datum) * (count + 1));
-		for (int i = 0; i < count; i++)
-			if (!nulls[i])
-				hashes[hash_count++] = Int32GetDatum(DatumHash(elements[i], element_type, op->inputcollid));
-	}
-	else
+	Node *array = FoldConstant((Node *) lsecond(op->args));
+	if (!IsA(array, Const) || ((Const *) array)->constisnull)
 		return NULL;
 
+	ArrayType *values = DatumGetArrayTypeP(((Const *) array)->constvalue);
+	Oid element_type = ARR_ELEMTYPE(values);
+	int16 typlen;
+	bool typbyval;
+	char typalign;
+	Datum *elements;
+	bool *nulls;
+	int count;
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
+
+	Datum *hashes = (Datum *) palloc(sizeof(Datum) * (count + 1));
+	int hash_count = 0;
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
+			hashes[hash_count++] = Int32GetDatum(DatumHash(elements[i], element_type, op->inputcollid));
 	if (hash_count == 0)
 		return NULL;
 

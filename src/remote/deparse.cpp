@@ -4,6 +4,7 @@
 extern "C" {
 #include "catalog/indexing.h"
 #include "catalog/pg_constraint.h"
+#include "rewrite/rewriteHandler.h"
 }
 
 namespace fdwshard::remote
@@ -58,6 +59,17 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 											  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
 		if (OidIsValid(att->attcollation) && att->attcollation != get_typcollation(att->atttypid))
 			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(att->attcollation));
+		if (att->attgenerated == ATTRIBUTE_GENERATED_STORED)
+		{
+			/* postgres_fdw sends DEFAULT for generated columns: the worker must compute them. */
+			Node *expr = build_column_default(rel, att->attnum);
+			List *context = deparse_context_for(RelationGetRelationName(rel), logical_relid);
+
+			if (expr == NULL)
+				elog(ERROR, "fdwshard: no expression for generated column \"%s\"", NameStr(att->attname));
+			appendStringInfo(&sql, " GENERATED ALWAYS AS (%s) STORED",
+							 deparse_expression(expr, context, false, false));
+		}
 		if (att->attnotnull)
 			appendStringInfoString(&sql, " NOT NULL");
 		first = false;

@@ -1,0 +1,52 @@
+-- The extension, worker registration and node management. Runs first: later tests use nodes 2 and 3.
+\getenv worker1_port WORKER1_PORT
+\getenv worker2_port WORKER2_PORT
+
+CREATE EXTENSION fdwshard CASCADE;
+SELECT extname FROM pg_extension WHERE extname IN ('fdwshard', 'postgres_fdw') ORDER BY 1;
+
+-- try(sql, hide): runs sql, returns 'ok' or "SQLSTATE: message" with a varying text hidden.
+CREATE FUNCTION public.try(sql text, hide text DEFAULT NULL) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN others THEN
+    RETURN SQLSTATE || ': ' || CASE WHEN hide IS NULL THEN SQLERRM ELSE replace(SQLERRM, hide, '<port>') END;
+END $$;
+
+-- The coordinator is node 1, local, holding shards.
+SELECT nodeid, is_local, should_have_shards, server_name, port = current_setting('port')::int AS own_port
+FROM fdwshard.nodes;
+
+SELECT fdwshard_add_node('127.0.0.1', :worker1_port) AS worker1;
+SELECT fdwshard_add_node('127.0.0.1', :worker2_port, current_database()) AS worker2;
+SELECT nodeid, host, port IN (:worker1_port, :worker2_port) AS worker_port, dbname, is_local,
+       should_have_shards, shard_count, server_name
+FROM fdwshard.nodes;
+SELECT srvname, array(SELECT o FROM unnest(srvoptions) o WHERE o NOT LIKE 'port=%') AS options
+FROM pg_foreign_server ORDER BY srvname;
+SELECT srvname, umuser::regrole FROM pg_user_mappings ORDER BY srvname;
+
+-- The same host:port twice is refused.
+SELECT try(format('SELECT fdwshard_add_node(%L, %s)', '127.0.0.1', :worker1_port), :'worker1_port');
+
+-- A node that cannot be reached is refused and leaves nothing registered.
+SELECT fdwshard_add_node('127.0.0.1', 1);
+SELECT count(*) AS nodes FROM fdwshard.node;
+SELECT count(*) AS servers FROM pg_foreign_server WHERE srvname LIKE 'fdwshard_node_%';
+
+-- user/password pass through to the user mapping; a node without shards can be removed.
+SELECT fdwshard_add_node('localhost', :worker2_port, current_database(), 'postgres', 'secret') AS extra \gset
+SELECT srvname, umoptions FROM pg_user_mappings WHERE srvname = 'fdwshard_node_' || :extra;
+SELECT fdwshard_remove_node(:extra);
+SELECT count(*) AS servers FROM pg_foreign_server WHERE srvname = 'fdwshard_node_' || :extra;
+SELECT nodeid FROM fdwshard.nodes;
+
+-- Node management errors.
+SELECT fdwshard_remove_node(1);
+SELECT fdwshard_remove_node(99);
+SELECT fdwshard_set_node_property(2, 'bogus', true);
+SELECT fdwshard_set_node_property(99, 'should_have_shards', true);
+SELECT fdwshard_set_node_property(2, 'should_have_shards', false);
+SELECT nodeid, should_have_shards FROM fdwshard.nodes;
+SELECT fdwshard_set_node_property(2, 'should_have_shards', true);
