@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# A worker stopped while fdwshard works: create_distributed_table and DROP TABLE fail whole,
+# leaving no shard on any node and no catalog row; once the worker is back both succeed.
+set -u
+source "$(dirname "$0")/lib.sh"
+db=fault_worker_down
+fresh_db $db
+q "$COORDINATOR_PORT" $db "CREATE TABLE t (k int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g" >/dev/null
+
+node_stop worker2
+# Shard 0 goes to the coordinator, shard 1 to worker 1, shard 2 to the stopped worker 2.
+out=$(q "$COORDINATOR_PORT" $db "SELECT create_distributed_table('t', 'k', shard_count := 6)")
+check_contains "create_distributed_table fails when a worker is down" 'could not connect to server "fdwshard_node_3"' "$out"
+check "no catalog rows" "0" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM fdwshard.shard")"
+check "table still plain with its rows" "r|1000" "$(q "$COORDINATOR_PORT" $db "SELECT relkind, (SELECT count(*) FROM t) FROM pg_class WHERE relname = 't'")"
+check "no local shard tables" "0" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM pg_class WHERE relname LIKE 't\_%' AND relkind IN ('r', 'f')")"
+check "no shard tables on worker 1" "0" "$(q "$WORKER1_PORT" $db "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't\_%'")"
+
+node_restart worker2
+out=$(q "$COORDINATOR_PORT" $db "SELECT create_distributed_table('t', 'k', shard_count := 6)")
+check "create_distributed_table succeeds once the worker is back" "" "$out"
+check "all rows kept" "1000" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM t")"
+check "worker 2 holds its shards" "2" "$(q "$WORKER2_PORT" $db "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't\_%'")"
+
+# A worker stopped mid-way through a multi-shard write: nothing is half-written.
+node_stop worker1
+out=$(q "$COORDINATOR_PORT" $db "INSERT INTO t SELECT g, 'x' FROM generate_series(1001, 1100) g")
+check_contains "write touching a stopped worker fails" "could not connect" "$out"
+node_restart worker1
+check "no row of the failed write anywhere" "1000" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM t")"
+
+node_stop worker1
+out=$(q "$COORDINATOR_PORT" $db "DROP TABLE t")
+check_contains "DROP TABLE fails while a worker is down" "could not connect" "$out"
+node_restart worker1
+check "table and shards still there" "1000|6" "$(q "$COORDINATOR_PORT" $db "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM fdwshard.shard)")"
+q "$COORDINATOR_PORT" $db "DROP TABLE t" >/dev/null
+check "DROP TABLE succeeds once the worker is back" "0|0|0" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM fdwshard.shard")|$(q "$WORKER1_PORT" $db "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't\_%'")|$(q "$WORKER2_PORT" $db "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't\_%'")"
+exit $((failures > 0))
