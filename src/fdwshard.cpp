@@ -3,22 +3,22 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 
-extern "C" {
-PG_MODULE_MAGIC;
-
-void _PG_init(void);
-
-void
-_PG_init(void)
+extern "C"
 {
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("fdwshard must be loaded via shared_preload_libraries"),
-						errhint("Add fdwshard to shared_preload_libraries in postgresql.conf on the coordinator "
-								"and restart PostgreSQL.")));
+	PG_MODULE_MAGIC;
 
-	fdwshard::catalog::InitCatalog();
-	fdwshard::InitDatumHash();
-	fdwshard::InitPlanner();
-}
+	void _PG_init(void);
+
+	void _PG_init(void)
+	{
+		if (!process_shared_preload_libraries_in_progress)
+			ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			                errmsg("fdwshard must be loaded via shared_preload_libraries"),
+			                errhint("Add fdwshard to shared_preload_libraries in postgresql.conf on the coordinator "
+			                        "and restart PostgreSQL.")));
+
+		fdwshard::catalog::InitCatalog();
+		fdwshard::InitDatumHash();
+		fdwshard::InitPlanner();
+	}
 }

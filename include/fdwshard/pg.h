@@ -1,7 +1,8 @@
 /* The one place PostgreSQL headers are included from C++ (postgres.h first, all inside extern "C"). */
 #pragma once
 
-extern "C" {
+extern "C"
+{
 #include "postgres.h"
 
 #include "access/genam.h"

@@ -13,7 +13,7 @@ namespace
 int next_shard_id = 0;
 
 const char *const kNodeColumns =
-	"SELECT nodeid, host, port, dbname, is_local, should_have_shards, server_name FROM fdwshard.node ";
+    "SELECT nodeid, host, port, dbname, is_local, should_have_shards, server_name FROM fdwshard.node ";
 
 Node *
 NodeFromRow(uint64 row)
@@ -41,7 +41,7 @@ ReadNode(int32 nodeid, bool missing_ok)
 		if (missing_ok)
 			return NULL;
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("node %d does not exist", nodeid),
-						errhint("SELECT * FROM fdwshard.nodes lists the registered nodes.")));
+		                errhint("SELECT * FROM fdwshard.nodes lists the registered nodes.")));
 	}
 	return NodeFromRow(0);
 }
@@ -76,8 +76,8 @@ void
 InitCatalog(void)
 {
 	DefineCustomIntVariable("fdwshard.next_shard_id", "Shard id given to the next shard created (0: use the sequence).",
-							"Tests set it so shard names are deterministic.", &next_shard_id, 0, 0, INT_MAX,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+	                        "Tests set it so shard names are deterministic.", &next_shard_id, 0, 0, INT_MAX,
+	                        PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 } // namespace fdwshard::catalog

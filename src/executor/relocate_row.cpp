@@ -31,8 +31,8 @@ EqualityOperator(Oid column_type)
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "fdwshard: no equality operator for type %s", format_type_be(column_type));
 	Form_pg_operator form = (Form_pg_operator) GETSTRUCT(tuple);
-	char *op = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(form->oprnamespace)),
-						NameStr(form->oprname));
+	char *op =
+	    psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(form->oprnamespace)), NameStr(form->oprname));
 	ReleaseSysCache(tuple);
 	return op;
 }
@@ -60,24 +60,24 @@ RelocateRow(TriggerData *trigger)
 	Datum value = heap_getattr(trigger->tg_newtuple, distribution.attnum, RelationGetDescr(shard), &is_null);
 	if (is_null)
 		ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
-						errmsg("null value in distribution column \"%s\" of relation \"%s\"", NameStr(att->attname),
-							   get_rel_name(parent_relid))));
+		                errmsg("null value in distribution column \"%s\" of relation \"%s\"", NameStr(att->attname),
+		                       get_rel_name(parent_relid))));
 	int32 hash = DatumHash(value, att->atttypid, collation);
 
 	SPI_connect();
 	if (SpiRun("SELECT 1 FROM fdwshard.shard WHERE shard_relid = $1 AND $2 BETWEEN min_hash AND max_hash",
-			   {OidArg(shard_relid), Int4Arg(hash)}) == 0)
+	           {OidArg(shard_relid), Int4Arg(hash)}) == 0)
 	{
 		/* Every row of this shard with this value is misplaced: move them all at once. */
 		char *columns = remote::InsertableColumnList(parent_relid);
 		char *sql = psprintf("WITH moved AS (DELETE FROM ONLY %s WHERE %s %s $1 RETURNING %s) "
-							 "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved",
-							 remote::QualifiedRelationName(shard_relid), quote_identifier(NameStr(att->attname)),
-							 EqualityOperator(att->atttypid), columns, remote::QualifiedRelationName(parent_relid),
-							 columns, columns);
+		                     "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved",
+		                     remote::QualifiedRelationName(shard_relid), quote_identifier(NameStr(att->attname)),
+		                     EqualityOperator(att->atttypid), columns, remote::QualifiedRelationName(parent_relid),
+		                     columns, columns);
 		uint64 moved = SpiRun(sql, {SpiArg{att->atttypid, value, false}});
 		elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " row(s) out of shard \"%s\"", moved,
-			 RelationGetRelationName(shard));
+		     RelationGetRelationName(shard));
 	}
 	SPI_finish();
 }
@@ -86,23 +86,25 @@ RelocateRow(TriggerData *trigger)
 
 } // namespace fdwshard
 
-extern "C" {
-PG_FUNCTION_INFO_V1(relocate_row);
-
-Datum
-relocate_row(PG_FUNCTION_ARGS)
+extern "C"
 {
-	return fdwshard::pg::Entry([&]() -> Datum {
-		if (!CALLED_AS_TRIGGER(fcinfo))
-			ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-							errmsg("fdwshard.relocate_row() must be called as a trigger")));
-		TriggerData *trigger = (TriggerData *) fcinfo->context;
-		if (!TRIGGER_FIRED_AFTER(trigger->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
-			!TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
-			ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-							errmsg("fdwshard.relocate_row() must fire AFTER UPDATE FOR EACH ROW")));
-		fdwshard::RelocateRow(trigger);
-		return PointerGetDatum(NULL);
-	});
-}
+	PG_FUNCTION_INFO_V1(relocate_row);
+
+	Datum relocate_row(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    if (!CALLED_AS_TRIGGER(fcinfo))
+				    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				                    errmsg("fdwshard.relocate_row() must be called as a trigger")));
+			    TriggerData *trigger = (TriggerData *) fcinfo->context;
+			    if (!TRIGGER_FIRED_AFTER(trigger->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigger->tg_event) ||
+			        !TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
+				    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				                    errmsg("fdwshard.relocate_row() must fire AFTER UPDATE FOR EACH ROW")));
+			    fdwshard::RelocateRow(trigger);
+			    return PointerGetDatum(NULL);
+		    });
+	}
 }

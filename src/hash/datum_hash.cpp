@@ -17,7 +17,7 @@ enum class HashPath
 	Float8,
 	Numeric,
 	Varlena, /* text, varchar, bytea: the bytes themselves */
-	BpChar,	 /* trailing blanks are insignificant */
+	BpChar,  /* trailing blanks are insignificant */
 	Name,
 	Uuid,
 	Bool,
@@ -40,7 +40,7 @@ bool
 CollationIsDeterministic(Oid collation)
 {
 	return !OidIsValid(collation) || collation == DEFAULT_COLLATION_OID || collation == C_COLLATION_OID ||
-		   get_collation_isdeterministic(collation);
+	       get_collation_isdeterministic(collation);
 }
 
 HashPath
@@ -88,8 +88,8 @@ HashExtended(Datum value, Oid typid, Oid collation)
 
 	if (!OidIsValid(type->hash_extended_proc))
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
-						errmsg("could not identify a hash function for type %s", format_type_be(typid)),
-						errhint("A distribution column needs a type with a hash operator class.")));
+		                errmsg("could not identify a hash function for type %s", format_type_be(typid)),
+		                errhint("A distribution column needs a type with a hash operator class.")));
 
 	Datum hash = FunctionCall2Coll(&type->hash_extended_proc_finfo, collation, value, UInt64GetDatum(0));
 	return core::FoldHash(DatumGetUInt64(hash));
@@ -203,20 +203,22 @@ InitDatumHash(void)
 
 } // namespace fdwshard
 
-extern "C" {
-PG_FUNCTION_INFO_V1(fdwshard_hash);
-
-/* fdwshard_hash(anyelement) RETURNS int4: the shard hash of a value (STRICT). */
-Datum
-fdwshard_hash(PG_FUNCTION_ARGS)
+extern "C"
 {
-	return fdwshard::pg::Entry([&]() -> Datum {
-		Oid typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	PG_FUNCTION_INFO_V1(fdwshard_hash);
 
-		if (!OidIsValid(typid))
-			ereport(ERROR, (errcode(ERRCODE_INDETERMINATE_DATATYPE),
-							errmsg("could not determine the type of the value to hash")));
-		PG_RETURN_INT32(fdwshard::DatumHash(PG_GETARG_DATUM(0), typid, PG_GET_COLLATION()));
-	});
-}
+	/* fdwshard_hash(anyelement) RETURNS int4: the shard hash of a value (STRICT). */
+	Datum fdwshard_hash(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    Oid typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+
+			    if (!OidIsValid(typid))
+				    ereport(ERROR, (errcode(ERRCODE_INDETERMINATE_DATATYPE),
+				                    errmsg("could not determine the type of the value to hash")));
+			    PG_RETURN_INT32(fdwshard::DatumHash(PG_GETARG_DATUM(0), typid, PG_GET_COLLATION()));
+		    });
+	}
 }

@@ -24,9 +24,9 @@ using remote::QualifiedName;
 struct SavedIndex
 {
 	char *name;
-	char *definition;	  /* pg_get_indexdef() against the original table */
-	bool unique;		  /* enforced per shard */
-	char *constraint;	  /* PRIMARY KEY / UNIQUE constraint name, or NULL */
+	char *definition;     /* pg_get_indexdef() against the original table */
+	bool unique;          /* enforced per shard */
+	char *constraint;     /* PRIMARY KEY / UNIQUE constraint name, or NULL */
 	char *constraint_def; /* pg_get_constraintdef(), or NULL */
 };
 
@@ -40,8 +40,8 @@ struct TableSnapshot
 	char *column;
 	AttrNumber attnum;
 	Oid column_type;
-	List *indexes;		  /* SavedIndex * */
-	List *grants;		  /* GRANT statements (text) to replay */
+	List *indexes;        /* SavedIndex * */
+	List *grants;         /* GRANT statements (text) to replay */
 	List *serial_columns; /* "sequence\tcolumn" pairs owned by the table's columns */
 	List *identity_columns;
 	char *comment;
@@ -61,26 +61,28 @@ CheckTableKind(Relation rel)
 
 	if (IsDistributedTable(RelationGetRelid(rel)))
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("table \"%s\" is already distributed", name)));
+		                errmsg("table \"%s\" is already distributed", name)));
 	if (form->relkind == RELKIND_FOREIGN_TABLE)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot distribute foreign table \"%s\"", name)));
+		ereport(ERROR,
+		        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot distribute foreign table \"%s\"", name)));
 	if (form->relkind == RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("cannot distribute partitioned table \"%s\"", name),
-						errhint("fdwshard partitions the table itself; distribute a plain table.")));
+		ereport(ERROR,
+		        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot distribute partitioned table \"%s\"", name),
+		         errhint("fdwshard partitions the table itself; distribute a plain table.")));
 	if (form->relkind != RELKIND_RELATION)
 		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("\"%s\" is not a table", name)));
 	if (form->relpersistence == RELPERSISTENCE_TEMP)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot distribute temporary table \"%s\"", name)));
+		ereport(ERROR,
+		        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot distribute temporary table \"%s\"", name)));
 	if (form->relpersistence == RELPERSISTENCE_UNLOGGED)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cannot distribute unlogged table \"%s\"", name),
-						errhint("Partitioned tables cannot be unlogged in PostgreSQL 15.")));
+		                errhint("Partitioned tables cannot be unlogged in PostgreSQL 15.")));
 	if (form->relispartition)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("cannot distribute table \"%s\" because it is a partition", name)));
+		                errmsg("cannot distribute table \"%s\" because it is a partition", name)));
 	if (has_superclass(RelationGetRelid(rel)) || has_subclass(RelationGetRelid(rel)))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("cannot distribute table \"%s\" because it is part of an inheritance hierarchy", name)));
+		                errmsg("cannot distribute table \"%s\" because it is part of an inheritance hierarchy", name)));
 	if (!pg_class_ownercheck(RelationGetRelid(rel), GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
 }
@@ -90,33 +92,35 @@ void
 CheckDependents(Oid relid, const char *name)
 {
 	if (SpiRun("SELECT conname, conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' AND confrelid = $1 "
-			   "ORDER BY conname LIMIT 1",
-			   {OidArg(relid)}) > 0)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("cannot distribute table \"%s\" because foreign key \"%s\" on table \"%s\" references it",
-							   name, SpiText(0, 1), SpiText(0, 2)),
-						errhint("Foreign keys to distributed tables are not supported yet: drop the constraint first.")));
+	           "ORDER BY conname LIMIT 1",
+	           {OidArg(relid)}) > 0)
+		ereport(ERROR,
+		        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		         errmsg("cannot distribute table \"%s\" because foreign key \"%s\" on table \"%s\" references it", name,
+		                SpiText(0, 1), SpiText(0, 2)),
+		         errhint("Foreign keys to distributed tables are not supported yet: drop the constraint first.")));
 	if (SpiRun("SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = $1 ORDER BY conname LIMIT 1",
-			   {OidArg(relid)}) > 0)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("cannot distribute table \"%s\" because it has foreign key \"%s\"", name, SpiText(0, 1)),
-						errhint("Foreign keys on distributed tables are not supported yet: drop the constraint first.")));
+	           {OidArg(relid)}) > 0)
+		ereport(ERROR,
+		        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		         errmsg("cannot distribute table \"%s\" because it has foreign key \"%s\"", name, SpiText(0, 1)),
+		         errhint("Foreign keys on distributed tables are not supported yet: drop the constraint first.")));
 	if (SpiRun("SELECT DISTINCT r.ev_class::regclass::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
-			   "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
-			   "AND d.refobjid = $1 AND r.ev_class <> $1 ORDER BY 1 LIMIT 1",
-			   {OidArg(relid)}) > 0)
+	           "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+	           "AND d.refobjid = $1 AND r.ev_class <> $1 ORDER BY 1 LIMIT 1",
+	           {OidArg(relid)}) > 0)
 		ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-						errmsg("cannot distribute table \"%s\" because view \"%s\" depends on it", name, SpiText(0, 1)),
-						errhint("Drop the view, distribute the table, then create the view again.")));
+		                errmsg("cannot distribute table \"%s\" because view \"%s\" depends on it", name, SpiText(0, 1)),
+		                errhint("Drop the view, distribute the table, then create the view again.")));
 	if (SpiRun("SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname LIMIT 1",
-			   {OidArg(relid)}) > 0)
+	           {OidArg(relid)}) > 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("cannot distribute table \"%s\" because it has trigger \"%s\"", name, SpiText(0, 1)),
-						errhint("Triggers on distributed tables are not supported yet: drop the trigger first.")));
+		                errmsg("cannot distribute table \"%s\" because it has trigger \"%s\"", name, SpiText(0, 1)),
+		                errhint("Triggers on distributed tables are not supported yet: drop the trigger first.")));
 	if (SpiRun("SELECT 1 FROM pg_class WHERE oid = $1 AND (relrowsecurity OR relhasrules)", {OidArg(relid)}) > 0 ||
-		SpiRun("SELECT 1 FROM pg_policy WHERE polrelid = $1", {OidArg(relid)}) > 0)
+	    SpiRun("SELECT 1 FROM pg_policy WHERE polrelid = $1", {OidArg(relid)}) > 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("cannot distribute table \"%s\" because it has rules or row level security", name)));
+		                errmsg("cannot distribute table \"%s\" because it has rules or row level security", name)));
 }
 
 void
@@ -127,22 +131,22 @@ CheckDistributionColumn(Relation rel, TableSnapshot &table)
 	table.attnum = get_attnum(table.relid, table.column);
 	if (table.attnum == InvalidAttrNumber)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-						errmsg("column \"%s\" of relation \"%s\" does not exist", table.column, name)));
+		                errmsg("column \"%s\" of relation \"%s\" does not exist", table.column, name)));
 	if (table.attnum < 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-						errmsg("cannot distribute by system column \"%s\"", table.column)));
+		                errmsg("cannot distribute by system column \"%s\"", table.column)));
 
 	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), table.attnum - 1);
 	if (att->attgenerated != '\0')
 		ereport(ERROR, (errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
-						errmsg("cannot distribute by generated column \"%s\"", table.column)));
+		                errmsg("cannot distribute by generated column \"%s\"", table.column)));
 	table.column_type = att->atttypid;
 	if (!TypeIsHashable(table.column_type))
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
-						errmsg("could not identify a hash function for type %s", format_type_be(table.column_type)),
-						errdetail("Column \"%s\" cannot be a distribution column.", table.column),
-						errhint("A distribution column needs a type with a hash operator class, such as integer, "
-								"text or uuid.")));
+		                errmsg("could not identify a hash function for type %s", format_type_be(table.column_type)),
+		                errdetail("Column \"%s\" cannot be a distribution column.", table.column),
+		                errhint("A distribution column needs a type with a hash operator class, such as integer, "
+		                        "text or uuid.")));
 }
 
 /* Saves every index; refuses unique ones that cannot be enforced per shard. */
@@ -150,11 +154,11 @@ void
 SaveIndexes(TableSnapshot &table)
 {
 	uint64 count = SpiRun("SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisexclusion, "
-						  "$2 = ANY (i.indkey[0:i.indnkeyatts - 1]), con.conname, pg_get_constraintdef(con.oid) "
-						  "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-						  "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
-						  "WHERE i.indrelid = $1 ORDER BY c.relname",
-						  {OidArg(table.relid), Int4Arg(table.attnum)});
+	                      "$2 = ANY (i.indkey[0:i.indnkeyatts - 1]), con.conname, pg_get_constraintdef(con.oid) "
+	                      "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+	                      "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
+	                      "WHERE i.indrelid = $1 ORDER BY c.relname",
+	                      {OidArg(table.relid), Int4Arg(table.attnum)});
 
 	for (uint64 row = 0; row < count; row++)
 	{
@@ -166,18 +170,18 @@ SaveIndexes(TableSnapshot &table)
 		index->constraint = SpiText(row, 6);
 		index->constraint_def = SpiText(row, 7);
 		if (SpiBool(row, 4))
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							errmsg("cannot distribute table \"%s\": exclusion constraints are not supported",
-								   table.name)));
+			ereport(ERROR,
+			        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			         errmsg("cannot distribute table \"%s\": exclusion constraints are not supported", table.name)));
 		if (index->unique && !SpiBool(row, 5))
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("cannot distribute table \"%s\": %s \"%s\" does not include distribution column \"%s\"",
-							table.name, index->constraint ? "constraint" : "unique index",
-							index->constraint ? index->constraint : index->name, table.column),
-					 errhint("Uniqueness is enforced shard by shard, so a primary key or unique constraint must "
-							 "include the distribution column: add \"%s\" to it or distribute by one of its columns.",
-							 table.column)));
+			        (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+			         errmsg("cannot distribute table \"%s\": %s \"%s\" does not include distribution column \"%s\"",
+			                table.name, index->constraint ? "constraint" : "unique index",
+			                index->constraint ? index->constraint : index->name, table.column),
+			         errhint("Uniqueness is enforced shard by shard, so a primary key or unique constraint must "
+			                 "include the distribution column: add \"%s\" to it or distribute by one of its columns.",
+			                 table.column)));
 		table.indexes = lappend(table.indexes, index);
 	}
 }
@@ -188,31 +192,30 @@ SaveTableProperties(TableSnapshot &table)
 	const char *rel = RelName(table);
 
 	/* Grants on the table and its columns, replayed as GRANT statements. */
-	uint64 count = SpiRun(
-		"SELECT format('GRANT %s%s ON TABLE %s TO %s%s', a.privilege_type, "
-		"  CASE WHEN x.attname IS NULL THEN '' ELSE format(' (%I)', x.attname) END, $2, "
-		"  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, "
-		"  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-		"FROM (SELECT NULL::name AS attname, relacl AS acl FROM pg_class WHERE oid = $1 "
-		"      UNION ALL SELECT attname, attacl FROM pg_attribute "
-		"      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attacl IS NOT NULL) x, "
-		"     LATERAL aclexplode(x.acl) a",
-		{OidArg(table.relid), TextArg(rel)});
+	uint64 count = SpiRun("SELECT format('GRANT %s%s ON TABLE %s TO %s%s', a.privilege_type, "
+	                      "  CASE WHEN x.attname IS NULL THEN '' ELSE format(' (%I)', x.attname) END, $2, "
+	                      "  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, "
+	                      "  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
+	                      "FROM (SELECT NULL::name AS attname, relacl AS acl FROM pg_class WHERE oid = $1 "
+	                      "      UNION ALL SELECT attname, attacl FROM pg_attribute "
+	                      "      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attacl IS NOT NULL) x, "
+	                      "     LATERAL aclexplode(x.acl) a",
+	                      {OidArg(table.relid), TextArg(rel)});
 	for (uint64 row = 0; row < count; row++)
 		table.grants = lappend(table.grants, SpiText(row, 1));
 
 	/* serial columns: sequences owned by a column, handed over to the new table. */
 	count = SpiRun("SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
-				   "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
-				   "JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
-				   "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
-				   "AND d.refobjid = $1 AND d.deptype = 'a'",
-				   {OidArg(table.relid)});
+	               "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+	               "JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+	               "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
+	               "AND d.refobjid = $1 AND d.deptype = 'a'",
+	               {OidArg(table.relid)});
 	for (uint64 row = 0; row < count; row++)
 		table.serial_columns = lappend(table.serial_columns, psprintf("%s\t%s", SpiText(row, 1), SpiText(row, 2)));
 
 	count = SpiRun("SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attidentity <> '' AND NOT attisdropped",
-				   {OidArg(table.relid)});
+	               {OidArg(table.relid)});
 	for (uint64 row = 0; row < count; row++)
 		table.identity_columns = lappend(table.identity_columns, SpiText(row, 1));
 
@@ -239,9 +242,9 @@ ChoosePlacement(const TableSnapshot &table, int shard_count, const char *colocat
 		if (strcmp(colocate_with, "default") == 0)
 		{
 			if (SpiRun("SELECT g.colocationid FROM fdwshard.colocation_group g WHERE g.shard_count = $1 "
-					   "AND g.distribution_type = $2 AND EXISTS (SELECT 1 FROM fdwshard.distributed_table t "
-					   "WHERE t.colocationid = g.colocationid) ORDER BY 1 LIMIT 1",
-					   {Int4Arg(shard_count), OidArg(type_class)}) > 0)
+			           "AND g.distribution_type = $2 AND EXISTS (SELECT 1 FROM fdwshard.distributed_table t "
+			           "WHERE t.colocationid = g.colocationid) ORDER BY 1 LIMIT 1",
+			           {Int4Arg(shard_count), OidArg(type_class)}) > 0)
 				placement.colocationid = SpiInt4(0, 1);
 		}
 		else
@@ -250,23 +253,24 @@ ChoosePlacement(const TableSnapshot &table, int shard_count, const char *colocat
 			Oid other = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, false);
 
 			if (SpiRun("SELECT t.colocationid, g.shard_count, g.distribution_type FROM fdwshard.distributed_table t "
-					   "JOIN fdwshard.colocation_group g USING (colocationid) WHERE t.logicalrelid = $1",
-					   {OidArg(other)}) == 0)
+			           "JOIN fdwshard.colocation_group g USING (colocationid) WHERE t.logicalrelid = $1",
+			           {OidArg(other)}) == 0)
 				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								errmsg("cannot co-locate with \"%s\": it is not a distributed table", colocate_with)));
+				                errmsg("cannot co-locate with \"%s\": it is not a distributed table", colocate_with)));
 			placement.colocationid = SpiInt4(0, 1);
 			if (SpiInt4(0, 2) != shard_count)
 				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								errmsg("cannot co-locate \"%s\" with \"%s\": shard counts differ (%d and %d)",
-									   table.name, colocate_with, shard_count, SpiInt4(0, 2)),
-								errhint("Pass shard_count => %d.", SpiInt4(0, 2))));
+				                errmsg("cannot co-locate \"%s\" with \"%s\": shard counts differ (%d and %d)",
+				                       table.name, colocate_with, shard_count, SpiInt4(0, 2)),
+				                errhint("Pass shard_count => %d.", SpiInt4(0, 2))));
 			bool is_null;
 			Oid other_type = DatumGetObjectId(SpiValue(0, 3, &is_null));
 			if (other_type != type_class)
-				ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-								errmsg("cannot co-locate \"%s\" with \"%s\": distribution column types differ (%s and %s)",
-									   table.name, colocate_with, format_type_be(table.column_type),
-									   format_type_be(other_type))));
+				ereport(
+				    ERROR,
+				    (errcode(ERRCODE_DATATYPE_MISMATCH),
+				     errmsg("cannot co-locate \"%s\" with \"%s\": distribution column types differ (%s and %s)",
+				            table.name, colocate_with, format_type_be(table.column_type), format_type_be(other_type))));
 		}
 	}
 
@@ -274,12 +278,12 @@ ChoosePlacement(const TableSnapshot &table, int shard_count, const char *colocat
 	{
 		/* Shard i of every table in a group lives on the node of the group's shard i. */
 		uint64 count = SpiRun("SELECT p.nodeid FROM fdwshard.shard s JOIN fdwshard.placement p USING (shardid) "
-							  "WHERE s.logicalrelid = (SELECT logicalrelid FROM fdwshard.distributed_table "
-							  "WHERE colocationid = $1 ORDER BY logicalrelid LIMIT 1) ORDER BY s.shard_index",
-							  {Int4Arg(placement.colocationid)});
+		                      "WHERE s.logicalrelid = (SELECT logicalrelid FROM fdwshard.distributed_table "
+		                      "WHERE colocationid = $1 ORDER BY logicalrelid LIMIT 1) ORDER BY s.shard_index",
+		                      {Int4Arg(placement.colocationid)});
 		if (count != (uint64) shard_count)
 			elog(ERROR, "fdwshard: co-location group %d has " UINT64_FORMAT " placements, expected %d",
-				 placement.colocationid, count, shard_count);
+			     placement.colocationid, count, shard_count);
 		int32 *nodeids = (int32 *) palloc(sizeof(int32) * shard_count);
 		for (int i = 0; i < shard_count; i++)
 			nodeids[i] = SpiInt4(i, 1);
@@ -291,14 +295,14 @@ ChoosePlacement(const TableSnapshot &table, int shard_count, const char *colocat
 	List *nodes = NodesForNewShards();
 	if (nodes == NIL)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("no node can hold shards"),
-						errhint("Add a worker with fdwshard_add_node() or let a node hold shards with "
-								"fdwshard_set_node_property(nodeid, 'should_have_shards', true).")));
+		                errhint("Add a worker with fdwshard_add_node() or let a node hold shards with "
+		                        "fdwshard_set_node_property(nodeid, 'should_have_shards', true).")));
 	for (int i = 0; i < shard_count; i++)
 		placement.nodes[i] = (Node *) list_nth(nodes, i % list_length(nodes));
 
 	SpiRun("INSERT INTO fdwshard.colocation_group (colocationid, shard_count, distribution_type) "
-		   "VALUES (nextval('fdwshard.colocationid_seq'), $1, $2) RETURNING colocationid",
-		   {Int4Arg(shard_count), OidArg(type_class)});
+	       "VALUES (nextval('fdwshard.colocationid_seq'), $1, $2) RETURNING colocationid",
+	       {Int4Arg(shard_count), OidArg(type_class)});
 	placement.colocationid = SpiInt4(0, 1);
 	placement.new_group = true;
 	return placement;
@@ -309,13 +313,13 @@ char *
 ShardIndexDefinition(const TableSnapshot &table, const SavedIndex *index, const char *shard_name, int64 shardid)
 {
 	char *prefix = psprintf("CREATE %sINDEX %s ON %s USING ", index->unique ? "UNIQUE " : "",
-							quote_identifier(index->name), RelName(table));
+	                        quote_identifier(index->name), RelName(table));
 
 	if (strncmp(index->definition, prefix, strlen(prefix)) != 0)
 		elog(ERROR, "fdwshard: unexpected index definition: %s", index->definition);
 	return psprintf("CREATE %sINDEX %s ON %s USING %s", index->unique ? "UNIQUE " : "",
-					quote_identifier(remote::NameWithSuffix(index->name, shardid)),
-					QualifiedName(table.schema, shard_name), index->definition + strlen(prefix));
+	                quote_identifier(remote::NameWithSuffix(index->name, shardid)),
+	                QualifiedName(table.schema, shard_name), index->definition + strlen(prefix));
 }
 
 /* One shard: its name, range and node, as created. */
@@ -342,7 +346,7 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 
 	if (!core::ValidShardCount(shard_count))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("shard_count must be between %d and %d", core::kMinShardCount, core::kMaxShardCount)));
+		                errmsg("shard_count must be between %d and %d", core::kMinShardCount, core::kMaxShardCount)));
 	if (!OidIsValid(HashFunctionOid()))
 		elog(ERROR, "fdwshard: pg_catalog.fdwshard_hash(anyelement) is missing");
 
@@ -370,14 +374,14 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	const char *old_rel = QualifiedName(table.schema, old_name);
 	SpiRun(psprintf("ALTER TABLE %s RENAME TO %s", RelName(table), quote_identifier(old_name)));
 	SpiRun(psprintf("CREATE TABLE %s (LIKE %s INCLUDING COMMENTS INCLUDING COMPRESSION INCLUDING CONSTRAINTS "
-					"INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STATISTICS INCLUDING STORAGE) "
-					"PARTITION BY RANGE (pg_catalog.fdwshard_hash(%s))",
-					RelName(table), old_rel, quote_identifier(column)));
+	                "INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STATISTICS INCLUDING STORAGE) "
+	                "PARTITION BY RANGE (pg_catalog.fdwshard_hash(%s))",
+	                RelName(table), old_rel, quote_identifier(column)));
 	Oid new_relid = get_relname_relid(table.name, namespace_oid);
 
 	if (table.owner != GetUserId())
 		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", RelName(table),
-						quote_identifier(GetUserNameFromId(table.owner, false))));
+		                quote_identifier(GetUserNameFromId(table.owner, false))));
 	ListCell *cell;
 	foreach (cell, table.serial_columns)
 	{
@@ -388,13 +392,13 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	}
 
 	SpiRun("INSERT INTO fdwshard.distributed_table (logicalrelid, distribution_column, colocationid) "
-		   "VALUES ($1, $2, $3)",
-		   {OidArg(new_relid), TextArg(column), Int4Arg(placement.colocationid)});
+	       "VALUES ($1, $2, $3)",
+	       {OidArg(new_relid), TextArg(column), Int4Arg(placement.colocationid)});
 
 	/* postgres_fdw updates rows in place on the worker: this trigger moves a row whose shard changed. */
 	SpiRun(psprintf("CREATE TRIGGER fdwshard_relocate_row AFTER UPDATE OF %s ON %s FOR EACH ROW "
-					"EXECUTE FUNCTION fdwshard.relocate_row()",
-					quote_identifier(column), RelName(table)));
+	                "EXECUTE FUNCTION fdwshard.relocate_row()",
+	                quote_identifier(column), RelName(table)));
 
 	List *shards = NIL;
 	List *schema_ready = NIL; /* nodeids whose schema exists */
@@ -407,8 +411,8 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		shard->node = placement.nodes[i];
 
 		char *bound = (i == shard_count - 1)
-						  ? psprintf("FROM (%d) TO (MAXVALUE)", range.min_hash)
-						  : psprintf("FROM (%d) TO (" INT64_FORMAT ")", range.min_hash, (int64) range.max_hash + 1);
+		                  ? psprintf("FROM (%d) TO (MAXVALUE)", range.min_hash)
+		                  : psprintf("FROM (%d) TO (" INT64_FORMAT ")", range.min_hash, (int64) range.max_hash + 1);
 		const char *shard_rel = QualifiedName(table.schema, shard->name);
 
 		if (shard->node->is_local)
@@ -418,47 +422,47 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 			if (!list_member_int(schema_ready, shard->node->nodeid))
 			{
 				remote::ExecuteOnServer(shard->node->serverid,
-										psprintf("CREATE SCHEMA IF NOT EXISTS %s", quote_identifier(table.schema)));
+				                        psprintf("CREATE SCHEMA IF NOT EXISTS %s", quote_identifier(table.schema)));
 				schema_ready = lappend_int(schema_ready, shard->node->nodeid);
 			}
 			remote::ExecuteOnServer(shard->node->serverid,
-									remote::ShardTableDefinition(new_relid, table.schema, shard->name));
+			                        remote::ShardTableDefinition(new_relid, table.schema, shard->name));
 			SpiRun(psprintf("CREATE FOREIGN TABLE %s PARTITION OF %s FOR VALUES %s SERVER %s "
-							"OPTIONS (schema_name %s, table_name %s)",
-							shard_rel, RelName(table), bound,
-							quote_identifier(GetForeignServer(shard->node->serverid)->servername),
-							quote_literal_cstr(table.schema), quote_literal_cstr(shard->name)));
+			                "OPTIONS (schema_name %s, table_name %s)",
+			                shard_rel, RelName(table), bound,
+			                quote_identifier(GetForeignServer(shard->node->serverid)->servername),
+			                quote_literal_cstr(table.schema), quote_literal_cstr(shard->name)));
 		}
 
 		SpiRun("INSERT INTO fdwshard.shard (shardid, logicalrelid, shard_index, min_hash, max_hash, shard_relid) "
-			   "VALUES ($1, $2, $3, $4, $5, $6)",
-			   {Int8Arg(shard->shardid), OidArg(new_relid), Int4Arg(i), Int4Arg(range.min_hash),
-				Int4Arg(range.max_hash), OidArg(get_relname_relid(shard->name, namespace_oid))});
+		       "VALUES ($1, $2, $3, $4, $5, $6)",
+		       {Int8Arg(shard->shardid), OidArg(new_relid), Int4Arg(i), Int4Arg(range.min_hash),
+		        Int4Arg(range.max_hash), OidArg(get_relname_relid(shard->name, namespace_oid))});
 		SpiRun("INSERT INTO fdwshard.placement (shardid, nodeid) VALUES ($1, $2)",
-			   {Int8Arg(shard->shardid), Int4Arg(shard->node->nodeid)});
+		       {Int8Arg(shard->shardid), Int4Arg(shard->node->nodeid)});
 		shards = lappend(shards, shard);
 	}
 
 	/* Rows move through tuple routing: local inserts, batched postgres_fdw inserts to workers. */
 	char *columns = remote::InsertableColumnList(new_relid);
 	SpiRun(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s", RelName(table), columns, columns,
-					old_rel));
+	                old_rel));
 	elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " rows of \"%s\" into %d shards", SPI_processed, table.name,
-		 shard_count);
+	     shard_count);
 
 	/* Identity columns got new sequences: carry the old ones' positions and names over. */
 	List *renames = NIL;
 	foreach (cell, table.identity_columns)
 	{
 		SpiRun("SELECT pg_get_serial_sequence($1, $3), pg_get_serial_sequence($2, $3), "
-			   "(SELECT relname FROM pg_class WHERE oid = pg_get_serial_sequence($1, $3)::regclass)",
-			   {TextArg(old_rel), TextArg(RelName(table)), TextArg((const char *) lfirst(cell))});
+		       "(SELECT relname FROM pg_class WHERE oid = pg_get_serial_sequence($1, $3)::regclass)",
+		       {TextArg(old_rel), TextArg(RelName(table)), TextArg((const char *) lfirst(cell))});
 		char *old_sequence = SpiText(0, 1);
 		char *new_sequence = SpiText(0, 2);
-		renames = lappend(renames, psprintf("ALTER SEQUENCE %s RENAME TO %s", new_sequence,
-											quote_identifier(SpiText(0, 3))));
+		renames =
+		    lappend(renames, psprintf("ALTER SEQUENCE %s RENAME TO %s", new_sequence, quote_identifier(SpiText(0, 3))));
 		SpiRun(psprintf("SELECT pg_catalog.setval(%s::regclass, last_value, is_called) FROM %s",
-						quote_literal_cstr(new_sequence), old_sequence));
+		                quote_literal_cstr(new_sequence), old_sequence));
 	}
 	SpiRun(psprintf("DROP TABLE %s", old_rel));
 	foreach (cell, renames)
@@ -484,10 +488,10 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 			if (!index->unique && shard->node->is_local)
 				continue;
 			if (index->constraint != NULL)
-				RunOnShardNode(*shard, psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s",
-												QualifiedName(table.schema, shard->name),
-												quote_identifier(remote::NameWithSuffix(index->constraint, shard->shardid)),
-												index->constraint_def));
+				RunOnShardNode(*shard,
+				               psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", QualifiedName(table.schema, shard->name),
+				                        quote_identifier(remote::NameWithSuffix(index->constraint, shard->shardid)),
+				                        index->constraint_def));
 			else
 				RunOnShardNode(*shard, ShardIndexDefinition(table, index, shard->name, shard->shardid));
 		}
@@ -501,21 +505,23 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 
 } // namespace fdwshard
 
-extern "C" {
-PG_FUNCTION_INFO_V1(create_distributed_table);
-
-/* create_distributed_table(table_name regclass, distribution_column text, shard_count int, colocate_with text) */
-Datum
-create_distributed_table(PG_FUNCTION_ARGS)
+extern "C"
 {
-	return fdwshard::pg::Entry([&]() -> Datum {
-		for (int i = 0; i < 4; i++)
-			if (PG_ARGISNULL(i))
-				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-								errmsg("arguments of create_distributed_table must not be NULL")));
-		fdwshard::CreateDistributedTable(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_INT32(2),
-										 text_to_cstring(PG_GETARG_TEXT_PP(3)));
-		PG_RETURN_VOID();
-	});
-}
+	PG_FUNCTION_INFO_V1(create_distributed_table);
+
+	/* create_distributed_table(table_name regclass, distribution_column text, shard_count int, colocate_with text) */
+	Datum create_distributed_table(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    for (int i = 0; i < 4; i++)
+				    if (PG_ARGISNULL(i))
+					    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					                    errmsg("arguments of create_distributed_table must not be NULL")));
+			    fdwshard::CreateDistributedTable(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+			                                     PG_GETARG_INT32(2), text_to_cstring(PG_GETARG_TEXT_PP(3)));
+			    PG_RETURN_VOID();
+		    });
+	}
 }

@@ -21,8 +21,8 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 
 	SPI_connect();
 	if (SpiRun("SELECT nodeid FROM fdwshard.node WHERE host = $1 AND port = $2", {TextArg(host), Int4Arg(port)}) > 0)
-		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("node %s:%d is already registered as node %d", host,
-																  port, SpiInt4(0, 1))));
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+		                errmsg("node %s:%d is already registered as node %d", host, port, SpiInt4(0, 1))));
 
 	SpiRun("SELECT nextval('fdwshard.node_nodeid_seq')::int4");
 	int32 nodeid = SpiInt4(0, 1);
@@ -32,9 +32,9 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 
 	/* async_capable lets multi-shard scans run on all workers at once; batches speed up ingest. */
 	SpiRun(psprintf("CREATE SERVER %s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %s, port %s, dbname %s, "
-					"async_capable 'true', batch_size '1000', fetch_size '1000')",
-					quote_identifier(server), quote_literal_cstr(host), quote_literal_cstr(portText),
-					quote_literal_cstr(dbname)));
+	                "async_capable 'true', batch_size '1000', fetch_size '1000')",
+	                quote_identifier(server), quote_literal_cstr(host), quote_literal_cstr(portText),
+	                quote_literal_cstr(dbname)));
 
 	StringInfoData mapping;
 	initStringInfo(&mapping);
@@ -51,8 +51,8 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 	SpiRun(mapping.data);
 
 	SpiRun("INSERT INTO fdwshard.node (nodeid, host, port, dbname, is_local, should_have_shards, server_name) "
-		   "VALUES ($1, $2, $3, $4, false, true, $5)",
-		   {Int4Arg(nodeid), TextArg(host), Int4Arg(port), TextArg(dbname), TextArg(server)});
+	       "VALUES ($1, $2, $3, $4, false, true, $5)",
+	       {Int4Arg(nodeid), TextArg(host), Int4Arg(port), TextArg(dbname), TextArg(server)});
 	Oid serverid = get_foreign_server_oid(server, false);
 	SPI_finish();
 
@@ -64,7 +64,7 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 	catch (const pg::PgError &error)
 	{
 		error.edata()->hint = pstrdup("Check that the worker runs and accepts connections from the coordinator "
-									  "with the user mapping's credentials; nothing was registered.");
+		                              "with the user mapping's credentials; nothing was registered.");
 		throw;
 	}
 	return nodeid;
@@ -78,17 +78,17 @@ RemoveNode(int32 nodeid)
 
 	if (node->is_local)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						errmsg("node %d is the coordinator and cannot be removed", nodeid),
-						errhint("To keep new shards off it: SELECT fdwshard_set_node_property(%d, "
-								"'should_have_shards', false);",
-								nodeid)));
+		                errmsg("node %d is the coordinator and cannot be removed", nodeid),
+		                errhint("To keep new shards off it: SELECT fdwshard_set_node_property(%d, "
+		                        "'should_have_shards', false);",
+		                        nodeid)));
 
 	SpiRun("SELECT count(*) FROM fdwshard.placement WHERE nodeid = $1", {Int4Arg(nodeid)});
 	int64 shards = SpiInt8(0, 1);
 	if (shards > 0)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-						errmsg("node %d still holds " INT64_FORMAT " shard(s)", nodeid, shards),
-						errhint("Drop or move its distributed tables' shards first.")));
+		                errmsg("node %d still holds " INT64_FORMAT " shard(s)", nodeid, shards),
+		                errhint("Drop or move its distributed tables' shards first.")));
 
 	char *server = pstrdup(GetForeignServer(node->serverid)->servername);
 	SpiRun("DELETE FROM fdwshard.node WHERE nodeid = $1", {Int4Arg(nodeid)});
@@ -101,7 +101,7 @@ SetNodeProperty(int32 nodeid, const char *property, bool value)
 {
 	if (strcmp(property, "should_have_shards") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown node property \"%s\"", property),
-						errhint("The supported property is should_have_shards.")));
+		                errhint("The supported property is should_have_shards.")));
 	SPI_connect();
 	ReadNode(nodeid, false);
 	SpiRun("UPDATE fdwshard.node SET should_have_shards = $2 WHERE nodeid = $1", {Int4Arg(nodeid), BoolArg(value)});
@@ -118,41 +118,46 @@ OptionalText(FunctionCallInfo fcinfo, int argno)
 
 } // namespace fdwshard
 
-extern "C" {
-PG_FUNCTION_INFO_V1(fdwshard_add_node);
-PG_FUNCTION_INFO_V1(fdwshard_remove_node);
-PG_FUNCTION_INFO_V1(fdwshard_set_node_property);
-
-/* fdwshard_add_node(host, port, dbname [, user, password]) RETURNS int: the new node's id. */
-Datum
-fdwshard_add_node(PG_FUNCTION_ARGS)
+extern "C"
 {
-	return fdwshard::pg::Entry([&]() -> Datum {
-		if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("host, port and dbname must not be NULL")));
-		PG_RETURN_INT32(fdwshard::AddNode(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1),
-										  text_to_cstring(PG_GETARG_TEXT_PP(2)), fdwshard::OptionalText(fcinfo, 3),
-										  fdwshard::OptionalText(fcinfo, 4)));
-	});
-}
+	PG_FUNCTION_INFO_V1(fdwshard_add_node);
+	PG_FUNCTION_INFO_V1(fdwshard_remove_node);
+	PG_FUNCTION_INFO_V1(fdwshard_set_node_property);
 
-/* fdwshard_remove_node(nodeid) (STRICT): removes a worker that holds no shards. */
-Datum
-fdwshard_remove_node(PG_FUNCTION_ARGS)
-{
-	return fdwshard::pg::Entry([&]() -> Datum {
-		fdwshard::RemoveNode(PG_GETARG_INT32(0));
-		PG_RETURN_VOID();
-	});
-}
+	/* fdwshard_add_node(host, port, dbname [, user, password]) RETURNS int: the new node's id. */
+	Datum fdwshard_add_node(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+				    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				                    errmsg("host, port and dbname must not be NULL")));
+			    PG_RETURN_INT32(fdwshard::AddNode(
+			        text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1), text_to_cstring(PG_GETARG_TEXT_PP(2)),
+			        fdwshard::OptionalText(fcinfo, 3), fdwshard::OptionalText(fcinfo, 4)));
+		    });
+	}
 
-/* fdwshard_set_node_property(nodeid, property, value) (STRICT). */
-Datum
-fdwshard_set_node_property(PG_FUNCTION_ARGS)
-{
-	return fdwshard::pg::Entry([&]() -> Datum {
-		fdwshard::SetNodeProperty(PG_GETARG_INT32(0), text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_BOOL(2));
-		PG_RETURN_VOID();
-	});
-}
+	/* fdwshard_remove_node(nodeid) (STRICT): removes a worker that holds no shards. */
+	Datum fdwshard_remove_node(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    fdwshard::RemoveNode(PG_GETARG_INT32(0));
+			    PG_RETURN_VOID();
+		    });
+	}
+
+	/* fdwshard_set_node_property(nodeid, property, value) (STRICT). */
+	Datum fdwshard_set_node_property(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    fdwshard::SetNodeProperty(PG_GETARG_INT32(0), text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_BOOL(2));
+			    PG_RETURN_VOID();
+		    });
+	}
 }

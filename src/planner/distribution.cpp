@@ -14,7 +14,7 @@ GetDistribution(Relation rel, Distribution *distribution)
 
 	PartitionKey key = RelationGetPartitionKey(rel);
 	if (key == NULL || key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1 || key->partattrs[0] != 0 ||
-		list_length(key->partexprs) != 1)
+	    list_length(key->partexprs) != 1)
 		return false;
 
 	Expr *expr = (Expr *) linitial(key->partexprs);

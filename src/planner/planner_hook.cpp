@@ -75,7 +75,7 @@ FoldConstant(Node *node)
 	while (IsA(node, RelabelType))
 		node = (Node *) ((RelabelType *) node)->arg;
 	if (IsA(node, Const) || IsA(node, Param) || contain_var_clause(node) || contain_volatile_functions(node) ||
-		contain_mutable_functions(node) || contain_subplans(node))
+	    contain_mutable_functions(node) || contain_subplans(node))
 		return node;
 	node = eval_const_expressions(NULL, (Node *) copyObject(node));
 	while (IsA(node, RelabelType))
@@ -129,7 +129,7 @@ PruningClauseForOpExpr(Query *query, OpExpr *op)
 	if (IsA(other, Param) && ((Param *) other)->paramkind == PARAM_EXTERN)
 	{
 		Expr *hash = (Expr *) makeFuncExpr(HashFunctionOid(), INT4OID, list_make1(copyObject(other)), InvalidOid,
-										   op->inputcollid, COERCE_EXPLICIT_CALL);
+		                                   op->inputcollid, COERCE_EXPLICIT_CALL);
 		return HashEquals(PartitionKeyFor(distribution, var), hash);
 	}
 	return NULL;
@@ -143,8 +143,8 @@ PruningClauseForArray(Query *query, ScalarArrayOpExpr *op)
 	Distribution distribution;
 
 	if (!op->useOr || list_length(op->args) != 2 ||
-		!VarDistribution(query, (Node *) linitial(op->args), &var, &distribution) ||
-		!IsDistributionEquality(op->opno, distribution.column_type))
+	    !VarDistribution(query, (Node *) linitial(op->args), &var, &distribution) ||
+	    !IsDistributionEquality(op->opno, distribution.column_type))
 		return NULL;
 
 	Node *array = FoldConstant((Node *) lsecond(op->args));
@@ -177,7 +177,7 @@ PruningClauseForArray(Query *query, ScalarArrayOpExpr *op)
 	clause->useOr = true;
 	clause->inputcollid = InvalidOid;
 	clause->args = list_make2(PartitionKeyFor(distribution, var),
-							  makeConst(INT4ARRAYOID, -1, InvalidOid, -1, PointerGetDatum(hash_array), false, false));
+	                          makeConst(INT4ARRAYOID, -1, InvalidOid, -1, PointerGetDatum(hash_array), false, false));
 	clause->location = -1;
 	return (Expr *) clause;
 }
@@ -267,9 +267,8 @@ InitPlanner(void)
 {
 	prev_planner_hook = planner_hook;
 	planner_hook = [](Query *parse, const char *query_string, int cursor_options,
-					  ParamListInfo bound_params) -> PlannedStmt * {
-		return pg::Entry([&] { return Plan(parse, query_string, cursor_options, bound_params); });
-	};
+	                  ParamListInfo bound_params) -> PlannedStmt *
+	{ return pg::Entry([&] { return Plan(parse, query_string, cursor_options, bound_params); }); };
 }
 
 } // namespace fdwshard

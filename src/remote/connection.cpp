@@ -2,11 +2,12 @@
 #include "fdwshard/remote/connection.h"
 
 /* postgres_fdw's exported connection API (contrib/postgres_fdw/postgres_fdw.h, PostgreSQL 15). */
-extern "C" {
-typedef struct PgFdwConnState PgFdwConnState;
-typedef PGconn *(*GetConnectionFn)(UserMapping *user, bool will_prep_stmt, PgFdwConnState **state);
-typedef PGresult *(*ExecQueryFn)(PGconn *conn, const char *query, PgFdwConnState *state);
-typedef void (*ReportErrorFn)(int elevel, PGresult *res, PGconn *conn, bool clear, const char *sql);
+extern "C"
+{
+	typedef struct PgFdwConnState PgFdwConnState;
+	typedef PGconn *(*GetConnectionFn)(UserMapping *user, bool will_prep_stmt, PgFdwConnState **state);
+	typedef PGresult *(*ExecQueryFn)(PGconn *conn, const char *query, PgFdwConnState *state);
+	typedef void (*ReportErrorFn)(int elevel, PGresult *res, PGconn *conn, bool clear, const char *sql);
 }
 
 namespace fdwshard::remote
@@ -74,8 +75,8 @@ QueryOnServer(Oid serverid, const char *sql)
 
 	if (PQresultStatus(result) == PGRES_TUPLES_OK)
 		answer = (PQntuples(result) > 0 && PQnfields(result) > 0 && !PQgetisnull(result, 0, 0))
-					 ? pstrdup(PQgetvalue(result, 0, 0))
-					 : NULL;
+		             ? pstrdup(PQgetvalue(result, 0, 0))
+		             : NULL;
 	else
 		answer = pstrdup(PQcmdStatus(result));
 	PQclear(result);

@@ -1,7 +1,8 @@
 /* SQL text built from quoted names and literals (see remote/deparse.h). */
 #include "fdwshard/remote/deparse.h"
 
-extern "C" {
+extern "C"
+{
 #include "catalog/indexing.h"
 #include "catalog/pg_constraint.h"
 #include "rewrite/rewriteHandler.h"
@@ -54,9 +55,9 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 
 		if (att->attisdropped)
 			continue;
-		appendStringInfo(&sql, "%s%s %s", first ? "" : ", ", quote_identifier(NameStr(att->attname)),
-						 format_type_extended(att->atttypid, att->atttypmod,
-											  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+		appendStringInfo(
+		    &sql, "%s%s %s", first ? "" : ", ", quote_identifier(NameStr(att->attname)),
+		    format_type_extended(att->atttypid, att->atttypmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
 		if (OidIsValid(att->attcollation) && att->attcollation != get_typcollation(att->atttypid))
 			appendStringInfo(&sql, " COLLATE %s", generate_collation_name(att->attcollation));
 		if (att->attgenerated == ATTRIBUTE_GENERATED_STORED)
@@ -67,8 +68,7 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 
 			if (expr == NULL)
 				elog(ERROR, "fdwshard: no expression for generated column \"%s\"", NameStr(att->attname));
-			appendStringInfo(&sql, " GENERATED ALWAYS AS (%s) STORED",
-							 deparse_expression(expr, context, false, false));
+			appendStringInfo(&sql, " GENERATED ALWAYS AS (%s) STORED", deparse_expression(expr, context, false, false));
 		}
 		if (att->attnotnull)
 			appendStringInfoString(&sql, " NOT NULL");

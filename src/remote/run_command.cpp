@@ -3,30 +3,32 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/remote/connection.h"
 
-extern "C" {
-PG_FUNCTION_INFO_V1(run_command_on_node);
-
-/* run_command_on_node(nodeid int, command text) RETURNS text: first value returned, or the command tag. */
-Datum
-run_command_on_node(PG_FUNCTION_ARGS)
+extern "C"
 {
-	return fdwshard::pg::Entry([&]() -> Datum {
-		int32 nodeid = PG_GETARG_INT32(0);
-		char *command = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	PG_FUNCTION_INFO_V1(run_command_on_node);
 
-		SPI_connect();
-		fdwshard::catalog::Node *node = fdwshard::catalog::ReadNode(nodeid, false);
-		bool is_local = node->is_local;
-		Oid serverid = node->serverid;
-		SPI_finish();
-		if (is_local)
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							errmsg("node %d is the coordinator; run the command directly", nodeid)));
+	/* run_command_on_node(nodeid int, command text) RETURNS text: first value returned, or the command tag. */
+	Datum run_command_on_node(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    int32 nodeid = PG_GETARG_INT32(0);
+			    char *command = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-		char *answer = fdwshard::remote::QueryOnServer(serverid, command);
-		if (answer == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_TEXT_P(cstring_to_text(answer));
-	});
-}
+			    SPI_connect();
+			    fdwshard::catalog::Node *node = fdwshard::catalog::ReadNode(nodeid, false);
+			    bool is_local = node->is_local;
+			    Oid serverid = node->serverid;
+			    SPI_finish();
+			    if (is_local)
+				    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				                    errmsg("node %d is the coordinator; run the command directly", nodeid)));
+
+			    char *answer = fdwshard::remote::QueryOnServer(serverid, command);
+			    if (answer == NULL)
+				    PG_RETURN_NULL();
+			    PG_RETURN_TEXT_P(cstring_to_text(answer));
+		    });
+	}
 }

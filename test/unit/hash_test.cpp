@@ -32,13 +32,13 @@ TEST(HashDouble, AllNaNsHashEqual)
 {
 	const int32_t canonical = HashDouble(std::numeric_limits<double>::quiet_NaN());
 	const uint64_t nan_patterns[] = {
-		0x7ff8000000000000ull, /* default quiet NaN */
-		0xfff8000000000000ull, /* negative quiet NaN */
-		0x7ff8000000000123ull, /* quiet NaN with payload */
-		0x7ff0000000000001ull, /* signalling NaN */
-		0xfff0000000000001ull, /* negative signalling NaN */
-		0x7fffffffffffffffull, /* all mantissa bits set */
-		0xffffffffffffffffull,
+	    0x7ff8000000000000ull, /* default quiet NaN */
+	    0xfff8000000000000ull, /* negative quiet NaN */
+	    0x7ff8000000000123ull, /* quiet NaN with payload */
+	    0x7ff0000000000001ull, /* signalling NaN */
+	    0xfff0000000000001ull, /* negative signalling NaN */
+	    0x7fffffffffffffffull, /* all mantissa bits set */
+	    0xffffffffffffffffull,
 	};
 
 	for (uint64_t bits : nan_patterns)
@@ -57,7 +57,7 @@ TEST(HashDouble, NaNDiffersFromInfinities)
 	EXPECT_NE(nan, HashDouble(std::numeric_limits<double>::infinity()));
 	EXPECT_NE(nan, HashDouble(-std::numeric_limits<double>::infinity()));
 	EXPECT_NE(HashDouble(std::numeric_limits<double>::infinity()),
-			  HashDouble(-std::numeric_limits<double>::infinity()));
+	          HashDouble(-std::numeric_limits<double>::infinity()));
 }
 
 TEST(HashDouble, WidenedFloatMatchesDouble)
@@ -66,7 +66,7 @@ TEST(HashDouble, WidenedFloatMatchesDouble)
 	EXPECT_EQ(HashDouble(static_cast<double>(1.5f)), HashDouble(1.5));
 	EXPECT_EQ(HashDouble(static_cast<double>(-0.0f)), HashDouble(0.0));
 	EXPECT_EQ(HashDouble(static_cast<double>(std::numeric_limits<float>::quiet_NaN())),
-			  HashDouble(std::numeric_limits<double>::quiet_NaN()));
+	          HashDouble(std::numeric_limits<double>::quiet_NaN()));
 }
 
 TEST(HashDouble, DistinguishesValues)
@@ -87,8 +87,8 @@ TEST(HashInt64, DistinguishesValues)
 TEST(HashInt64, HashesLittleEndianImage)
 {
 	/* Host-independent: the hash is of the 8-byte little-endian image, whatever the CPU. */
-	const int64_t values[] = {0, 1, -1, 0x0102030405060708ll, std::numeric_limits<int64_t>::min(),
-							  std::numeric_limits<int64_t>::max()};
+	const int64_t values[] = {
+	    0, 1, -1, 0x0102030405060708ll, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()};
 	for (int64_t value : values)
 	{
 		unsigned char bytes[8];

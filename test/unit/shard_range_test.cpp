@@ -43,14 +43,14 @@ LinearShardIndex(const std::vector<HashRange> &ranges, int32_t hash)
 TEST(ShardHashRange, EightShardsMatchCitusTable)
 {
 	const HashRange expected[8] = {
-		{-2147483647 - 1, -1610612737},
-		{-1610612736, -1073741825},
-		{-1073741824, -536870913},
-		{-536870912, -1},
-		{0, 536870911},
-		{536870912, 1073741823},
-		{1073741824, 1610612735},
-		{1610612736, 2147483647},
+	    {-2147483647 - 1, -1610612737},
+	    {-1610612736, -1073741825},
+	    {-1073741824, -536870913},
+	    {-536870912, -1},
+	    {0, 536870911},
+	    {536870912, 1073741823},
+	    {1073741824, 1610612735},
+	    {1610612736, 2147483647},
 	};
 
 	for (int i = 0; i < 8; i++)
@@ -98,9 +98,8 @@ TEST_P(ShardRangeCountTest, RangesAreContiguousAndCoverHashSpace)
 		total += static_cast<int64_t>(range.max_hash) - range.min_hash + 1;
 		if (i > 0)
 		{
-			ASSERT_EQ(static_cast<int64_t>(range.min_hash),
-					  static_cast<int64_t>(ranges[i - 1].max_hash) + 1)
-				<< "gap or overlap before shard " << i;
+			ASSERT_EQ(static_cast<int64_t>(range.min_hash), static_cast<int64_t>(ranges[i - 1].max_hash) + 1)
+			    << "gap or overlap before shard " << i;
 		}
 	}
 	EXPECT_EQ(total, int64_t{1} << 32);
@@ -158,8 +157,7 @@ TEST_P(ShardRangeCountTest, IndexForHashMatchesLinearSearch)
 	}
 }
 
-INSTANTIATE_TEST_SUITE_P(ShardCounts, ShardRangeCountTest,
-						 ::testing::Values(1, 2, 3, 7, 8, 32, 100, 512, 1000, 64000));
+INSTANTIATE_TEST_SUITE_P(ShardCounts, ShardRangeCountTest, ::testing::Values(1, 2, 3, 7, 8, 32, 100, 512, 1000, 64000));
 
 TEST(ValidShardCount, Boundaries)
 {

@@ -9,8 +9,8 @@ namespace fdwshard
 /* The distribution of a distributed table, read from its partition key (relcache). */
 struct Distribution
 {
-	AttrNumber attnum;	 /* distribution column */
-	Oid column_type;	 /* its type */
+	AttrNumber attnum;   /* distribution column */
+	Oid column_type;     /* its type */
 	Expr *partition_key; /* fdwshard_hash(column) as stored, Var varno 1 */
 };
 
