@@ -109,9 +109,17 @@ TypeIsHashable(Oid typid)
 int32
 DatumHash(Datum value, Oid typid, Oid collation)
 {
-	typid = getBaseType(typid);
+	HashPath path = ChooseHashPath(typid, collation);
 
-	switch (ChooseHashPath(typid, collation))
+	/* Per-row path (tuple routing): builtin types skip the syscache; only domains are resolved. */
+	if (path == HashPath::Extended)
+	{
+		Oid base_type = getBaseType(typid);
+		if (base_type != typid)
+			return DatumHash(value, base_type, collation);
+	}
+
+	switch (path)
 	{
 		case HashPath::Integer:
 			if (typid == INT2OID)

@@ -74,8 +74,8 @@ FoldConstant(Node *node)
 {
 	while (IsA(node, RelabelType))
 		node = (Node *) ((RelabelType *) node)->arg;
-	if (IsA(node, Const) || IsA(node, Param) || contain_var_clause(node) || contain_volatile_functions(node) ||
-	    contain_mutable_functions(node) || contain_subplans(node))
+	if (IsA(node, Const) || IsA(node, Param) || contain_var_clause(node) || contain_mutable_functions(node) ||
+	    contain_subplans(node))
 		return node;
 	node = eval_const_expressions(NULL, (Node *) copyObject(node));
 	while (IsA(node, RelabelType))

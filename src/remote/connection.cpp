@@ -50,13 +50,6 @@ Run(Oid serverid, const char *sql, PGconn **conn_out)
 
 } // namespace
 
-PGconn *
-ServerConnection(Oid serverid)
-{
-	LoadPostgresFdw();
-	return get_connection(GetUserMapping(GetUserId(), serverid), false, NULL);
-}
-
 void
 ExecuteOnServer(Oid serverid, const char *sql)
 {

@@ -6,12 +6,6 @@
 namespace fdwshard::remote
 {
 
-/*
- * Connection to a foreign server for the current user, inside the remote transaction that
- * postgres_fdw ties to the local one: commit and abort follow the local transaction.
- */
-PGconn *ServerConnection(Oid serverid);
-
 /* Runs a command on the server in the local transaction; a remote error becomes a local ERROR. */
 void ExecuteOnServer(Oid serverid, const char *sql);
 
