@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PG_CONFIG=${FDWSHARD_PG_BIN:-/usr/lib/postgresql/15/bin}/pg_config
 echo "== building fdwshard"
 make -s -f Makefile.pgxs PG_CONFIG=$PG_CONFIG -j"$(nproc)" >/dev/null
 $SUDO make -s -f Makefile.pgxs PG_CONFIG=$PG_CONFIG install >/dev/null

@@ -33,7 +33,7 @@ echo "   coordinator :$COORDINATOR_PORT  worker1 :$WORKER1_PORT  worker2 :$WORKE
 echo "== pg_regress"
 regress_out=$(mktemp -d /tmp/fdwshard-regress.XXXXXX)
 regress_log="$regress_out/summary.log"
-/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress --use-existing --host=127.0.0.1 \
+"$(dirname "$("${FDWSHARD_PG_BIN:-/usr/lib/postgresql/15/bin}/pg_config" --pgxs)")/../test/regress/pg_regress" --use-existing --host=127.0.0.1 \
 	--port="$COORDINATOR_PORT" --user=postgres --dbname=regression --inputdir="$ROOT" \
 	--outputdir="$regress_out" --schedule="$ROOT/test/schedule" | tee "$regress_log"
 regress_total=$(grep -cE '^(ok|not ok) ' "$regress_log")

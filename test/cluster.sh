@@ -2,7 +2,8 @@
 # fresh temporary directory on free ports. cluster_start sets COORDINATOR_PORT, WORKER1_PORT,
 # WORKER2_PORT and CLUSTER_DIR; cluster_stop stops every server it started.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# FDWSHARD_PG_BIN: another PostgreSQL 15 installation (parallel development without clobbering).
+PG_BIN=${FDWSHARD_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_USER=${FDWSHARD_PG_USER:-postgres}
 CLUSTER_NODES=(coordinator worker1 worker2)
 
