@@ -136,3 +136,19 @@ CREATE FUNCTION fdwshard.relocate_row() RETURNS trigger
 CREATE FUNCTION fdwshard.drop_trigger() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'drop_trigger' LANGUAGE C;
 CREATE EVENT TRIGGER fdwshard_drop ON sql_drop EXECUTE FUNCTION fdwshard.drop_trigger();
+
+-- Metadata cache ------------------------------------------------------------------------------
+
+-- Every change to the catalog tells every backend's metadata cache to drop its entries.
+CREATE FUNCTION fdwshard.invalidate_metadata() RETURNS trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'fdwshard_invalidate_metadata';
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.node
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.colocation_group
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.distributed_table
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.shard
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.placement
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();

@@ -1,5 +1,8 @@
 /* Module entry: refuses to load outside shared_preload_libraries, then starts each subsystem. */
 #include "fdwshard/catalog/metadata.h"
+#include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/executor/deferred_plan.h"
+#include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 
@@ -18,7 +21,10 @@ extern "C"
 			                        "and restart PostgreSQL.")));
 
 		fdwshard::catalog::InitCatalog();
+		fdwshard::catalog::InitMetadataCache();
 		fdwshard::InitDatumHash();
 		fdwshard::InitPlanner();
+		fdwshard::executor::InitRemoteStatement();
+		fdwshard::deferred::InitDeferredPlans();
 	}
 }

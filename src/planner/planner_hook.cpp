@@ -1,5 +1,6 @@
 /*
- * Planner hook: shard pruning. Shards are partitioned by RANGE (fdwshard_hash(col)), so native
+ * Planner hook. Statements pinned to one shard go to the router (planner/router.cpp); for the
+ * rest, shard pruning: shards are partitioned by RANGE (fdwshard_hash(col)), so native
  * pruning cannot use "col = 42" by itself. For each such clause on a distributed table the hook
  * adds the implied "fdwshard_hash(col) = <hash of 42>" (or "= fdwshard_hash($1)" for a
  * parameter, "= ANY (hashes)" for IN lists); PostgreSQL's partition pruning then keeps only the
@@ -7,9 +8,11 @@
  */
 #include "fdwshard/planner/planner.h"
 
+#include "fdwshard/executor/deferred_plan.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
+#include "fdwshard/planner/router.h"
 
 namespace fdwshard
 {
@@ -252,15 +255,30 @@ PlannedStmt *
 Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
 {
 	/* O(1) when fdwshard is not created in this database: one cached function lookup. */
-	if (OidIsValid(HashFunctionOid()))
-		PruningWalker((Node *) parse, NULL);
+	if (!OidIsValid(HashFunctionOid()))
+		return PlanOrdinary(parse, query_string, cursor_options, bound_params, false);
 
-	if (prev_planner_hook != nullptr)
-		return prev_planner_hook(parse, query_string, cursor_options, bound_params);
-	return standard_planner(parse, query_string, cursor_options, bound_params);
+	router::RouteKind kind;
+	router::DeferredPin pin;
+	PlannedStmt *routed = router::RouteQuery(parse, cursor_options, bound_params, bound_params, &pin, &kind);
+	if (routed != NULL)
+		return routed;
+	if (kind == router::RouteKind::kDeferred)
+		return deferred::MakeDeferredPlan(parse, cursor_options, pin);
+	return PlanOrdinary(parse, query_string, cursor_options, bound_params, true);
 }
 
 } // namespace
+
+PlannedStmt *
+PlanOrdinary(Query *query, const char *query_string, int cursor_options, ParamListInfo bound_params, bool add_pruning)
+{
+	if (add_pruning)
+		PruningWalker((Node *) query, NULL);
+	if (prev_planner_hook != nullptr)
+		return prev_planner_hook(query, query_string, cursor_options, bound_params);
+	return standard_planner(query, query_string, cursor_options, bound_params);
+}
 
 void
 InitPlanner(void)

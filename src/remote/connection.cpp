@@ -8,6 +8,15 @@ extern "C"
 	typedef PGconn *(*GetConnectionFn)(UserMapping *user, bool will_prep_stmt, PgFdwConnState **state);
 	typedef PGresult *(*ExecQueryFn)(PGconn *conn, const char *query, PgFdwConnState *state);
 	typedef void (*ReportErrorFn)(int elevel, PGresult *res, PGconn *conn, bool clear, const char *sql);
+	typedef PGresult *(*GetResultFn)(PGconn *conn, const char *query);
+	typedef int (*SetTransmissionModesFn)(void);
+	typedef void (*ResetTransmissionModesFn)(int nestlevel);
+
+	/* postgres_fdw.h, PostgreSQL 15: an async foreign scan may still await its result on the connection. */
+	struct PgFdwConnState
+	{
+		void *pendingAreq;
+	};
 }
 
 namespace fdwshard::remote
@@ -20,6 +29,9 @@ namespace
 GetConnectionFn get_connection = nullptr;
 ExecQueryFn exec_query = nullptr;
 ReportErrorFn report_error = nullptr;
+GetResultFn get_result = nullptr;
+SetTransmissionModesFn set_transmission_modes_fn = nullptr;
+ResetTransmissionModesFn reset_transmission_modes_fn = nullptr;
 
 void
 LoadPostgresFdw()
@@ -28,6 +40,12 @@ LoadPostgresFdw()
 		return;
 	exec_query = (ExecQueryFn) load_external_function("$libdir/postgres_fdw", "pgfdw_exec_query", true, NULL);
 	report_error = (ReportErrorFn) load_external_function("$libdir/postgres_fdw", "pgfdw_report_error", true, NULL);
+	get_result = (GetResultFn) load_external_function("$libdir/postgres_fdw", "pgfdw_get_result", true, NULL);
+	set_transmission_modes_fn =
+	    (SetTransmissionModesFn) load_external_function("$libdir/postgres_fdw", "set_transmission_modes", true, NULL);
+	reset_transmission_modes_fn = (ResetTransmissionModesFn) load_external_function(
+	    "$libdir/postgres_fdw", "reset_transmission_modes", true, NULL);
+	/* Set last: it marks the others as loaded. */
 	get_connection = (GetConnectionFn) load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
 }
 
@@ -74,6 +92,42 @@ QueryOnServer(Oid serverid, const char *sql)
 		answer = pstrdup(PQcmdStatus(result));
 	PQclear(result);
 	return answer;
+}
+
+PGresult *
+ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
+{
+	PgFdwConnState *state = NULL;
+
+	LoadPostgresFdw();
+	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
+	PGconn *conn = get_connection(mapping, false, &state);
+
+	/* Let a pending asynchronous foreign scan on this connection collect its result first. */
+	if (state != NULL && state->pendingAreq != NULL)
+		PQclear(exec_query(conn, "", state));
+
+	elog(DEBUG2, "fdwshard: on server %u: %s", serverid, sql);
+	if (!PQsendQueryParams(conn, sql, nparams, types, values, NULL, NULL, 0))
+		report_error(ERROR, NULL, conn, false, sql);
+	PGresult *result = get_result(conn, sql);
+	ExecStatusType status = PQresultStatus(result);
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		report_error(ERROR, result, conn, true, sql);
+	return result;
+}
+
+int
+SetTransmissionModes(void)
+{
+	LoadPostgresFdw();
+	return set_transmission_modes_fn();
+}
+
+void
+ResetTransmissionModes(int nest_level)
+{
+	reset_transmission_modes_fn(nest_level);
 }
 
 } // namespace fdwshard::remote

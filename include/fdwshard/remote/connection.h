@@ -12,4 +12,15 @@ void ExecuteOnServer(Oid serverid, const char *sql);
 /* Runs sql on the server and returns the first column of the first row, or the command tag. */
 char *QueryOnServer(Oid serverid, const char *sql);
 
+/*
+ * Runs sql with text parameters (types must exist on the worker: built-in) in one round trip on
+ * the session's connection to serverid, inside the remote transaction. Returns the result (free
+ * with PQclear); a remote error becomes a local ERROR with the worker's SQLSTATE.
+ */
+PGresult *ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
+
+/* postgres_fdw's set/reset_transmission_modes: DateStyle ISO etc. while printing values for the worker. */
+int SetTransmissionModes(void);
+void ResetTransmissionModes(int nest_level);
+
 } // namespace fdwshard::remote

@@ -1,0 +1,64 @@
+/* Backend-local cache of distributed tables, their shards and placements: the router's only source. */
+#pragma once
+
+#include "fdwshard/pg.h"
+
+namespace fdwshard::catalog
+{
+
+/* One shard of a cached distributed table, with its placement resolved. */
+struct CachedShard
+{
+	int64 shardid;
+	int32 min_hash;
+	int32 max_hash;
+	Oid relid;       /* shard relation on the coordinator: local table or foreign table */
+	int32 nodeid;    /* node holding the shard */
+	Oid serverid;    /* foreign server of that node; InvalidOid for a local shard */
+	bool same_attnos; /* attribute numbers equal the distributed table's (Vars map 1:1) */
+};
+
+/* A distributed table as the router sees it. Valid until the next invalidation is processed. */
+struct CachedTable
+{
+	Oid relid; /* hash key: the distributed (partitioned) table */
+	bool valid;
+	bool is_distributed;
+	AttrNumber dist_attnum;
+	Oid dist_type;
+	int32 colocationid;
+	int32 shard_count;
+	bool uniform;        /* ranges are the equal split of ShardHashRange: index by arithmetic */
+	bool has_row_triggers; /* user row triggers besides fdwshard's relocate trigger */
+	bool has_stmt_triggers;
+	CachedShard *shards; /* by shard index; in the cache's memory context */
+};
+
+/* A node as the router and EXPLAIN see it. */
+struct CachedNode
+{
+	int32 nodeid;
+	bool is_local;
+	char host[NAMEDATALEN * 2];
+	int32 port;
+};
+
+/*
+ * The cached table relid, or NULL when it is not a distributed table. Builds the entry on a miss
+ * (one catalog read); afterwards O(1) until an invalidation marks it stale.
+ */
+const CachedTable *LookupDistributedTable(Oid relid);
+
+/* The shard of table holding hash: arithmetic for uniform ranges, binary search otherwise. */
+const CachedShard *ShardForHash(const CachedTable *table, int32 hash);
+
+/* Index of that shard in table->shards. */
+int ShardIndexForHash(const CachedTable *table, int32 hash);
+
+/* The node nodeid, or NULL. */
+const CachedNode *LookupNode(int32 nodeid);
+
+/* Registers the relcache callback; called from _PG_init. */
+void InitMetadataCache(void);
+
+} // namespace fdwshard::catalog

@@ -1,0 +1,30 @@
+/* Custom scan that runs one whole statement on a worker through postgres_fdw's connection. */
+#pragma once
+
+#include "fdwshard/pg.h"
+
+namespace fdwshard::executor
+{
+
+/* What a shipped statement needs at run time. */
+struct RemoteStatement
+{
+	char *sql;           /* parameters are $1..$n */
+	Oid serverid;        /* foreign server of the worker */
+	int32 nodeid;
+	List *shards;        /* CachedShard pointers, for EXPLAIN */
+	List *param_sources; /* per parameter: Integer(k): k > 0 user parameter k, k < 0 local_exprs[-k - 1] */
+	List *param_types;   /* OID list */
+	List *local_exprs;   /* evaluated on the coordinator at start-up */
+};
+
+/*
+ * The PlannedStmt of query shipped as statement: a single custom scan returning the statement's
+ * rows (SELECT list or RETURNING list). rtable becomes the plan's range table.
+ */
+PlannedStmt *MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *statement);
+
+/* Registers the custom scan methods (for plan copies sent to parallel workers). */
+void InitRemoteStatement(void);
+
+} // namespace fdwshard::executor

@@ -1,0 +1,340 @@
+/*
+ * Backend-local metadata cache (see catalog/metadata_cache.h). Entries are built from the catalog
+ * with one SPI query on a miss and kept until a relcache invalidation names the table, one of the
+ * fdwshard catalog tables (their statement triggers send one on every change) or everything.
+ */
+#include "fdwshard/catalog/metadata_cache.h"
+
+#include "fdwshard/catalog/spi.h"
+#include "fdwshard/core/shard_range.h"
+#include "fdwshard/guard.h"
+#include "fdwshard/planner/distribution.h"
+
+namespace fdwshard::catalog
+{
+
+namespace
+{
+
+/* Owned by this file, created on first use, lives as long as the backend (a child of CacheMemoryContext). */
+MemoryContext cache_context = NULL;
+HTAB *table_cache = NULL;
+HTAB *node_cache = NULL;
+bool node_cache_valid = false;
+/* Counts processed invalidations; an entry built while one arrived is not trusted. */
+uint64 invalidation_count = 0;
+
+/* OIDs of the catalog tables whose changes flush everything; resolved while building entries. */
+constexpr int kCatalogTableCount = 5;
+Oid catalog_relids[kCatalogTableCount] = {InvalidOid};
+
+const char *const kRelocateTriggerName = "fdwshard_relocate_row";
+
+void
+InvalidateAll()
+{
+	HASH_SEQ_STATUS status;
+	CachedTable *table;
+
+	if (table_cache == NULL)
+		return;
+	invalidation_count++;
+	hash_seq_init(&status, table_cache);
+	while ((table = (CachedTable *) hash_seq_search(&status)) != NULL)
+		table->valid = false;
+	node_cache_valid = false;
+}
+
+/* Relcache callback: may run inside any catalog access, so it only marks entries stale. */
+void
+RelcacheCallback(Datum, Oid relid)
+{
+	if (table_cache == NULL)
+		return;
+	if (!OidIsValid(relid))
+	{
+		InvalidateAll();
+		return;
+	}
+	for (Oid catalog_relid : catalog_relids)
+		if (catalog_relid == relid)
+		{
+			InvalidateAll();
+			for (Oid &oid : catalog_relids)
+				oid = InvalidOid;
+			return;
+		}
+	CachedTable *table = (CachedTable *) hash_search(table_cache, &relid, HASH_FIND, NULL);
+	if (table != NULL)
+	{
+		table->valid = false;
+		invalidation_count++;
+	}
+}
+
+void
+EnsureCache()
+{
+	if (table_cache != NULL)
+		return;
+	cache_context = AllocSetContextCreate(CacheMemoryContext, "fdwshard metadata cache", ALLOCSET_DEFAULT_SIZES);
+
+	HASHCTL ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(CachedTable);
+	ctl.hcxt = cache_context;
+	table_cache = hash_create("fdwshard distributed tables", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(CachedNode);
+	node_cache = hash_create("fdwshard nodes", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+void
+ResolveCatalogRelids()
+{
+	static const char *const names[kCatalogTableCount] = {"node", "colocation_group", "distributed_table", "shard",
+	                                                      "placement"};
+	Oid schema = get_namespace_oid("fdwshard", true);
+
+	for (int i = 0; i < kCatalogTableCount; i++)
+		catalog_relids[i] = OidIsValid(schema) ? get_relname_relid(names[i], schema) : InvalidOid;
+}
+
+/* True when shard_relid's columns sit at the same attribute numbers as the table's. */
+bool
+SameAttnos(Relation table, Oid shard_relid)
+{
+	TupleDesc desc = RelationGetDescr(table);
+	HeapTuple class_tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(shard_relid));
+	if (!HeapTupleIsValid(class_tuple))
+		return false;
+	int shard_natts = ((Form_pg_class) GETSTRUCT(class_tuple))->relnatts;
+	ReleaseSysCache(class_tuple);
+	if (shard_natts != desc->natts)
+		return false;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		HeapTuple tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(shard_relid), Int16GetDatum(attr->attnum));
+		if (!HeapTupleIsValid(tuple))
+			return false;
+		Form_pg_attribute shard_attr = (Form_pg_attribute) GETSTRUCT(tuple);
+		bool same = shard_attr->attisdropped == attr->attisdropped &&
+		            (attr->attisdropped ||
+		             (shard_attr->atttypid == attr->atttypid && namestrcmp(&shard_attr->attname, NameStr(attr->attname)) == 0));
+		ReleaseSysCache(tuple);
+		if (!same)
+			return false;
+	}
+	return true;
+}
+
+/* Triggers of the distributed table that routing straight to a shard would skip or must honour. */
+void
+ReadTriggers(Relation rel, CachedTable *table)
+{
+	table->has_row_triggers = false;
+	table->has_stmt_triggers = false;
+	if (rel->trigdesc == NULL)
+		return;
+	for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger *trigger = &rel->trigdesc->triggers[i];
+		if (strcmp(trigger->tgname, kRelocateTriggerName) == 0 || trigger->tgisinternal)
+			continue;
+		if (TRIGGER_FOR_ROW(trigger->tgtype))
+			table->has_row_triggers = true;
+		else
+			table->has_stmt_triggers = true;
+	}
+}
+
+/* Fills table from the catalog; leaves it not distributed when the catalog is incomplete. */
+void
+BuildEntry(CachedTable *table)
+{
+	table->is_distributed = false;
+	table->shards = NULL;
+
+	Relation rel = try_relation_open(table->relid, AccessShareLock);
+	if (rel == NULL)
+		return;
+	Distribution distribution;
+	if (!GetDistribution(rel, &distribution))
+	{
+		relation_close(rel, AccessShareLock);
+		return;
+	}
+
+	ResolveCatalogRelids();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	uint64 count = SpiRun("SELECT g.shard_count, d.colocationid, s.shardid, s.shard_index, s.min_hash, s.max_hash, "
+	                      "s.shard_relid::oid::int8, p.nodeid, n.is_local, n.server_name::text "
+	                      "FROM fdwshard.distributed_table d "
+	                      "JOIN fdwshard.colocation_group g ON g.colocationid = d.colocationid "
+	                      "JOIN fdwshard.shard s ON s.logicalrelid = d.logicalrelid "
+	                      "JOIN fdwshard.placement p ON p.shardid = s.shardid "
+	                      "JOIN fdwshard.node n ON n.nodeid = p.nodeid "
+	                      "WHERE d.logicalrelid = $1 ORDER BY s.shard_index",
+	                      {OidArg(table->relid)});
+	int32 shard_count = count > 0 ? SpiInt4(0, 1) : 0;
+
+	if (count > 0 && (uint64) shard_count == count)
+	{
+		CachedShard *shards = (CachedShard *) MemoryContextAllocZero(cache_context, sizeof(CachedShard) * count);
+		bool complete = true;
+		bool uniform = true;
+
+		for (uint64 row = 0; row < count && complete; row++)
+		{
+			CachedShard *shard = &shards[row];
+			char *server = SpiText(row, 10);
+
+			complete = SpiInt4(row, 4) == (int32) row;
+			shard->shardid = SpiInt8(row, 3);
+			shard->min_hash = SpiInt4(row, 5);
+			shard->max_hash = SpiInt4(row, 6);
+			shard->relid = (Oid) SpiInt8(row, 7);
+			shard->nodeid = SpiInt4(row, 8);
+			shard->serverid = SpiBool(row, 9) ? InvalidOid : get_foreign_server_oid(server, true);
+			shard->same_attnos = SameAttnos(rel, shard->relid);
+			if (!SpiBool(row, 9) && !OidIsValid(shard->serverid))
+				complete = false;
+
+			core::HashRange range = core::ShardHashRange((int) row, shard_count);
+			uniform = uniform && range.min_hash == shard->min_hash && range.max_hash == shard->max_hash;
+		}
+		if (complete)
+		{
+			table->is_distributed = true;
+			table->dist_attnum = distribution.attnum;
+			table->dist_type = distribution.column_type;
+			table->colocationid = SpiInt4(0, 2);
+			table->shard_count = shard_count;
+			table->uniform = uniform;
+			table->shards = shards;
+			ReadTriggers(rel, table);
+		}
+		else
+			pfree(shards);
+	}
+	SPI_finish();
+	relation_close(rel, AccessShareLock);
+}
+
+void
+BuildNodeCache()
+{
+	HASH_SEQ_STATUS status;
+	CachedNode *node;
+
+	hash_seq_init(&status, node_cache);
+	while ((node = (CachedNode *) hash_seq_search(&status)) != NULL)
+		hash_search(node_cache, &node->nodeid, HASH_REMOVE, NULL);
+
+	ResolveCatalogRelids();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	uint64 count = SpiRun("SELECT nodeid, is_local, host, port FROM fdwshard.node");
+	for (uint64 row = 0; row < count; row++)
+	{
+		int32 nodeid = SpiInt4(row, 1);
+		CachedNode *entry = (CachedNode *) hash_search(node_cache, &nodeid, HASH_ENTER, NULL);
+		entry->is_local = SpiBool(row, 2);
+		strlcpy(entry->host, SpiText(row, 3), sizeof(entry->host));
+		entry->port = SpiInt4(row, 4);
+	}
+	SPI_finish();
+	node_cache_valid = true;
+}
+
+} // namespace
+
+const CachedTable *
+LookupDistributedTable(Oid relid)
+{
+	bool found;
+
+	EnsureCache();
+	CachedTable *table = (CachedTable *) hash_search(table_cache, &relid, HASH_ENTER, &found);
+	if (found && table->valid)
+		return table->is_distributed ? table : NULL;
+
+	if (found && table->shards != NULL)
+		pfree(table->shards);
+	table->shards = NULL;
+	table->is_distributed = false;
+	table->valid = false;
+
+	/* An invalidation arriving while we build (we take locks, run SPI) leaves it stale: rebuilt next time. */
+	uint64 before = invalidation_count;
+	BuildEntry(table);
+	table->valid = invalidation_count == before;
+	return table->is_distributed ? table : NULL;
+}
+
+int
+ShardIndexForHash(const CachedTable *table, int32 hash)
+{
+	if (table->uniform)
+		return core::ShardIndexForHash(hash, table->shard_count);
+
+	int low = 0;
+	int high = table->shard_count - 1;
+	while (low <= high)
+	{
+		int middle = low + (high - low) / 2;
+		const CachedShard *shard = &table->shards[middle];
+		if (hash < shard->min_hash)
+			high = middle - 1;
+		else if (hash > shard->max_hash)
+			low = middle + 1;
+		else
+			return middle;
+	}
+	ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+	                errmsg("no shard of \"%s\" covers hash value %d", get_rel_name(table->relid), hash),
+	                errhint("The shard hash ranges in fdwshard.shard have a gap.")));
+}
+
+const CachedShard *
+ShardForHash(const CachedTable *table, int32 hash)
+{
+	return &table->shards[ShardIndexForHash(table, hash)];
+}
+
+const CachedNode *
+LookupNode(int32 nodeid)
+{
+	EnsureCache();
+	if (!node_cache_valid)
+		BuildNodeCache();
+	return (const CachedNode *) hash_search(node_cache, &nodeid, HASH_FIND, NULL);
+}
+
+void
+InitMetadataCache(void)
+{
+	CacheRegisterRelcacheCallback(RelcacheCallback, (Datum) 0);
+}
+
+} // namespace fdwshard::catalog
+
+extern "C"
+{
+	PG_FUNCTION_INFO_V1(fdwshard_invalidate_metadata);
+
+	/* Statement trigger on the catalog tables: every backend's metadata cache drops its entries. */
+	Datum fdwshard_invalidate_metadata(PG_FUNCTION_ARGS)
+	{
+		if (!CALLED_AS_TRIGGER(fcinfo))
+			ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			                errmsg("fdwshard_invalidate_metadata must be called as a trigger")));
+		CacheInvalidateRelcacheByRelid(RelationGetRelid(((TriggerData *) fcinfo->context)->tg_relation));
+		return PointerGetDatum(NULL);
+	}
+}
