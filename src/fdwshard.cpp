@@ -3,6 +3,7 @@
 #include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/executor/deferred_plan.h"
 #include "fdwshard/executor/remote_statement.h"
+#include "fdwshard/executor/routed_explain.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 
@@ -25,6 +26,7 @@ extern "C"
 		fdwshard::InitDatumHash();
 		fdwshard::InitPlanner();
 		fdwshard::executor::InitRemoteStatement();
+		fdwshard::executor::InitRoutedExplain();
 		fdwshard::deferred::InitDeferredPlans();
 	}
 }

@@ -123,8 +123,8 @@ SameAttnos(Relation table, Oid shard_relid)
 			return false;
 		Form_pg_attribute shard_attr = (Form_pg_attribute) GETSTRUCT(tuple);
 		bool same = shard_attr->attisdropped == attr->attisdropped &&
-		            (attr->attisdropped ||
-		             (shard_attr->atttypid == attr->atttypid && namestrcmp(&shard_attr->attname, NameStr(attr->attname)) == 0));
+		            (attr->attisdropped || (shard_attr->atttypid == attr->atttypid &&
+		                                    namestrcmp(&shard_attr->attname, NameStr(attr->attname)) == 0));
 		ReleaseSysCache(tuple);
 		if (!same)
 			return false;

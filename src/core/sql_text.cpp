@@ -19,7 +19,7 @@ size_t
 CollapseLineBreaks(char *sql)
 {
 	size_t out = 0;
-	char quote = 0;        /* ' or " while inside a literal or identifier */
+	char quote = 0;         /* ' or " while inside a literal or identifier */
 	bool backslash = false; /* inside E'...', a backslash escapes the next character */
 	bool escape_string = false;
 

@@ -9,6 +9,7 @@
 #include "fdwshard/executor/deferred_plan.h"
 
 #include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/executor/routed_explain.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
@@ -239,6 +240,10 @@ ExecutorStartHook(QueryDesc *query_desc, int eflags)
 		plan->queryId = query_desc->plannedstmt->queryId;
 		query_desc->plannedstmt = plan;
 	}
+	/* EXPLAIN and instrumented runs (EXPLAIN ANALYZE, auto_explain) show where a routed plan runs. */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || query_desc->instrument_options != 0)
+		query_desc->plannedstmt =
+		    pg::Entry([&] { return executor::WrapRoutedPlanForExplain(query_desc->plannedstmt); });
 	if (prev_executor_start != NULL)
 		prev_executor_start(query_desc, eflags);
 	else
@@ -276,9 +281,9 @@ CollectRelationsWalker(Node *node, void *context)
 				*(List **) context = lappend(*(List **) context, copy);
 			}
 		}
-		return query_tree_walker((Query *) node, (bool (*)()) (void (*)()) CollectRelationsWalker, context, 0);
+		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) CollectRelationsWalker, context, 0);
 	}
-	return expression_tree_walker(node, (bool (*)()) (void (*)()) CollectRelationsWalker, context);
+	return expression_tree_walker(node, (bool (*)())(void (*)()) CollectRelationsWalker, context);
 }
 
 } // namespace

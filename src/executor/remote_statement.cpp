@@ -39,7 +39,7 @@ struct RemoteScanState
 	List *param_types;
 	List *local_states; /* ExprState per coordinator-side expression */
 	CmdType operation;
-	PGresult *result;   /* owned; cleared by EndCustomScan or the executor context's reset callback */
+	PGresult *result; /* owned; cleared by EndCustomScan or the executor context's reset callback */
 	int next_row;
 	bool executed;
 	FmgrInfo *in_functions;
@@ -126,7 +126,8 @@ ParameterValues(RemoteScanState *state, Oid **types_out)
 		{
 			Oid actual_type;
 			if (!router::ParamValue(estate->es_param_list_info, source, false, &value, &is_null, &actual_type))
-				ereport(ERROR, (errcode(ERRCODE_UNDEFINED_PARAMETER), errmsg("no value found for parameter %d", source)));
+				ereport(ERROR,
+				        (errcode(ERRCODE_UNDEFINED_PARAMETER), errmsg("no value found for parameter %d", source)));
 		}
 		else
 			value = ExecEvalExpr((ExprState *) list_nth(state->local_states, -source - 1), econtext, &is_null);
@@ -150,8 +151,8 @@ Execute(RemoteScanState *state)
 	Oid *types;
 	const char **values = ParameterValues(state, &types);
 
-	state->result = remote::ExecuteParams(state->serverid, state->sql, list_length(state->param_sources), types,
-	                                      values);
+	state->result =
+	    remote::ExecuteParams(state->serverid, state->sql, list_length(state->param_sources), types, values);
 	state->executed = true;
 	state->next_row = 0;
 
@@ -223,9 +224,8 @@ ExplainRemoteScan(CustomScanState *node, List *, ExplainState *es)
 
 	ExplainPropertyText("Shard", state->shard_names, es);
 	/* Host without port: regression output must not depend on the ports a test cluster got. */
-	ExplainPropertyText("Node", worker != NULL ? psprintf("%d (%s)", worker->nodeid, worker->host)
-	                                           : psprintf("%d", state->nodeid),
-	                    es);
+	ExplainPropertyText(
+	    "Node", worker != NULL ? psprintf("%d (%s)", worker->nodeid, worker->host) : psprintf("%d", state->nodeid), es);
 	if (es->verbose)
 		ExplainPropertyText("Remote SQL", state->sql, es);
 }
@@ -263,8 +263,8 @@ ShardNames(List *shards)
 		Oid relid = ((const catalog::CachedShard *) lfirst(cell))->relid;
 		if (names.len > 0)
 			appendStringInfoString(&names, ", ");
-		appendStringInfoString(&names, quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-		                                                          get_rel_name(relid)));
+		appendStringInfoString(
+		    &names, quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
 	}
 	return names.data;
 }
@@ -315,9 +315,9 @@ MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *state
 	scan->methods = &kRemoteScanMethods;
 	scan->custom_scan_tlist = scan_tlist;
 	scan->custom_exprs = local_exprs;
-	scan->custom_private = list_make5(makeString(statement->sql), makeString(psprintf("%u", statement->serverid)),
-	                                  makeInteger(statement->nodeid), makeString(ShardNames(statement->shards)),
-	                                  statement->param_sources);
+	scan->custom_private =
+	    list_make5(makeString(statement->sql), makeString(psprintf("%u", statement->serverid)),
+	               makeInteger(statement->nodeid), makeString(ShardNames(statement->shards)), statement->param_sources);
 	scan->custom_private = lappend(scan->custom_private, statement->param_types);
 	scan->custom_private = lappend(scan->custom_private, makeInteger(query->commandType));
 

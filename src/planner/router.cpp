@@ -32,8 +32,8 @@ enum class PinKind
 struct Pin
 {
 	PinKind kind = PinKind::kNone;
-	int32 hash = 0;    /* kValue */
-	int paramid = 0;   /* kParam */
+	int32 hash = 0;  /* kValue */
+	int paramid = 0; /* kParam */
 	Oid type = InvalidOid;
 	Oid collation = InvalidOid;
 };
@@ -423,8 +423,8 @@ ParamValue(ParamListInfo params, int paramid, bool require_const, Datum *value, 
 		return false;
 
 	ParamExternData workspace;
-	ParamExternData *param =
-	    params->paramFetch != NULL ? params->paramFetch(params, paramid, true, &workspace) : &params->params[paramid - 1];
+	ParamExternData *param = params->paramFetch != NULL ? params->paramFetch(params, paramid, true, &workspace)
+	                                                    : &params->params[paramid - 1];
 	if (param == NULL || !OidIsValid(param->ptype) || (require_const && !(param->pflags & PARAM_FLAG_CONST)))
 		return false;
 	*value = param->value;
@@ -434,8 +434,8 @@ ParamValue(ParamListInfo params, int paramid, bool require_const, Datum *value, 
 }
 
 PlannedStmt *
-RouteQuery(Query *parse, int cursor_options, ParamListInfo pin_params, ParamListInfo plan_params,
-           DeferredPin *deferred, RouteKind *kind, int forced_shard_index)
+RouteQuery(Query *parse, int cursor_options, ParamListInfo pin_params, ParamListInfo plan_params, DeferredPin *deferred,
+           RouteKind *kind, int forced_shard_index)
 {
 	*kind = RouteKind::kNotRoutable;
 	if (parse->commandType == CMD_UTILITY || parse->commandType == CMD_MERGE)

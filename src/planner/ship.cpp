@@ -26,11 +26,11 @@ namespace
 struct ShipContext
 {
 	bool ok;
-	List *shard_relids;     /* relations the statement may reference: its shards */
-	List *param_sources;    /* per shipped parameter: Integer(user paramid) or Integer(-1 - local expr index) */
-	List *param_types;      /* per shipped parameter: its type */
-	List *local_exprs;      /* expressions evaluated on the coordinator */
-	int *user_param_map;    /* user paramid -> shipped paramid, 0 when not yet used */
+	List *shard_relids;  /* relations the statement may reference: its shards */
+	List *param_sources; /* per shipped parameter: Integer(user paramid) or Integer(-1 - local expr index) */
+	List *param_types;   /* per shipped parameter: its type */
+	List *local_exprs;   /* expressions evaluated on the coordinator */
+	int *user_param_map; /* user paramid -> shipped paramid, 0 when not yet used */
 	int user_param_count;
 	List *insert_targetlist; /* the INSERT ... VALUES target list: its entries may be volatile */
 	bool allow_volatile;
@@ -174,7 +174,7 @@ ContainsUnshippableWalker(Node *node, void *context)
 		return false;
 	if (IsA(node, Query) || !NodeShippable(node))
 		return true;
-	return expression_tree_walker(node, (bool (*)()) (void (*)()) ContainsUnshippableWalker, context);
+	return expression_tree_walker(node, (bool (*)())(void (*)()) ContainsUnshippableWalker, context);
 }
 
 bool
@@ -184,7 +184,7 @@ ContainsCaseTestWalker(Node *node, void *context)
 		return false;
 	if (IsA(node, CaseTestExpr))
 		return true;
-	return expression_tree_walker(node, (bool (*)()) (void (*)()) ContainsCaseTestWalker, context);
+	return expression_tree_walker(node, (bool (*)())(void (*)()) ContainsCaseTestWalker, context);
 }
 
 /* A part without columns that is fine on the coordinator but not on the worker: evaluate it here. */
@@ -245,7 +245,7 @@ RangeTableShippable(Query *query, ShipContext *context)
 
 Node *ShipMutator(Node *node, void *raw_context);
 
-Node *(*MutatorFn(Node *(*mutator)(Node *, void *)))()
+Node *(*MutatorFn(Node *(*mutator)(Node *, void *) ))()
 {
 	return reinterpret_cast<Node *(*) ()>(reinterpret_cast<void (*)()>(mutator));
 }
@@ -359,9 +359,9 @@ PrepareWalker(Node *node, void *context)
 	if (IsA(node, Query))
 	{
 		PrepareForDeparse((Query *) node, (List *) context);
-		return query_tree_walker((Query *) node, (bool (*)()) (void (*)()) PrepareWalker, context, 0);
+		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) PrepareWalker, context, 0);
 	}
-	return expression_tree_walker(node, (bool (*)()) (void (*)()) PrepareWalker, context);
+	return expression_tree_walker(node, (bool (*)())(void (*)()) PrepareWalker, context);
 }
 
 /* Relation entries of nested query levels: the plan's range table must lock them too. */
@@ -379,9 +379,9 @@ NestedRelationsWalker(Node *node, void *context)
 			if (rte->rtekind == RTE_RELATION && rte->relkind != RELKIND_COMPOSITE_TYPE)
 				*(List **) context = lappend(*(List **) context, copyObject(rte));
 		}
-		return query_tree_walker((Query *) node, (bool (*)()) (void (*)()) NestedRelationsWalker, context, 0);
+		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) NestedRelationsWalker, context, 0);
 	}
-	return expression_tree_walker(node, (bool (*)()) (void (*)()) NestedRelationsWalker, context);
+	return expression_tree_walker(node, (bool (*)())(void (*)()) NestedRelationsWalker, context);
 }
 
 bool
@@ -396,8 +396,8 @@ MaxParamWalker(Node *node, void *context)
 		return false;
 	}
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, (bool (*)()) (void (*)()) MaxParamWalker, context, 0);
-	return expression_tree_walker(node, (bool (*)()) (void (*)()) MaxParamWalker, context);
+		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) MaxParamWalker, context, 0);
+	return expression_tree_walker(node, (bool (*)())(void (*)()) MaxParamWalker, context);
 }
 
 } // namespace
@@ -455,7 +455,7 @@ PlanRemoteStatement(Query *query, List *shards, List *permission_rtes, int curso
 	}
 	foreach (cell, query->cteList)
 		NestedRelationsWalker(((CommonTableExpr *) lfirst(cell))->ctequery, &nested);
-	(void) query_tree_walker(query, (bool (*)()) (void (*)()) NestedRelationsWalker, &nested,
+	(void) query_tree_walker(query, (bool (*)())(void (*)()) NestedRelationsWalker, &nested,
 	                         QTW_IGNORE_RANGE_TABLE | QTW_IGNORE_CTE_SUBQUERIES);
 	rtable = list_concat(rtable, nested);
 

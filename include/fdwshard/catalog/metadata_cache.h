@@ -12,9 +12,9 @@ struct CachedShard
 	int64 shardid;
 	int32 min_hash;
 	int32 max_hash;
-	Oid relid;       /* shard relation on the coordinator: local table or foreign table */
-	int32 nodeid;    /* node holding the shard */
-	Oid serverid;    /* foreign server of that node; InvalidOid for a local shard */
+	Oid relid;        /* shard relation on the coordinator: local table or foreign table */
+	int32 nodeid;     /* node holding the shard */
+	Oid serverid;     /* foreign server of that node; InvalidOid for a local shard */
 	bool same_attnos; /* attribute numbers equal the distributed table's (Vars map 1:1) */
 };
 
@@ -28,7 +28,7 @@ struct CachedTable
 	Oid dist_type;
 	int32 colocationid;
 	int32 shard_count;
-	bool uniform;        /* ranges are the equal split of ShardHashRange: index by arithmetic */
+	bool uniform;          /* ranges are the equal split of ShardHashRange: index by arithmetic */
 	bool has_row_triggers; /* user row triggers besides fdwshard's relocate trigger */
 	bool has_stmt_triggers;
 	CachedShard *shards; /* by shard index; in the cache's memory context */

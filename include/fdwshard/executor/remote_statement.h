@@ -9,8 +9,8 @@ namespace fdwshard::executor
 /* What a shipped statement needs at run time. */
 struct RemoteStatement
 {
-	char *sql;           /* parameters are $1..$n */
-	Oid serverid;        /* foreign server of the worker */
+	char *sql;    /* parameters are $1..$n */
+	Oid serverid; /* foreign server of the worker */
 	int32 nodeid;
 	List *shards;        /* CachedShard pointers, for EXPLAIN */
 	List *param_sources; /* per parameter: Integer(k): k > 0 user parameter k, k < 0 local_exprs[-k - 1] */
