@@ -6,6 +6,7 @@
 #include "fdwshard/executor/routed_explain.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
+#include "fdwshard/remote/autocommit.h"
 
 extern "C"
 {
@@ -28,5 +29,6 @@ extern "C"
 		fdwshard::executor::InitRemoteStatement();
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::deferred::InitDeferredPlans();
+		fdwshard::remote::InitAutocommit();
 	}
 }

@@ -8,6 +8,7 @@
 #include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/planner/router.h"
+#include "fdwshard/remote/autocommit.h"
 #include "fdwshard/remote/connection.h"
 
 namespace fdwshard::executor
@@ -151,8 +152,12 @@ Execute(RemoteScanState *state)
 	Oid *types;
 	const char **values = ParameterValues(state, &types);
 
-	state->result =
-	    remote::ExecuteParams(state->serverid, state->sql, list_length(state->param_sources), types, values);
+	int count = list_length(state->param_sources);
+	EState *estate = state->css.ss.ps.state;
+	if (remote::IsWholeTransaction(estate))
+		state->result = remote::ExecuteAutocommit(state->serverid, state->sql, count, types, values);
+	else
+		state->result = remote::ExecuteParams(state->serverid, state->sql, count, types, values);
 	state->executed = true;
 	state->next_row = 0;
 

@@ -117,6 +117,14 @@ ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, cons
 	return result;
 }
 
+void
+ReportRemoteError(PGresult *result, PGconn *conn, const char *sql)
+{
+	LoadPostgresFdw();
+	report_error(ERROR, result, conn, true, sql);
+	pg_unreachable();
+}
+
 int
 SetTransmissionModes(void)
 {

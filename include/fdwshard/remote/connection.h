@@ -19,6 +19,9 @@ char *QueryOnServer(Oid serverid, const char *sql);
  */
 PGresult *ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
 
+/* Raises the error in result (or the connection's) as postgres_fdw does, with the worker's SQLSTATE; frees result. */
+[[noreturn]] void ReportRemoteError(PGresult *result, PGconn *conn, const char *sql);
+
 /* postgres_fdw's set/reset_transmission_modes: DateStyle ISO etc. while printing values for the worker. */
 int SetTransmissionModes(void);
 void ResetTransmissionModes(int nest_level);

@@ -1,0 +1,300 @@
+/*
+ * One-round-trip execution of statements that are a whole transaction (see remote/autocommit.h).
+ * postgres_fdw opens a remote transaction before the first statement and commits it at the end:
+ * three round trips for a one-statement transaction. When the client's transaction is that one
+ * statement, the worker may run it in its own implicit transaction instead, with the same outcome.
+ */
+#include "fdwshard/remote/autocommit.h"
+
+#include "fdwshard/core/hash.h"
+#include "fdwshard/remote/connection.h"
+
+namespace fdwshard::remote
+{
+
+namespace
+{
+
+/* A connection of this backend to one worker as one user mapping. */
+struct AutocommitConnection
+{
+	Oid user_mapping; /* hash key */
+	PGconn *conn;     /* NULL until connected */
+	bool in_flight;   /* a command was sent and its result not yet read: unusable, reconnect */
+	bool stale;       /* the server or user mapping changed: reconnect before the next use */
+	int prepared_count;
+};
+
+/* A statement prepared on a connection, named fdwshard_<n>. */
+struct PreparedStatement
+{
+	uint64 key[2]; /* hash key: user mapping, hash of parameter types and SQL text */
+	char name[NAMEDATALEN];
+	char *sql; /* in CacheMemoryContext: a hash collision must not run another statement */
+	Oid *types;
+	int nparams;
+};
+
+/* Owned by this file for the life of the backend; connections close when the backend exits. */
+HTAB *connections = NULL;
+HTAB *prepared = NULL;
+PlannedStmt *swapped_marker = NULL; /* last generic plan our ExecutorStart hook replaced ... */
+PlannedStmt *swapped_plan = NULL;   /* ... and the plan it ran instead */
+
+constexpr int kMaxPreparedPerConnection = 1000;
+
+const char *const kSessionSetup = "SET search_path = pg_catalog; SET timezone = 'UTC'; SET datestyle = ISO; "
+                                  "SET intervalstyle = postgres; SET extra_float_digits = 3";
+
+void
+EnsureTables()
+{
+	if (connections != NULL)
+		return;
+	HASHCTL ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(AutocommitConnection);
+	ctl.hcxt = CacheMemoryContext;
+	connections = hash_create("fdwshard autocommit connections", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(uint64) * 2;
+	ctl.entrysize = sizeof(PreparedStatement);
+	prepared = hash_create("fdwshard prepared statements", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+void
+Disconnect(AutocommitConnection *entry)
+{
+	if (entry->conn != NULL)
+		PQfinish(entry->conn);
+	entry->conn = NULL;
+	entry->in_flight = false;
+	entry->stale = false;
+	entry->prepared_count = 0;
+
+	/* Its prepared statements went with it. */
+	HASH_SEQ_STATUS status;
+	PreparedStatement *statement;
+	hash_seq_init(&status, prepared);
+	while ((statement = (PreparedStatement *) hash_seq_search(&status)) != NULL)
+		if ((Oid) statement->key[0] == entry->user_mapping)
+		{
+			pfree(statement->sql);
+			pfree(statement->types);
+			hash_search(prepared, statement->key, HASH_REMOVE, NULL);
+		}
+}
+
+/* Options of the server and user mapping that libpq knows, as postgres_fdw passes them. */
+void
+ConnectionOptions(ForeignServer *server, UserMapping *user, const char ***keywords_out, const char ***values_out)
+{
+	PQconninfoOption *defaults = PQconndefaults();
+	List *options = list_concat(list_copy(server->options), user->options);
+	int count = list_length(options) + 3;
+	const char **keywords = (const char **) palloc0(sizeof(char *) * count);
+	const char **values = (const char **) palloc0(sizeof(char *) * count);
+	int n = 0;
+	ListCell *cell;
+
+	foreach (cell, options)
+	{
+		DefElem *option = (DefElem *) lfirst(cell);
+		for (PQconninfoOption *known = defaults; known != NULL && known->keyword != NULL; known++)
+			if (strcmp(known->keyword, option->defname) == 0 && strchr(known->dispchar, 'D') == NULL)
+			{
+				keywords[n] = option->defname;
+				values[n] = defGetString(option);
+				n++;
+				break;
+			}
+	}
+	keywords[n] = "fallback_application_name";
+	values[n++] = "fdwshard";
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
+	PQconninfoFree(defaults);
+	*keywords_out = keywords;
+	*values_out = values;
+}
+
+PGresult *
+WaitForResult(AutocommitConnection *entry, const char *sql)
+{
+	PGconn *conn = entry->conn;
+	PGresult *last = NULL;
+
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			int events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
+			                               PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS(); /* may throw: in_flight stays set and the connection is dropped next time */
+			if ((events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+				ReportRemoteError(NULL, conn, sql);
+		}
+		PGresult *result = PQgetResult(conn);
+		if (result == NULL)
+			break;
+		PQclear(last);
+		last = result;
+	}
+	entry->in_flight = false;
+	return last;
+}
+
+AutocommitConnection *
+Connect(Oid serverid)
+{
+	EnsureTables();
+	UserMapping *user = GetUserMapping(GetUserId(), serverid);
+	bool found;
+	AutocommitConnection *entry = (AutocommitConnection *) hash_search(connections, &user->umid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->conn = NULL;
+		entry->in_flight = false;
+		entry->stale = false;
+		entry->prepared_count = 0;
+	}
+	if (entry->conn != NULL && (entry->in_flight || entry->stale || PQstatus(entry->conn) != CONNECTION_OK))
+		Disconnect(entry);
+	if (entry->conn != NULL)
+		return entry;
+
+	const char **keywords;
+	const char **values;
+	ConnectionOptions(GetForeignServer(serverid), user, &keywords, &values);
+	PGconn *conn = PQconnectdbParams(keywords, values, false);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		char *message = pchomp(conn != NULL ? PQerrorMessage(conn) : "out of memory");
+		PQfinish(conn);
+		ereport(ERROR, (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+		                errmsg("could not connect to server \"%s\"", GetForeignServer(serverid)->servername),
+		                errdetail_internal("%s", message)));
+	}
+	/*
+	 * As postgres_fdw: without a password a non-superuser could borrow the server's own identity,
+	 * unless a superuser set password_required 'false' on the user mapping.
+	 */
+	bool password_required = true;
+	ListCell *cell;
+	foreach (cell, user->options)
+		if (strcmp(((DefElem *) lfirst(cell))->defname, "password_required") == 0)
+			password_required = defGetBoolean((DefElem *) lfirst(cell));
+	if (password_required && !superuser_arg(user->userid) && !PQconnectionUsedPassword(conn))
+	{
+		PQfinish(conn);
+		ereport(ERROR, (errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED), errmsg("password is required"),
+		                errdetail("Non-superuser cannot connect if the server does not request a password."),
+		                errhint("Target server's authentication method must be changed.")));
+	}
+	entry->conn = conn;
+	PGresult *result = PQexec(conn, kSessionSetup);
+	if (PQresultStatus(result) != PGRES_COMMAND_OK)
+	{
+		entry->conn = NULL;
+		ReportRemoteError(result, conn, kSessionSetup);
+	}
+	PQclear(result);
+	return entry;
+}
+
+/* The name of sql prepared on entry's connection, preparing it first; NULL when not worth it. */
+const char *
+PreparedName(AutocommitConnection *entry, const char *sql, int nparams, const Oid *types)
+{
+	uint64 key[2];
+	key[0] = entry->user_mapping;
+	key[1] = ((uint64) (uint32) core::HashBytes(types, sizeof(Oid) * nparams) << 32) |
+	         (uint32) core::HashBytes(sql, strlen(sql));
+
+	PreparedStatement *statement = (PreparedStatement *) hash_search(prepared, key, HASH_FIND, NULL);
+	if (statement != NULL)
+		return statement->nparams == nparams && memcmp(statement->types, types, sizeof(Oid) * nparams) == 0 &&
+		               strcmp(statement->sql, sql) == 0
+		           ? statement->name
+		           : NULL;
+	if (entry->prepared_count >= kMaxPreparedPerConnection)
+		return NULL;
+
+	char name[NAMEDATALEN];
+	snprintf(name, sizeof(name), "fdwshard_%d", entry->prepared_count + 1);
+	entry->in_flight = true;
+	if (!PQsendPrepare(entry->conn, name, sql, nparams, types))
+		ReportRemoteError(NULL, entry->conn, sql);
+	PGresult *result = WaitForResult(entry, sql);
+	if (PQresultStatus(result) != PGRES_COMMAND_OK)
+		ReportRemoteError(result, entry->conn, sql);
+	PQclear(result);
+
+	entry->prepared_count++;
+	statement = (PreparedStatement *) hash_search(prepared, key, HASH_ENTER, NULL);
+	strlcpy(statement->name, name, sizeof(statement->name));
+	statement->sql = MemoryContextStrdup(CacheMemoryContext, sql);
+	statement->types = (Oid *) MemoryContextAlloc(CacheMemoryContext, sizeof(Oid) * Max(nparams, 1));
+	memcpy(statement->types, types, sizeof(Oid) * nparams);
+	statement->nparams = nparams;
+	return statement->name;
+}
+
+void
+InvalidateConnections(Datum, int, uint32)
+{
+	if (connections == NULL)
+		return;
+	HASH_SEQ_STATUS status;
+	AutocommitConnection *entry;
+	hash_seq_init(&status, connections);
+	while ((entry = (AutocommitConnection *) hash_seq_search(&status)) != NULL)
+		entry->stale = true;
+}
+
+} // namespace
+
+bool
+IsWholeTransaction(EState *estate)
+{
+	if (IsTransactionBlock() || IsSubTransaction() || ActivePortal == NULL || list_length(ActivePortal->stmts) != 1)
+		return false;
+	PlannedStmt *top = (PlannedStmt *) linitial(ActivePortal->stmts);
+	return top == estate->es_plannedstmt || (top == swapped_marker && estate->es_plannedstmt == swapped_plan);
+}
+
+void
+NoteSwappedPlan(PlannedStmt *marker, PlannedStmt *plan)
+{
+	swapped_marker = marker;
+	swapped_plan = plan;
+}
+
+PGresult *
+ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
+{
+	AutocommitConnection *entry = Connect(serverid);
+	const char *name = nparams > 0 ? PreparedName(entry, sql, nparams, types) : NULL;
+
+	elog(DEBUG2, "fdwshard: on server %u as its own transaction: %s", serverid, sql);
+	entry->in_flight = true;
+	int sent = name != NULL ? PQsendQueryPrepared(entry->conn, name, nparams, values, NULL, NULL, 0)
+	                        : PQsendQueryParams(entry->conn, sql, nparams, types, values, NULL, NULL, 0);
+	if (!sent)
+		ReportRemoteError(NULL, entry->conn, sql);
+	PGresult *result = WaitForResult(entry, sql);
+	ExecStatusType status = PQresultStatus(result);
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		ReportRemoteError(result, entry->conn, sql);
+	return result;
+}
+
+void
+InitAutocommit(void)
+{
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateConnections, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, InvalidateConnections, (Datum) 0);
+}
+
+} // namespace fdwshard::remote
