@@ -1,5 +1,6 @@
 /* Module entry: refuses to load outside shared_preload_libraries, then starts each subsystem. */
 #include "fdwshard/catalog/metadata.h"
+#include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 
@@ -20,5 +21,6 @@ extern "C"
 		fdwshard::catalog::InitCatalog();
 		fdwshard::InitDatumHash();
 		fdwshard::InitPlanner();
+		fdwshard::commands::InitUtilityHook();
 	}
 }
