@@ -54,6 +54,18 @@ CREATE TABLE fdwshard.placement (
     nodeid int NOT NULL REFERENCES fdwshard.node
 );
 
+-- Keys enforced shard by shard (none can live on the partitioned table): each shard has the
+-- constraint or unique index <name>_<shardid>. Foreign keys pair shard i with the referenced
+-- table's shard i (co-located).
+CREATE TABLE fdwshard.shard_key (
+    logicalrelid regclass NOT NULL REFERENCES fdwshard.distributed_table ON DELETE CASCADE,
+    name name NOT NULL,
+    kind "char" NOT NULL CHECK (kind IN ('p', 'u', 'i', 'f')), -- primary key, unique, unique index, foreign key
+    referenced regclass REFERENCES fdwshard.distributed_table ON DELETE CASCADE,
+    PRIMARY KEY (logicalrelid, name),
+    CHECK ((kind = 'f') = (referenced IS NOT NULL))
+);
+
 GRANT SELECT ON ALL TABLES IN SCHEMA fdwshard TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.node', '');
@@ -64,6 +76,7 @@ SELECT pg_catalog.pg_extension_config_dump('fdwshard.distributed_table', '');
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.shard', '');
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.shardid_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.placement', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.shard_key', '');
 
 -- The coordinator is node 1 and holds shards until told otherwise.
 INSERT INTO fdwshard.node (nodeid, host, port, dbname, is_local, should_have_shards)
@@ -120,6 +133,11 @@ CREATE FUNCTION pg_catalog.create_distributed_table(table_name regclass, distrib
     RETURNS void AS 'MODULE_PATHNAME', 'create_distributed_table' LANGUAGE C;
 COMMENT ON FUNCTION pg_catalog.create_distributed_table(regclass, text, int, text)
     IS 'hash-shard a table over the nodes that should have shards';
+
+CREATE FUNCTION pg_catalog.undistribute_table(table_name regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'undistribute_table' LANGUAGE C STRICT;
+COMMENT ON FUNCTION pg_catalog.undistribute_table(regclass)
+    IS 'bring every row of a distributed table back into one local table and remove its shards';
 
 CREATE FUNCTION pg_catalog.get_shard_id_for_distribution_column(table_name regclass, value anyelement)
     RETURNS bigint AS 'MODULE_PATHNAME', 'get_shard_id_for_distribution_column' LANGUAGE C STABLE;

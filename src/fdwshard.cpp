@@ -4,6 +4,7 @@
 #include "fdwshard/executor/deferred_plan.h"
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/executor/routed_explain.h"
+#include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/autocommit.h"
@@ -30,5 +31,6 @@ extern "C"
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitAutocommit();
+		fdwshard::commands::InitUtilityHook();
 	}
 }

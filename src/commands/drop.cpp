@@ -55,7 +55,7 @@ DropShards(void)
 		TupleDesc desc = remote_shards->tupdesc;
 		HeapTuple tuple = remote_shards->vals[row];
 		Oid serverid = get_foreign_server_oid(SPI_getvalue(tuple, desc, 1), false);
-		char *sql = psprintf("DROP TABLE IF EXISTS %s",
+		char *sql = psprintf("DROP TABLE IF EXISTS %s CASCADE", /* shard foreign keys of other tables */
 		                     remote::QualifiedName(SPI_getvalue(tuple, desc, 2), SPI_getvalue(tuple, desc, 3)));
 		remote::ExecuteOnServer(serverid, sql);
 	}

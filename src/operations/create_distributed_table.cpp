@@ -5,9 +5,11 @@
  */
 #include "fdwshard/catalog/metadata.h"
 #include "fdwshard/catalog/spi.h"
+#include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/core/shard_range.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/operations/dependent_views.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
 
@@ -26,6 +28,7 @@ struct SavedIndex
 	char *name;
 	char *definition;     /* pg_get_indexdef() against the original table */
 	bool unique;          /* enforced per shard */
+	char kind;            /* shard key kind: 'p' primary key, 'u' unique constraint, 'i' unique index */
 	char *constraint;     /* PRIMARY KEY / UNIQUE constraint name, or NULL */
 	char *constraint_def; /* pg_get_constraintdef(), or NULL */
 };
@@ -87,7 +90,7 @@ CheckTableKind(Relation rel)
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
 }
 
-/* Objects that would not survive the table being rebuilt are refused rather than silently lost. */
+/* Objects that would not survive the table being rebuilt are refused rather than silently lost (views are rebuilt). */
 void
 CheckDependents(Oid relid, const char *name)
 {
@@ -105,13 +108,6 @@ CheckDependents(Oid relid, const char *name)
 		        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 		         errmsg("cannot distribute table \"%s\" because it has foreign key \"%s\"", name, SpiText(0, 1)),
 		         errhint("Foreign keys on distributed tables are not supported yet: drop the constraint first.")));
-	if (SpiRun("SELECT DISTINCT r.ev_class::regclass::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
-	           "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
-	           "AND d.refobjid = $1 AND r.ev_class <> $1 ORDER BY 1 LIMIT 1",
-	           {OidArg(relid)}) > 0)
-		ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-		                errmsg("cannot distribute table \"%s\" because view \"%s\" depends on it", name, SpiText(0, 1)),
-		                errhint("Drop the view, distribute the table, then create the view again.")));
 	if (SpiRun("SELECT tgname FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname LIMIT 1",
 	           {OidArg(relid)}) > 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -153,12 +149,13 @@ CheckDistributionColumn(Relation rel, TableSnapshot &table)
 void
 SaveIndexes(TableSnapshot &table)
 {
-	uint64 count = SpiRun("SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisexclusion, "
-	                      "$2 = ANY (i.indkey[0:i.indnkeyatts - 1]), con.conname, pg_get_constraintdef(con.oid) "
-	                      "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-	                      "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
-	                      "WHERE i.indrelid = $1 ORDER BY c.relname",
-	                      {OidArg(table.relid), Int4Arg(table.attnum)});
+	uint64 count =
+	    SpiRun("SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisexclusion, "
+	           "$2 = ANY (i.indkey[0:i.indnkeyatts - 1]), con.conname, pg_get_constraintdef(con.oid), con.contype "
+	           "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+	           "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
+	           "WHERE i.indrelid = $1 ORDER BY c.relname",
+	           {OidArg(table.relid), Int4Arg(table.attnum)});
 
 	for (uint64 row = 0; row < count; row++)
 	{
@@ -169,6 +166,7 @@ SaveIndexes(TableSnapshot &table)
 		index->unique = SpiBool(row, 3);
 		index->constraint = SpiText(row, 6);
 		index->constraint_def = SpiText(row, 7);
+		index->kind = index->constraint == NULL ? 'i' : SpiText(row, 8)[0];
 		if (SpiBool(row, 4))
 			ereport(ERROR,
 			        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -367,6 +365,7 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	CheckDependents(relid, table.name);
 	SaveIndexes(table);
 	SaveTableProperties(table);
+	List *views = SaveAndDropDependentViews(relid, table.name);
 	Placement placement = ChoosePlacement(table, shard_count, colocate_with);
 
 	/* The old table steps aside; a partitioned table of the same shape takes its name. */
@@ -481,6 +480,12 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 
 		if (!index->unique)
 			SpiRun(index->definition); /* a partitioned index: PostgreSQL builds it on local shards */
+		else
+			SpiRun("INSERT INTO fdwshard.shard_key (logicalrelid, name, kind) VALUES ($1, $2, $3)",
+			       {OidArg(new_relid), TextArg(index->constraint != NULL ? index->constraint : index->name),
+			        TextArg(index->kind == 'p'   ? "p"
+			                : index->kind == 'u' ? "u"
+			                                     : "i")});
 		foreach (shard_cell, shards)
 		{
 			CreatedShard *shard = (CreatedShard *) lfirst(shard_cell);
@@ -497,6 +502,7 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		}
 	}
 
+	RestoreDependentViews(views);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(new_relid);
 }
@@ -519,8 +525,13 @@ extern "C"
 				    if (PG_ARGISNULL(i))
 					    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					                    errmsg("arguments of create_distributed_table must not be NULL")));
-			    fdwshard::CreateDistributedTable(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
-			                                     PG_GETARG_INT32(2), text_to_cstring(PG_GETARG_TEXT_PP(3)));
+			    /* fdwshard's own DDL: the utility hook neither propagates nor refuses it. */
+			    fdwshard::commands::WithoutPropagation(
+			        [&]()
+			        {
+				        fdwshard::CreateDistributedTable(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				                                         PG_GETARG_INT32(2), text_to_cstring(PG_GETARG_TEXT_PP(3)));
+			        });
 			    PG_RETURN_VOID();
 		    });
 	}

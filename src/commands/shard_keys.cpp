@@ -1,0 +1,475 @@
+/*
+ * Shard keys: PRIMARY KEY, UNIQUE constraints, unique indexes and foreign keys of distributed tables.
+ * None can live on the partitioned table (its partition key is an expression and foreign partitions
+ * have no indexes), so each shard carries its own <name>_<shardid>, recorded in fdwshard.shard_key.
+ * A key must include the distribution column: then shard-by-shard uniqueness is table-wide.
+ */
+#include "fdwshard/commands/utility_hook.h"
+
+#include "fdwshard/catalog/spi.h"
+#include "fdwshard/remote/deparse.h"
+
+extern "C"
+{
+#include "catalog/pg_constraint.h"
+#include "commands/defrem.h"
+#include "parser/parse_utilcmd.h"
+}
+
+namespace fdwshard::commands
+{
+
+namespace
+{
+
+const char *
+NameList(List *names)
+{
+	StringInfoData text;
+	ListCell *cell;
+
+	initStringInfo(&text);
+	foreach (cell, names)
+		appendStringInfo(&text, "%s%s", text.len > 0 ? ", " : "", quote_identifier(strVal(lfirst(cell))));
+	return text.data;
+}
+
+/* Column names joined by "_", as PostgreSQL names keys after their columns. */
+const char *
+NamePart(List *names)
+{
+	StringInfoData text;
+	ListCell *cell;
+
+	initStringInfo(&text);
+	foreach (cell, names)
+		appendStringInfo(&text, "%s%s", text.len > 0 ? "_" : "", strVal(lfirst(cell)));
+	return text.data;
+}
+
+const char *
+Options(List *options)
+{
+	StringInfoData text;
+	ListCell *cell;
+
+	if (options == NIL)
+		return "";
+	initStringInfo(&text);
+	foreach (cell, options)
+	{
+		DefElem *option = (DefElem *) lfirst(cell);
+		appendStringInfo(&text, "%s%s = %s", text.len > 0 ? ", " : " WITH (", quote_identifier(option->defname),
+		                 option->arg != NULL ? quote_literal_cstr(defGetString(option)) : "true");
+	}
+	appendStringInfoChar(&text, ')');
+	return text.data;
+}
+
+const char *
+Deferrable(bool deferrable, bool initdeferred)
+{
+	return psprintf("%s%s", deferrable ? " DEFERRABLE" : "", initdeferred ? " INITIALLY DEFERRED" : "");
+}
+
+void
+RequireDistributionColumn(DistributedTable *table, const char *key_name, bool found)
+{
+	if (!found)
+		ereport(ERROR,
+		        (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+		         errmsg("cannot create %s on distributed table \"%s\": it does not include distribution column \"%s\"",
+		                key_name, table->name, table->column),
+		         errhint("Uniqueness is enforced shard by shard, so a primary key or unique constraint must include "
+		                 "the distribution column: add \"%s\" to it.",
+		                 table->column)));
+}
+
+void
+CheckNewKeyName(DistributedTable *table, const char *name, char kind)
+{
+	if (ShardKeyKind(table->relid, name) != '\0')
+	{
+		if (kind == 'i')
+			ereport(ERROR, (errcode(ERRCODE_DUPLICATE_TABLE), errmsg("relation \"%s\" already exists", name)));
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+		                errmsg("constraint \"%s\" for relation \"%s\" already exists", name, table->name)));
+	}
+	if (kind == 'p')
+	{
+		SPI_connect();
+		bool exists = catalog::SpiRun("SELECT 1 FROM fdwshard.shard_key WHERE logicalrelid = $1 AND kind = 'p'",
+		                              {catalog::OidArg(table->relid)}) > 0;
+		SPI_finish();
+		if (exists)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+			                errmsg("multiple primary keys for table \"%s\" are not allowed", table->name)));
+	}
+}
+
+void
+RecordShardKey(DistributedTable *table, const char *name, char kind, Oid referenced)
+{
+	char kind_text[2] = {kind, '\0'};
+
+	SPI_connect();
+	catalog::SpiRun("INSERT INTO fdwshard.shard_key (logicalrelid, name, kind, referenced) VALUES ($1, $2, $3, $4)",
+	                {catalog::OidArg(table->relid), catalog::TextArg(name), catalog::TextArg(kind_text),
+	                 OidIsValid(referenced) ? catalog::OidArg(referenced) : catalog::TextArg(NULL)});
+	SPI_finish();
+	InvalidateDistributedTable(table->relid);
+}
+
+/* "ALTER TABLE shard ADD CONSTRAINT name_<shardid> <definition>" on every shard. */
+void
+AddConstraintOnShards(DistributedTable *table, const char *name, const char *definition)
+{
+	ListCell *cell;
+	foreach (cell, table->shards)
+	{
+		Shard *shard = (Shard *) lfirst(cell);
+		RunOnShardNode(shard, psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", ShardRelName(table, shard),
+		                               quote_identifier(remote::NameWithSuffix(name, shard->shardid)), definition));
+	}
+}
+
+/* Columns of the referenced table's primary key, for REFERENCES t without a column list. */
+List *
+PrimaryKeyColumns(DistributedTable *table)
+{
+	Shard *shard = (Shard *) linitial(table->shards);
+	char *columns =
+	    QueryOnShardNode(shard, psprintf("SELECT string_agg(a.attname, E'\\x1f' ORDER BY k.n) FROM pg_constraint c "
+	                                     "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY k(attnum, n) "
+	                                     "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+	                                     "WHERE c.conrelid = %s::regclass AND c.contype = 'p'",
+	                                     quote_literal_cstr(ShardRelName(table, shard))));
+	List *names = NIL;
+
+	if (columns == NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_FOREIGN_KEY),
+		                errmsg("there is no primary key for referenced table \"%s\"", table->name)));
+	for (char *next = columns; next != NULL;)
+	{
+		char *end = strchr(next, '\x1f');
+		if (end != NULL)
+			*end = '\0';
+		names = lappend(names, makeString(pstrdup(next)));
+		next = end != NULL ? end + 1 : NULL;
+	}
+	return names;
+}
+
+const char *
+ForeignKeyActionText(char action)
+{
+	switch (action)
+	{
+		case FKCONSTR_ACTION_RESTRICT:
+			return "RESTRICT";
+		case FKCONSTR_ACTION_CASCADE:
+			return "CASCADE";
+		case FKCONSTR_ACTION_SETNULL:
+			return "SET NULL";
+		case FKCONSTR_ACTION_SETDEFAULT:
+			return "SET DEFAULT";
+		default:
+			return "NO ACTION";
+	}
+}
+
+/* Does the shard key name still exist on the table's first shard? */
+bool
+ShardKeyExists(DistributedTable *table, const char *name, char kind)
+{
+	Shard *shard = (Shard *) linitial(table->shards);
+	const char *shard_name = remote::NameWithSuffix(name, shard->shardid);
+	const char *sql =
+	    kind == 'i' ? psprintf("SELECT 1 FROM pg_class WHERE relname = %s AND relnamespace = %s::regnamespace",
+	                           quote_literal_cstr(shard_name), quote_literal_cstr(quote_identifier(table->schema)))
+	                : psprintf("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+	                           quote_literal_cstr(ShardRelName(table, shard)), quote_literal_cstr(shard_name));
+	return QueryOnShardNode(shard, sql) != NULL;
+}
+
+} // namespace
+
+char
+ShardKeyKind(Oid relid, const char *name)
+{
+	char kind = '\0';
+
+	SPI_connect();
+	if (catalog::SpiRun("SELECT kind::text FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
+	                    {catalog::OidArg(relid), catalog::TextArg(name)}) > 0)
+		kind = catalog::SpiText(0, 1)[0];
+	SPI_finish();
+	return kind;
+}
+
+void
+AddShardKeyConstraint(DistributedTable *table, Constraint *constraint)
+{
+	bool primary = constraint->contype == CONSTR_PRIMARY;
+	const char *key_name = primary ? "PRIMARY KEY" : "UNIQUE constraint";
+
+	if (constraint->indexname != NULL)
+		RefuseUnsupported(psprintf("%s ... USING INDEX", key_name), table->name);
+
+	bool found = false;
+	ListCell *cell;
+	foreach (cell, constraint->keys)
+		found |= strcmp(strVal(lfirst(cell)), table->column) == 0;
+	RequireDistributionColumn(table, key_name, found);
+
+	Oid namespace_oid = get_rel_namespace(table->relid);
+	const char *name = constraint->conname != NULL ? constraint->conname
+	                   : primary
+	                       ? ChooseConstraintName(table->name, NULL, "pkey", namespace_oid, NIL)
+	                       : ChooseConstraintName(table->name, NamePart(constraint->keys), "key", namespace_oid, NIL);
+	CheckNewKeyName(table, name, primary ? 'p' : 'u');
+
+	char *definition =
+	    psprintf("%s%s (%s)%s%s%s", primary ? "PRIMARY KEY" : "UNIQUE",
+	             constraint->nulls_not_distinct ? " NULLS NOT DISTINCT" : "", NameList(constraint->keys),
+	             constraint->including != NIL ? psprintf(" INCLUDE (%s)", NameList(constraint->including)) : "",
+	             Options(constraint->options), Deferrable(constraint->deferrable, constraint->initdeferred));
+
+	/* As for a plain table, the key's columns become NOT NULL (on the partitioned table too). */
+	if (primary)
+		foreach (cell, constraint->keys)
+			RunLocal(psprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL",
+			                  remote::QualifiedName(table->schema, table->name),
+			                  quote_identifier(strVal(lfirst(cell)))));
+	AddConstraintOnShards(table, name, definition);
+	RecordShardKey(table, name, primary ? 'p' : 'u', InvalidOid);
+}
+
+void
+AddShardUniqueIndex(DistributedTable *table, IndexStmt *stmt)
+{
+	Oid namespace_oid = get_rel_namespace(table->relid);
+	List *columns = NIL;
+	bool found = false;
+	ListCell *cell;
+
+	stmt = transformIndexStmt(table->relid, (IndexStmt *) copyObject(stmt), NULL);
+	foreach (cell, stmt->indexParams)
+	{
+		IndexElem *elem = (IndexElem *) lfirst(cell);
+		if (elem->name != NULL)
+		{
+			found |= strcmp(elem->name, table->column) == 0;
+			columns = lappend(columns, makeString(elem->name));
+		}
+		else
+			columns = lappend(columns, makeString(pstrdup("expr")));
+	}
+	RequireDistributionColumn(table, "unique index", found);
+
+	const char *name = stmt->idxname != NULL
+	                       ? stmt->idxname
+	                       : ChooseRelationName(table->name, NamePart(columns), "idx", namespace_oid, false);
+	if (stmt->if_not_exists && ShardKeyKind(table->relid, name) != '\0')
+	{
+		ereport(NOTICE, (errmsg("relation \"%s\" already exists, skipping", name)));
+		return;
+	}
+	CheckNewKeyName(table, name, 'i');
+
+	/* The definition after "ON <table>", every name qualified. */
+	int nest_level = BeginQualifiedDeparse();
+	List *context = deparse_context_for(table->name, table->relid);
+	StringInfoData definition;
+	initStringInfo(&definition);
+	appendStringInfo(&definition, "USING %s (", quote_identifier(stmt->accessMethod));
+	foreach (cell, stmt->indexParams)
+	{
+		IndexElem *elem = (IndexElem *) lfirst(cell);
+
+		if (cell != list_head(stmt->indexParams))
+			appendStringInfoString(&definition, ", ");
+		if (elem->name != NULL)
+			appendStringInfoString(&definition, quote_identifier(elem->name));
+		else
+			appendStringInfo(&definition, "(%s)", deparse_expression(elem->expr, context, false, false));
+		if (elem->collation != NIL)
+			appendStringInfo(&definition, " COLLATE %s", NameListToQuotedString(elem->collation));
+		if (elem->opclass != NIL)
+			appendStringInfo(&definition, " %s", NameListToQuotedString(elem->opclass));
+		if (elem->ordering == SORTBY_DESC)
+			appendStringInfoString(&definition, " DESC");
+		if (elem->nulls_ordering == SORTBY_NULLS_FIRST)
+			appendStringInfoString(&definition, " NULLS FIRST");
+		else if (elem->nulls_ordering == SORTBY_NULLS_LAST)
+			appendStringInfoString(&definition, " NULLS LAST");
+	}
+	appendStringInfoChar(&definition, ')');
+	if (stmt->indexIncludingParams != NIL)
+	{
+		List *included = NIL;
+		foreach (cell, stmt->indexIncludingParams)
+			included = lappend(included, makeString(((IndexElem *) lfirst(cell))->name));
+		appendStringInfo(&definition, " INCLUDE (%s)", NameList(included));
+	}
+	if (stmt->nulls_not_distinct)
+		appendStringInfoString(&definition, " NULLS NOT DISTINCT");
+	appendStringInfoString(&definition, Options(stmt->options));
+	if (stmt->whereClause != NULL)
+		appendStringInfo(&definition, " WHERE %s", deparse_expression(stmt->whereClause, context, false, false));
+	EndQualifiedDeparse(nest_level);
+
+	foreach (cell, table->shards)
+	{
+		Shard *shard = (Shard *) lfirst(cell);
+		RunOnShardNode(shard, psprintf("CREATE UNIQUE INDEX %s ON %s %s",
+		                               quote_identifier(remote::NameWithSuffix(name, shard->shardid)),
+		                               ShardRelName(table, shard), definition.data));
+	}
+	RecordShardKey(table, name, 'i', InvalidOid);
+}
+
+void
+AddShardForeignKey(DistributedTable *table, Constraint *constraint)
+{
+	Oid referenced_relid = RangeVarGetRelid(constraint->pktable, ShareRowExclusiveLock, false);
+	DistributedTable *referenced = LoadDistributedTable(referenced_relid);
+
+	if (referenced == NULL)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("cannot create foreign key on distributed table \"%s\": referenced table \"%s\" is not "
+		                       "distributed",
+		                       table->name, constraint->pktable->relname),
+		                errhint("Foreign keys are created shard to shard: distribute \"%s\" by the referenced column "
+		                        "with colocate_with => '%s'.",
+		                        constraint->pktable->relname, table->name)));
+	if (referenced->colocationid != table->colocationid)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("cannot create foreign key from \"%s\" to \"%s\": the tables are not co-located",
+		                       table->name, referenced->name),
+		                errhint("Foreign keys are created shard to shard: distribute both tables with the same shard "
+		                        "count and colocate_with.")));
+	List *referenced_columns = constraint->pk_attrs != NIL ? constraint->pk_attrs : PrimaryKeyColumns(referenced);
+	if (list_length(referenced_columns) != list_length(constraint->fk_attrs))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_FOREIGN_KEY),
+		                errmsg("number of referencing and referenced columns for foreign key disagree")));
+	bool paired = false;
+	for (int i = 0; i < list_length(referenced_columns); i++)
+		paired |= strcmp(strVal(list_nth(constraint->fk_attrs, i)), table->column) == 0 &&
+		          strcmp(strVal(list_nth(referenced_columns, i)), referenced->column) == 0;
+	if (!paired)
+		ereport(ERROR,
+		        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		         errmsg("cannot create foreign key from \"%s\" to \"%s\": it does not pair distribution columns "
+		                "\"%s\" and \"%s\"",
+		                table->name, referenced->name, table->column, referenced->column),
+		         errhint("A foreign key between distributed tables must reference the distribution column with the "
+		                 "distribution column, so that each row and the row it references are in the same shard.")));
+	if (constraint->fk_del_set_cols != NIL)
+		RefuseUnsupported("ON DELETE SET NULL/DEFAULT (columns)", table->name);
+
+	const char *name = constraint->conname != NULL ? constraint->conname
+	                                               : ChooseConstraintName(table->name, NamePart(constraint->fk_attrs),
+	                                                                      "fkey", get_rel_namespace(table->relid), NIL);
+	CheckNewKeyName(table, name, 'f');
+
+	const char *match = constraint->fk_matchtype == FKCONSTR_MATCH_FULL ? " MATCH FULL" : "";
+	ListCell *cell;
+	foreach (cell, table->shards)
+	{
+		Shard *shard = (Shard *) lfirst(cell);
+		Shard *referenced_shard = (Shard *) list_nth(referenced->shards, shard->shard_index);
+		RunOnShardNode(
+		    shard, psprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)%s "
+		                    "ON DELETE %s ON UPDATE %s%s%s",
+		                    ShardRelName(table, shard), quote_identifier(remote::NameWithSuffix(name, shard->shardid)),
+		                    NameList(constraint->fk_attrs), ShardRelName(referenced, referenced_shard),
+		                    NameList(referenced_columns), match, ForeignKeyActionText(constraint->fk_del_action),
+		                    ForeignKeyActionText(constraint->fk_upd_action),
+		                    Deferrable(constraint->deferrable, constraint->initdeferred),
+		                    constraint->skip_validation ? " NOT VALID" : ""));
+	}
+	RecordShardKey(table, name, 'f', referenced_relid);
+}
+
+void
+DropShardKey(DistributedTable *table, const char *name, DropBehavior behavior)
+{
+	char kind = ShardKeyKind(table->relid, name);
+	ListCell *cell;
+
+	foreach (cell, table->shards)
+	{
+		Shard *shard = (Shard *) lfirst(cell);
+		const char *shard_key = quote_identifier(remote::NameWithSuffix(name, shard->shardid));
+		const char *cascade = behavior == DROP_CASCADE ? " CASCADE" : "";
+
+		if (kind == 'i')
+			RunOnShardNode(shard,
+			               psprintf("DROP INDEX %s%s", remote::QualifiedName(table->schema, shard_key), cascade));
+		else
+			RunOnShardNode(
+			    shard, psprintf("ALTER TABLE %s DROP CONSTRAINT %s%s", ShardRelName(table, shard), shard_key, cascade));
+	}
+	SPI_connect();
+	catalog::SpiRun("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
+	                {catalog::OidArg(table->relid), catalog::TextArg(name)});
+	/* CASCADE may have taken foreign keys of other tables with it. */
+	uint64 count = catalog::SpiRun("SELECT DISTINCT logicalrelid::oid FROM fdwshard.shard_key WHERE referenced = $1 "
+	                               "AND logicalrelid <> referenced",
+	                               {catalog::OidArg(table->relid)});
+	List *referencing = NIL;
+	for (uint64 row = 0; row < count; row++)
+	{
+		bool is_null;
+		referencing = lappend_oid(referencing, DatumGetObjectId(catalog::SpiValue(row, 1, &is_null)));
+	}
+	SPI_finish();
+	if (behavior == DROP_CASCADE)
+		foreach (cell, referencing)
+			ForgetVanishedShardKeys(LoadDistributedTable(lfirst_oid(cell)));
+	InvalidateDistributedTable(table->relid);
+}
+
+void
+RenameShardKey(DistributedTable *table, const char *name, const char *new_name)
+{
+	if (ShardKeyKind(table->relid, name) == 'i')
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+		                errmsg("constraint \"%s\" for table \"%s\" does not exist", name, table->name)));
+	CheckNewKeyName(table, new_name, 'u');
+	ListCell *cell;
+	foreach (cell, table->shards)
+	{
+		Shard *shard = (Shard *) lfirst(cell);
+		RunOnShardNode(shard, psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", ShardRelName(table, shard),
+		                               quote_identifier(remote::NameWithSuffix(name, shard->shardid)),
+		                               quote_identifier(remote::NameWithSuffix(new_name, shard->shardid))));
+	}
+	SPI_connect();
+	catalog::SpiRun("UPDATE fdwshard.shard_key SET name = $3 WHERE logicalrelid = $1 AND name = $2",
+	                {catalog::OidArg(table->relid), catalog::TextArg(name), catalog::TextArg(new_name)});
+	SPI_finish();
+	InvalidateDistributedTable(table->relid);
+}
+
+void
+ForgetVanishedShardKeys(DistributedTable *table)
+{
+	List *keys = LocalTexts("SELECT kind::text || name FROM fdwshard.shard_key WHERE logicalrelid = $1", table->relid);
+	ListCell *cell;
+
+	foreach (cell, keys)
+	{
+		const char *key = (const char *) lfirst(cell);
+		if (ShardKeyExists(table, key + 1, key[0]))
+			continue;
+		SPI_connect();
+		catalog::SpiRun("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
+		                {catalog::OidArg(table->relid), catalog::TextArg(key + 1)});
+		SPI_finish();
+	}
+	InvalidateDistributedTable(table->relid);
+}
+
+} // namespace fdwshard::commands

@@ -1,0 +1,221 @@
+/*
+ * undistribute_table: brings every row of a distributed table back into one ordinary local table
+ * with the same name, columns, defaults, constraints, keys, indexes, owner, grants and views, and
+ * removes the shards on every node, all in the caller's transaction.
+ */
+#include "fdwshard/catalog/spi.h"
+#include "fdwshard/commands/shard_ddl.h"
+#include "fdwshard/guard.h"
+#include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/remote/deparse.h"
+
+namespace fdwshard
+{
+
+namespace
+{
+
+using namespace catalog;
+using commands::DistributedTable;
+using commands::Shard;
+using remote::QualifiedName;
+
+/* The text after "<prefix>" in definition, or an error when the definition has another shape. */
+const char *
+AfterPrefix(const char *definition, const char *prefix)
+{
+	if (strncmp(definition, prefix, strlen(prefix)) != 0)
+		elog(ERROR, "fdwshard: unexpected definition: %s", definition);
+	return definition + strlen(prefix);
+}
+
+/* Statements that recreate the shard keys on the new table, read from the first shard. */
+List *
+ShardKeyStatements(DistributedTable *table, const char *rel)
+{
+	Shard *shard = (Shard *) linitial(table->shards);
+	const char *shard_rel = commands::ShardRelName(table, shard);
+	List *statements = NIL;
+
+	uint64 count = SpiRun("SELECT name, kind::text FROM fdwshard.shard_key WHERE logicalrelid = $1 "
+	                      "ORDER BY kind <> 'p', name",
+	                      {OidArg(table->relid)});
+	SPITupleTable *keys = SPI_tuptable;
+	for (uint64 row = 0; row < count; row++)
+	{
+		SPI_tuptable = keys;
+		char *name = SpiText(row, 1);
+		char kind = SpiText(row, 2)[0];
+		char *shard_key = remote::NameWithSuffix(name, shard->shardid);
+
+		if (kind == 'i')
+		{
+			char *definition = commands::QueryOnShardNode(
+			    shard, psprintf("SELECT pg_get_indexdef(%s::regclass)",
+			                    quote_literal_cstr(QualifiedName(table->schema, shard_key))));
+			const char *prefix = psprintf("CREATE UNIQUE INDEX %s ON %s ", quote_identifier(shard_key), shard_rel);
+			statements = lappend(statements, psprintf("CREATE UNIQUE INDEX %s ON %s %s", quote_identifier(name), rel,
+			                                          AfterPrefix(definition, prefix)));
+		}
+		else
+		{
+			char *definition = commands::QueryOnShardNode(
+			    shard, psprintf("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+			                    "AND conname = %s",
+			                    quote_literal_cstr(shard_rel), quote_literal_cstr(shard_key)));
+			if (definition == NULL)
+				elog(ERROR, "fdwshard: constraint \"%s\" is missing on shard \"%s\"", shard_key, shard->name);
+			statements = lappend(
+			    statements, psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", rel, quote_identifier(name), definition));
+		}
+	}
+	return statements;
+}
+
+void
+UndistributeTable(Oid relid)
+{
+	SPI_connect();
+
+	Relation rel = table_open(relid, AccessExclusiveLock);
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	Oid owner = rel->rd_rel->relowner;
+	table_close(rel, NoLock);
+
+	DistributedTable *table = commands::LoadDistributedTable(relid);
+	if (table == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("table \"%s\" is not distributed", get_rel_name(relid))));
+	if (SpiRun("SELECT k.name, k.logicalrelid::text FROM fdwshard.shard_key k WHERE k.kind = 'f' "
+	           "AND (k.logicalrelid = $1 OR k.referenced = $1) ORDER BY 1 LIMIT 1",
+	           {OidArg(relid)}) > 0)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("cannot undistribute table \"%s\" because of foreign key \"%s\" on table \"%s\"",
+		                       table->name, SpiText(0, 1), SpiText(0, 2)),
+		                errhint("Drop the foreign key first; create it again once both tables are alike.")));
+
+	const char *table_rel = QualifiedName(table->schema, table->name);
+	Oid namespace_oid = get_rel_namespace(relid);
+
+	/* Everything the new table needs, read before the old one steps aside. */
+	List *indexes = NIL; /* CREATE INDEX statements */
+	int nest_level = commands::BeginQualifiedDeparse();
+	uint64 count = SpiRun("SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+	                      "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY 1",
+	                      {OidArg(relid)});
+	commands::EndQualifiedDeparse(nest_level);
+	for (uint64 row = 0; row < count; row++)
+	{
+		char *name = SpiText(row, 1);
+		indexes = lappend(indexes, psprintf("CREATE INDEX %s ON %s %s", quote_identifier(name), table_rel,
+		                                    AfterPrefix(SpiText(row, 2), psprintf("CREATE INDEX %s ON ONLY %s ",
+		                                                                          quote_identifier(name), table_rel))));
+	}
+	List *keys = ShardKeyStatements(table, table_rel);
+
+	List *grants = NIL;
+	count = SpiRun("SELECT format('GRANT %s%s ON TABLE %s TO %s%s', a.privilege_type, "
+	               "  CASE WHEN x.attname IS NULL THEN '' ELSE format(' (%I)', x.attname) END, $2, "
+	               "  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, "
+	               "  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
+	               "FROM (SELECT NULL::name AS attname, relacl AS acl FROM pg_class WHERE oid = $1 "
+	               "      UNION ALL SELECT attname, attacl FROM pg_attribute "
+	               "      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attacl IS NOT NULL) x, "
+	               "     LATERAL aclexplode(x.acl) a",
+	               {OidArg(relid), TextArg(table_rel)});
+	for (uint64 row = 0; row < count; row++)
+		grants = lappend(grants, SpiText(row, 1));
+
+	List *serial_columns = NIL; /* ALTER SEQUENCE ... OWNED BY statements */
+	count = SpiRun("SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
+	               "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
+	               "JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
+	               "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
+	               "AND d.refobjid = $1 AND d.deptype = 'a'",
+	               {OidArg(relid)});
+	for (uint64 row = 0; row < count; row++)
+		serial_columns = lappend(serial_columns, psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", SpiText(row, 1),
+		                                                  table_rel, quote_identifier(SpiText(row, 2))));
+	List *identity_columns = NIL;
+	count = SpiRun("SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attidentity <> '' AND NOT attisdropped",
+	               {OidArg(relid)});
+	for (uint64 row = 0; row < count; row++)
+		identity_columns = lappend(identity_columns, SpiText(row, 1));
+	SpiRun("SELECT obj_description($1, 'pg_class')", {OidArg(relid)});
+	char *comment = SpiText(0, 1);
+	List *views = SaveAndDropDependentViews(relid, table->name);
+
+	/* The distributed table steps aside; a plain table of the same shape takes its name and rows. */
+	char *old_name = psprintf("fdwshard_old_%u", relid);
+	const char *old_rel = QualifiedName(table->schema, old_name);
+	SpiRun(psprintf("ALTER TABLE %s RENAME TO %s", table_rel, quote_identifier(old_name)));
+	SpiRun(psprintf("CREATE TABLE %s (LIKE %s INCLUDING COMMENTS INCLUDING COMPRESSION INCLUDING CONSTRAINTS "
+	                "INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STATISTICS INCLUDING STORAGE)",
+	                table_rel, old_rel));
+	Oid new_relid = get_relname_relid(table->name, namespace_oid);
+	if (owner != GetUserId())
+		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", table_rel, quote_identifier(GetUserNameFromId(owner, false))));
+	ListCell *cell;
+	foreach (cell, serial_columns)
+		SpiRun((const char *) lfirst(cell));
+
+	char *columns = remote::InsertableColumnList(new_relid);
+	SpiRun(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s", table_rel, columns, columns,
+	                old_rel));
+	elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " rows of \"%s\" out of %d shards", SPI_processed, table->name,
+	     list_length(table->shards));
+
+	/* Identity columns got new sequences: carry the old ones' positions and names over. */
+	List *renames = NIL;
+	foreach (cell, identity_columns)
+	{
+		SpiRun("SELECT pg_get_serial_sequence($1, $3), pg_get_serial_sequence($2, $3), "
+		       "(SELECT relname FROM pg_class WHERE oid = pg_get_serial_sequence($1, $3)::regclass)",
+		       {TextArg(old_rel), TextArg(table_rel), TextArg((const char *) lfirst(cell))});
+		char *old_sequence = SpiText(0, 1);
+		char *new_sequence = SpiText(0, 2);
+		renames =
+		    lappend(renames, psprintf("ALTER SEQUENCE %s RENAME TO %s", new_sequence, quote_identifier(SpiText(0, 3))));
+		SpiRun(psprintf("SELECT pg_catalog.setval(%s::regclass, last_value, is_called) FROM %s",
+		                quote_literal_cstr(new_sequence), old_sequence));
+	}
+
+	/* The drop event trigger removes the shards on every node and the catalog rows. */
+	SpiRun(psprintf("DROP TABLE %s", old_rel));
+	foreach (cell, renames)
+		SpiRun((const char *) lfirst(cell));
+	foreach (cell, keys)
+		SpiRun((const char *) lfirst(cell));
+	foreach (cell, indexes)
+		SpiRun((const char *) lfirst(cell));
+	foreach (cell, grants)
+		SpiRun((const char *) lfirst(cell));
+	if (comment != NULL)
+		SpiRun(psprintf("COMMENT ON TABLE %s IS %s", table_rel, quote_literal_cstr(comment)));
+	RestoreDependentViews(views);
+
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(new_relid);
+}
+
+} // namespace
+
+} // namespace fdwshard
+
+extern "C"
+{
+	PG_FUNCTION_INFO_V1(undistribute_table);
+
+	/* undistribute_table(table_name regclass) */
+	Datum undistribute_table(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    Oid relid = PG_GETARG_OID(0);
+			    fdwshard::commands::WithoutPropagation([&]() { fdwshard::UndistributeTable(relid); });
+			    PG_RETURN_VOID();
+		    });
+	}
+}
