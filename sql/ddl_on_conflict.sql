@@ -1,7 +1,7 @@
 -- INSERT ... ON CONFLICT on a distributed table whose key was added after distribution.
 -- Through the partitioned table PostgreSQL needs an arbiter index on it, which a distributed table
--- cannot have (keys live on the shards): these statements need the router (issue 3), which plans a
--- single-row INSERT against the shard itself. Directly against a local shard they work today.
+-- cannot have (keys live on the shards). The router plans a single-row INSERT against its shard
+-- (local) or ships it whole (remote), so the shard's own unique index is the arbiter.
 CREATE SCHEMA ddl_upsert;
 SET search_path = ddl_upsert, public;
 SET fdwshard.next_shard_id = 4400;
@@ -11,14 +11,15 @@ ALTER TABLE kv ADD PRIMARY KEY (k);
 INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 9) g;
 SELECT k, tableoid::regclass FROM kv ORDER BY k;
 
--- Single-row, one shard, with a conflict target: need the router (local shard k = 2, remote k = 1 and 4).
+-- Single-row, one shard, with a conflict target: local shard k = 2, remote k = 1 and 4.
 SELECT try($$INSERT INTO kv VALUES (2, 'new') ON CONFLICT (k) DO UPDATE SET v = excluded.v$$);
 SELECT try($$INSERT INTO kv VALUES (1, 'new') ON CONFLICT (k) DO UPDATE SET v = excluded.v$$);
 SELECT try($$INSERT INTO kv VALUES (4, 'new') ON CONFLICT (k) DO NOTHING$$);
+-- Not supported: a constraint name (it names the shards' constraints, unknown on the distributed
+-- table), and several rows across shards with a conflict target (the router takes one row).
 SELECT try($$INSERT INTO kv VALUES (2, 'new') ON CONFLICT ON CONSTRAINT kv_pkey DO NOTHING$$);
--- Several rows across shards with a conflict target: need more than the single-row router.
 SELECT try($$INSERT INTO kv VALUES (1, 'x'), (2, 'x') ON CONFLICT (k) DO NOTHING$$);
--- DO NOTHING without a target works today, on local and remote shards, one row or several.
+-- DO NOTHING without a target works on local and remote shards, one row or several.
 INSERT INTO kv VALUES (1, 'kept?'), (2, 'kept?'), (100, 'new') ON CONFLICT DO NOTHING;
 INSERT INTO kv VALUES (4, 'kept?') ON CONFLICT DO NOTHING;
 SELECT k, v FROM kv WHERE k IN (1, 2, 4, 100) ORDER BY k;
