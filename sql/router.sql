@@ -93,6 +93,18 @@ EXPLAIN (COSTS OFF) EXECUTE by_tenant(1);
 EXPLAIN (COSTS OFF) EXECUTE by_tenant(3);
 EXPLAIN (COSTS OFF, VERBOSE) EXECUTE by_tenant(7);
 RESET plan_cache_mode;
+-- In the default mode the generic plan takes over after five executions.
+PREPARE point(int, int) AS SELECT status, amount FROM orders WHERE tenant_id = $1 AND id = $2;
+EXECUTE point(1, 1);
+EXECUTE point(3, 2);
+EXECUTE point(7, 3);
+EXECUTE point(1, 4);
+EXECUTE point(3, 5);
+EXECUTE point(7, 6);
+EXECUTE point(1, 7);
+EXECUTE point(3, 8);
+EXPLAIN (COSTS OFF) EXECUTE point(7, 9);
+SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'point';
 
 -- PL/pgSQL keeps plans too: run every tenant ten times (custom plans, then the generic one).
 CREATE FUNCTION totals(t int, plain bool) RETURNS numeric LANGUAGE plpgsql AS $$
@@ -178,6 +190,11 @@ BEGIN;
 DELETE FROM orders WHERE tenant_id = 2 AND id = 300;
 ROLLBACK;
 SELECT count(*) FROM orders WHERE tenant_id = 2 AND id = 300;
+-- A statement alone runs on the worker as its own transaction; anything that can still fail
+-- after it (a DO block, several statements in one query string) keeps the remote transaction.
+DO $$ BEGIN INSERT INTO router.orders VALUES (2, 400, 'do', 1, NULL); RAISE EXCEPTION 'boom'; END $$;
+INSERT INTO orders VALUES (2, 401, 'multi', 1, NULL) \; SELECT 1 / 0;
+SELECT count(*) FROM orders WHERE tenant_id = 2 AND id IN (400, 401);
 -- A worker error inside a shipped statement (division by zero on the worker).
 SELECT try('SELECT id / (id - 5) FROM router.orders WHERE tenant_id = 1');
 
