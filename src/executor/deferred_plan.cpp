@@ -14,6 +14,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/autocommit.h"
+#include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard::deferred
 {
@@ -283,9 +284,9 @@ CollectRelationsWalker(Node *node, void *context)
 				*(List **) context = lappend(*(List **) context, copy);
 			}
 		}
-		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) CollectRelationsWalker, context, 0);
+		return query_tree_walker((Query *) node, WalkerFn(CollectRelationsWalker), context, 0);
 	}
-	return expression_tree_walker(node, (bool (*)())(void (*)()) CollectRelationsWalker, context);
+	return expression_tree_walker(node, WalkerFn(CollectRelationsWalker), context);
 }
 
 } // namespace

@@ -13,6 +13,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/router.h"
+#include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard
 {
@@ -229,12 +230,6 @@ HasPartitionedTable(Query *query)
 }
 
 bool PruningWalker(Node *node, void *context);
-
-/* PostgreSQL 15 declares tree walkers as bool (*)(); the void (*)() step keeps -Wcast-function-type quiet. */
-bool (*WalkerFn(bool (*walker)(Node *, void *)))()
-{
-	return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walker));
-}
 
 bool
 PruningWalker(Node *node, void *context)

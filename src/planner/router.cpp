@@ -11,6 +11,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/planner/ship.h"
+#include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard::router
 {
@@ -312,12 +313,6 @@ AnalyzeLevel(Analysis *analysis, Query *query)
 }
 
 bool AnalyzeWalker(Node *node, void *context);
-
-/* PostgreSQL 15 declares tree walkers as bool (*)(); the void (*)() step keeps -Wcast-function-type quiet. */
-bool (*WalkerFn(bool (*walker)(Node *, void *)))()
-{
-	return reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(walker));
-}
 
 bool
 AnalyzeWalker(Node *node, void *context)

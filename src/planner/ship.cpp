@@ -14,6 +14,7 @@
 #include "fdwshard/core/sql_text.h"
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/remote/connection.h"
+#include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard::ship
 {
@@ -174,7 +175,7 @@ ContainsUnshippableWalker(Node *node, void *context)
 		return false;
 	if (IsA(node, Query) || !NodeShippable(node))
 		return true;
-	return expression_tree_walker(node, (bool (*)())(void (*)()) ContainsUnshippableWalker, context);
+	return expression_tree_walker(node, WalkerFn(ContainsUnshippableWalker), context);
 }
 
 bool
@@ -184,7 +185,7 @@ ContainsCaseTestWalker(Node *node, void *context)
 		return false;
 	if (IsA(node, CaseTestExpr))
 		return true;
-	return expression_tree_walker(node, (bool (*)())(void (*)()) ContainsCaseTestWalker, context);
+	return expression_tree_walker(node, WalkerFn(ContainsCaseTestWalker), context);
 }
 
 /* A part without columns that is fine on the coordinator but not on the worker: evaluate it here. */
@@ -244,11 +245,6 @@ RangeTableShippable(Query *query, ShipContext *context)
 }
 
 Node *ShipMutator(Node *node, void *raw_context);
-
-Node *(*MutatorFn(Node *(*mutator)(Node *, void *) ))()
-{
-	return reinterpret_cast<Node *(*) ()>(reinterpret_cast<void (*)()>(mutator));
-}
 
 Node *
 ShipMutator(Node *node, void *raw_context)
@@ -359,9 +355,9 @@ PrepareWalker(Node *node, void *context)
 	if (IsA(node, Query))
 	{
 		PrepareForDeparse((Query *) node, (List *) context);
-		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) PrepareWalker, context, 0);
+		return query_tree_walker((Query *) node, WalkerFn(PrepareWalker), context, 0);
 	}
-	return expression_tree_walker(node, (bool (*)())(void (*)()) PrepareWalker, context);
+	return expression_tree_walker(node, WalkerFn(PrepareWalker), context);
 }
 
 /* Relation entries of nested query levels: the plan's range table must lock them too. */
@@ -379,9 +375,9 @@ NestedRelationsWalker(Node *node, void *context)
 			if (rte->rtekind == RTE_RELATION && rte->relkind != RELKIND_COMPOSITE_TYPE)
 				*(List **) context = lappend(*(List **) context, copyObject(rte));
 		}
-		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) NestedRelationsWalker, context, 0);
+		return query_tree_walker((Query *) node, WalkerFn(NestedRelationsWalker), context, 0);
 	}
-	return expression_tree_walker(node, (bool (*)())(void (*)()) NestedRelationsWalker, context);
+	return expression_tree_walker(node, WalkerFn(NestedRelationsWalker), context);
 }
 
 bool
@@ -396,8 +392,8 @@ MaxParamWalker(Node *node, void *context)
 		return false;
 	}
 	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, (bool (*)())(void (*)()) MaxParamWalker, context, 0);
-	return expression_tree_walker(node, (bool (*)())(void (*)()) MaxParamWalker, context);
+		return query_tree_walker((Query *) node, WalkerFn(MaxParamWalker), context, 0);
+	return expression_tree_walker(node, WalkerFn(MaxParamWalker), context);
 }
 
 } // namespace
@@ -455,7 +451,7 @@ PlanRemoteStatement(Query *query, List *shards, List *permission_rtes, int curso
 	}
 	foreach (cell, query->cteList)
 		NestedRelationsWalker(((CommonTableExpr *) lfirst(cell))->ctequery, &nested);
-	(void) query_tree_walker(query, (bool (*)())(void (*)()) NestedRelationsWalker, &nested,
+	(void) query_tree_walker(query, WalkerFn(NestedRelationsWalker), &nested,
 	                         QTW_IGNORE_RANGE_TABLE | QTW_IGNORE_CTE_SUBQUERIES);
 	rtable = list_concat(rtable, nested);
 
