@@ -131,7 +131,25 @@ WaitForResult(AutocommitConnection *entry, const char *sql)
 			int events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
 			                               PQsocket(conn), -1L, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS(); /* may throw: in_flight stays set and the connection is dropped next time */
+			PG_TRY();
+			{
+				CHECK_FOR_INTERRUPTS();
+			}
+			PG_CATCH();
+			{
+				/* Cancelled or timed out: stop the statement on the worker too and give up the connection. */
+				PGcancel *cancel = PQgetCancel(conn);
+				char error[256];
+				if (cancel != NULL)
+				{
+					(void) PQcancel(cancel, error, sizeof(error));
+					PQfreeCancel(cancel);
+				}
+				PQclear(last);
+				Disconnect(entry);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
 			if ((events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
 				ReportRemoteError(NULL, conn, sql);
 		}
