@@ -124,11 +124,13 @@ write_report() { # CSV
 
 # update_readme README REPORT: replaces the text between the "latest results" markers.
 update_readme() {
+	local tmp
+	tmp=$(mktemp)
 	awk -v report="$2" '
 		/<!-- latest results: end -->/ { skip = 0 }
 		!skip { print }
 		/<!-- latest results: start -->/ {
 			while ((getline line < report) > 0) print (line ~ /^#/ ? "##" line : line)  # headings one level down
-			skip = 1 }' "$1" >"$1.tmp"
-	mv "$1.tmp" "$1"
+			skip = 1 }' "$1" >"$tmp" && cat "$tmp" >"$1"
+	rm -f "$tmp"
 }

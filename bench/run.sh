@@ -80,10 +80,12 @@ sql() {
 	psql_on "$port" -d "$db" -v ON_ERROR_STOP=1 -qAt "$@"
 }
 
-# Same schema and rows everywhere: ROWS_PER_TENANT rows for each of TENANTS tenants.
+# Same schema and rows everywhere: ROWS_PER_TENANT rows for each of TENANTS tenants, inserted in
+# the order events would arrive (row i of every tenant, then row i + 1), so a tenant's rows are
+# spread over the table in every system alike.
 COLUMNS="tenant_id int NOT NULL, id bigint NOT NULL, value int NOT NULL, payload text"
 ROWS="SELECT t, i, (t * 7 + i * 13) % 1000, md5((t * 1000 + i)::text)
-      FROM generate_series(1, $TENANTS) t, generate_series(1, $ROWS_PER_TENANT) i"
+      FROM generate_series(1, $TENANTS) t, generate_series(1, $ROWS_PER_TENANT) i ORDER BY i, t"
 
 load_plain() { # DB
 	sql "$C" "$1" <<-SQL
