@@ -47,9 +47,10 @@ write_report() { # CSV
 	echo
 	echo "- fdwshard $commit, $version, $(nproc) CPUs ($cpu)"
 	echo "- $((TENANTS * ROWS_PER_TENANT)) rows ($TENANTS tenants x $ROWS_PER_TENANT) in every system;" \
-		"one coordinator + 2 workers on this machine, same server settings for all (test/cluster.sh, shared_buffers $SHARED_BUFFERS)"
+		"one coordinator + 2 workers on this machine, same server settings for all (test/cluster.sh," \
+		"shared_buffers $SHARED_BUFFERS, autovacuum off after VACUUM ANALYZE)"
 	echo "- pgbench -n -c $CLIENTS -j $THREADS -T $DURATION; median TPS of $REPEATS runs (runs interleaved across systems);" \
-		"ratio = median / plain's median"
+		"ratio = median / plain's median; load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
 	echo "- failed transactions: none (checked); serialization failures retried by pgbench (--max-tries=10):" \
 		"$(awk -F, 'NR > 1 { s += $8 } END { print s + 0 }' "$1")"
 	echo "- systems: **plain** one table; **native_local** PARTITION BY HASH, local partitions;" \
