@@ -51,7 +51,7 @@ done
 read -ra workloads <<<"$WORKLOADS"
 total=$((${#RUNS[@]} * ${#workloads[@]} * REPEATS))
 echo "== plan: ${#RUNS[@]} systems x ${#workloads[@]} workloads x $REPEATS repeats = $total pgbench runs of ${DURATION}s" \
-	"(~$(((total * DURATION * 21 / 20 + 59) / 60)) min, plus ~20 s per database to load)"
+	"(~$(((total * DURATION * 21 / 20 + ${#RUNS[@]} * 20 + 59) / 60)) min with ~20 s loading per database)"
 
 if [ $SKIP_BUILD = 0 ]; then bash scripts/build.sh; fi
 
