@@ -48,7 +48,7 @@ write_report() { # CSV
 	echo "- fdwshard $commit, $version, $(nproc) CPUs ($cpu)"
 	echo "- $((TENANTS * ROWS_PER_TENANT)) rows ($TENANTS tenants x $ROWS_PER_TENANT) in every system;" \
 		"one coordinator + 2 workers on this machine, same server settings for all (test/cluster.sh," \
-		"shared_buffers $SHARED_BUFFERS, autovacuum off after VACUUM ANALYZE)"
+		"shared_buffers $SHARED_BUFFERS${MAX_FILES_PER_PROCESS:+, max_files_per_process $MAX_FILES_PER_PROCESS}, autovacuum off after VACUUM ANALYZE)"
 	echo "- pgbench -n -c $CLIENTS -j $THREADS -T $DURATION; median TPS of $REPEATS runs (runs interleaved across systems);" \
 		"ratio = median / plain's median; load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
 	echo "- failed transactions: none (checked); serialization failures retried by pgbench (--max-tries=10):" \

@@ -69,6 +69,10 @@ echo "== starting a coordinator and two workers ($PG_BIN)"
 cluster_start
 for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
 	psql_on "$port" -q -c "ALTER SYSTEM SET shared_buffers = '$SHARED_BUFFERS'" -c "ALTER SYSTEM SET autovacuum = off"
+	# MAX_FILES_PER_PROCESS: open files a backend keeps (PostgreSQL's default, 1000, is below 512 shards' 1024 files).
+	if [ -n "${MAX_FILES_PER_PROCESS:-}" ]; then
+		psql_on "$port" -q -c "ALTER SYSTEM SET max_files_per_process = $MAX_FILES_PER_PROCESS"
+	fi
 done
 for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
 
