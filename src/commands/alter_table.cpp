@@ -9,14 +9,6 @@
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/remote/deparse.h"
 
-extern "C"
-{
-#include "catalog/heap.h"
-#include "parser/parse_expr.h"
-#include "parser/parse_relation.h"
-#include "rewrite/rewriteHandler.h"
-}
-
 namespace fdwshard::commands
 {
 

@@ -8,11 +8,6 @@
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
 
-extern "C"
-{
-#include "commands/event_trigger.h"
-}
-
 namespace fdwshard
 {
 

@@ -8,11 +8,6 @@
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/remote/deparse.h"
 
-extern "C"
-{
-#include "catalog/namespace.h"
-}
-
 namespace fdwshard::commands
 {
 

@@ -6,12 +6,6 @@
 
 #include "fdwshard/remote/deparse.h"
 
-extern "C"
-{
-#include "commands/defrem.h"
-#include "utils/acl.h"
-}
-
 namespace fdwshard::commands
 {
 

@@ -5,11 +5,6 @@
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
 
-extern "C"
-{
-#include "commands/extension.h"
-}
-
 namespace fdwshard::commands
 {
 

@@ -9,13 +9,6 @@
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/remote/deparse.h"
 
-extern "C"
-{
-#include "catalog/pg_constraint.h"
-#include "commands/defrem.h"
-#include "parser/parse_utilcmd.h"
-}
-
 namespace fdwshard::commands
 {
 

@@ -1,13 +1,6 @@
 /* SQL text built from quoted names and literals (see remote/deparse.h). */
 #include "fdwshard/remote/deparse.h"
 
-extern "C"
-{
-#include "catalog/indexing.h"
-#include "catalog/pg_constraint.h"
-#include "rewrite/rewriteHandler.h"
-}
-
 namespace fdwshard::remote
 {
 

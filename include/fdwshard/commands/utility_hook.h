@@ -3,14 +3,6 @@
 
 #include "fdwshard/commands/shard_ddl.h"
 
-extern "C"
-{
-#include "catalog/index.h"
-#include "commands/tablecmds.h"
-#include "storage/lmgr.h"
-#include "tcop/utility.h"
-}
-
 namespace fdwshard::commands
 {
 
