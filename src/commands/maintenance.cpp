@@ -4,6 +4,7 @@
  */
 #include "fdwshard/commands/utility_hook.h"
 
+#include "fdwshard/remote/autocommit.h"
 #include "fdwshard/remote/deparse.h"
 
 namespace fdwshard::commands
@@ -11,56 +12,6 @@ namespace fdwshard::commands
 
 namespace
 {
-
-/* VACUUM cannot run inside a transaction block: a connection of its own, from the server and user mapping. */
-void
-RunOutsideTransaction(Oid serverid, const char *sql)
-{
-	ForeignServer *server = GetForeignServer(serverid);
-	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
-	List *options = list_concat(list_copy(server->options), mapping->options);
-	PQconninfoOption *defaults = PQconndefaults();
-	const char **keywords = (const char **) palloc0(sizeof(char *) * (list_length(options) + 2));
-	const char **values = (const char **) palloc0(sizeof(char *) * (list_length(options) + 2));
-	int count = 0;
-	ListCell *cell;
-
-	foreach (cell, options)
-	{
-		DefElem *option = (DefElem *) lfirst(cell);
-		for (PQconninfoOption *known = defaults; known->keyword != NULL; known++)
-			if (strcmp(known->keyword, option->defname) == 0)
-			{
-				keywords[count] = option->defname;
-				values[count++] = defGetString(option);
-				break;
-			}
-	}
-	keywords[count] = "fallback_application_name";
-	values[count++] = "fdwshard";
-	PQconninfoFree(defaults);
-
-	PGconn *conn = PQconnectdbParams(keywords, values, false);
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char *message = pstrdup(PQerrorMessage(conn));
-		PQfinish(conn);
-		ereport(ERROR,
-		        (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-		         errmsg("could not connect to server \"%s\"", server->servername), errdetail_internal("%s", message)));
-	}
-	PGresult *result = PQexec(conn, sql);
-	if (PQresultStatus(result) != PGRES_COMMAND_OK)
-	{
-		char *message = pstrdup(PQresultErrorMessage(result));
-		PQclear(result);
-		PQfinish(conn);
-		ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
-		                errmsg("could not run \"%s\" on server \"%s\": %s", sql, server->servername, message)));
-	}
-	PQclear(result);
-	PQfinish(conn);
-}
 
 const char *
 VacuumOptions(List *options)
@@ -222,8 +173,8 @@ ProcessVacuum(UtilityCall *call, VacuumStmt *stmt)
 			Shard *shard = (Shard *) lfirst(shard_cell);
 			char *sql = psprintf("%s %s%s%s", command, options, ShardRelName(table, shard),
 			                     ColumnList((List *) lfirst(columns_cell)));
-			if (stmt->is_vacuumcmd)
-				RunOutsideTransaction(shard->serverid, sql);
+			if (stmt->is_vacuumcmd) /* not allowed in the remote transaction: runs as its own */
+				PQclear(remote::ExecuteAutocommit(shard->serverid, sql, 0, NULL, NULL));
 			else
 				RunOnShardNode(shard, sql);
 		}

@@ -16,7 +16,8 @@ bool IsWholeTransaction(EState *estate);
 
 /*
  * Runs sql on the worker of serverid as a transaction of its own, on a connection of fdwshard's
- * (not postgres_fdw's, which always wraps work in a remote transaction). Statements with
+ * (not postgres_fdw's, which always wraps work in a remote transaction): shipped statements that
+ * are a whole transaction, and commands such as VACUUM that cannot run in one. Statements with
  * parameters are prepared on the worker once per connection. Errors come back with the
  * worker's SQLSTATE. Returns the result; free with PQclear.
  */
