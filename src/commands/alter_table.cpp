@@ -286,20 +286,11 @@ ProcessAlterTable(UtilityCall *call, AlterTableStmt *stmt)
 	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_FOREIGN_TABLE)
 		return false;
 
-	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
-		return false;
-	DistributedTable *table = LoadDistributedTable(relid);
+	DistributedTable *table = DistributedTableOrRefuseShard(
+	    stmt->relation, "alter", "Alter the distributed table: fdwshard changes every shard.");
 	if (table == NULL)
-	{
-		Oid owner = ShardOwner(relid);
-		if (OidIsValid(owner))
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			                errmsg("cannot alter shard \"%s\" of distributed table \"%s\"", get_rel_name(relid),
-			                       get_rel_name(owner)),
-			                errhint("Alter the distributed table: fdwshard changes every shard.")));
 		return false;
-	}
+	Oid relid = table->relid;
 
 	LockRelationOid(relid, AlterTableGetLockLevel(stmt->cmds));
 	stmt = (AlterTableStmt *) WritableStatement(call);
@@ -485,20 +476,11 @@ ProcessRename(UtilityCall *call, RenameStmt *stmt)
 	}
 	if (stmt->relation == NULL)
 		return false;
-	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
-		return false;
-	DistributedTable *table = LoadDistributedTable(relid);
+	DistributedTable *table =
+	    DistributedTableOrRefuseShard(stmt->relation, "rename", "Rename the distributed table: its shards follow.");
 	if (table == NULL)
-	{
-		Oid owner = ShardOwner(relid);
-		if (OidIsValid(owner))
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			                errmsg("cannot rename shard \"%s\" of distributed table \"%s\"", get_rel_name(relid),
-			                       get_rel_name(owner)),
-			                errhint("Rename the distributed table: its shards follow.")));
 		return false;
-	}
+	Oid relid = table->relid;
 	LockRelationOid(relid, AccessExclusiveLock);
 
 	ListCell *cell;
@@ -555,20 +537,11 @@ ProcessAlterObjectSchema(UtilityCall *call, AlterObjectSchemaStmt *stmt)
 {
 	if ((stmt->objectType != OBJECT_TABLE && stmt->objectType != OBJECT_FOREIGN_TABLE) || stmt->relation == NULL)
 		return false;
-	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
-		return false;
-	DistributedTable *table = LoadDistributedTable(relid);
+	DistributedTable *table = DistributedTableOrRefuseShard(
+	    stmt->relation, "move", "Move the distributed table: its shards follow.", " to another schema");
 	if (table == NULL)
-	{
-		Oid owner = ShardOwner(relid);
-		if (OidIsValid(owner))
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			                errmsg("cannot move shard \"%s\" of distributed table \"%s\" to another schema",
-			                       get_rel_name(relid), get_rel_name(owner)),
-			                errhint("Move the distributed table: its shards follow.")));
 		return false;
-	}
+	Oid relid = table->relid;
 	LockRelationOid(relid, AccessExclusiveLock);
 	CallPreviousUtility(call);
 

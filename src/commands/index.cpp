@@ -244,20 +244,12 @@ DropReferencingForeignKeys(DropStmt *stmt)
 bool
 ProcessIndex(UtilityCall *call, IndexStmt *stmt)
 {
-	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
-		return false;
-	DistributedTable *table = LoadDistributedTable(relid);
+	DistributedTable *table =
+	    DistributedTableOrRefuseShard(stmt->relation, "create index on",
+	                                  "Create the index on the distributed table: fdwshard creates it on every shard.");
 	if (table == NULL)
-	{
-		Oid owner = ShardOwner(relid);
-		if (OidIsValid(owner))
-			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			                errmsg("cannot create index on shard \"%s\" of distributed table \"%s\"",
-			                       get_rel_name(relid), get_rel_name(owner)),
-			                errhint("Create the index on the distributed table: fdwshard creates it on every shard.")));
 		return false;
-	}
+	Oid relid = table->relid;
 	if (stmt->concurrent)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 		                errmsg("cannot create index on distributed table \"%s\" concurrently", table->name),

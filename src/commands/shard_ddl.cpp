@@ -104,6 +104,25 @@ ShardOwner(Oid relid)
 	return owner;
 }
 
+DistributedTable *
+DistributedTableOrRefuseShard(RangeVar *relation, const char *action, const char *hint, const char *suffix)
+{
+	Oid relid = RangeVarGetRelid(relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return NULL;
+	DistributedTable *table = LoadDistributedTable(relid);
+	if (table != NULL)
+		return table;
+
+	Oid owner = ShardOwner(relid);
+	if (OidIsValid(owner))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("cannot %s shard \"%s\" of distributed table \"%s\"%s", action, get_rel_name(relid),
+		                       get_rel_name(owner), suffix),
+		                errhint("%s", hint)));
+	return NULL;
+}
+
 void
 RunLocal(const char *sql)
 {

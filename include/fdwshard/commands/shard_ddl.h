@@ -60,6 +60,13 @@ DistributedTable *LoadDistributedTable(Oid relid);
 /* The distributed table a shard relation belongs to, or InvalidOid. */
 Oid ShardOwner(Oid relid);
 
+/*
+ * The distributed table relation names (NULL when it is none, or does not exist). A shard is
+ * refused: "cannot <action> shard "x" of distributed table "t"<suffix>", with hint.
+ */
+DistributedTable *DistributedTableOrRefuseShard(RangeVar *relation, const char *action, const char *hint,
+                                                const char *suffix = "");
+
 /* Runs sql on the coordinator with propagation bypassed (SPI). */
 void RunLocal(const char *sql);
 
