@@ -110,14 +110,14 @@ ConstraintDefinition(Oid relid, const char *name)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	char *definition = NULL;
-	int nest_level = BeginQualifiedDeparse();
+	int nest_level = remote::BeginQualifiedDeparse();
 
 	SPI_connect();
 	if (catalog::SpiRun("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1 AND conname = $2",
 	                    {catalog::OidArg(relid), catalog::TextArg(name)}) > 0)
 		definition = MemoryContextStrdup(caller, catalog::SpiText(0, 1));
 	SPI_finish();
-	EndQualifiedDeparse(nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 	if (definition == NULL)
 		elog(ERROR, "fdwshard: constraint \"%s\" not found", name);
 	return definition;
@@ -173,9 +173,9 @@ DeparseUsing(DistributedTable *table, Node *raw_expr)
 	Node *expr = transformExpr(pstate, (Node *) copyObject(raw_expr), EXPR_KIND_ALTER_COL_TRANSFORM);
 	relation_close(rel, NoLock);
 
-	int nest_level = BeginQualifiedDeparse();
+	int nest_level = remote::BeginQualifiedDeparse();
 	char *text = deparse_expression(expr, deparse_context_for(table->name, table->relid), false, false);
-	EndQualifiedDeparse(nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 	return text;
 }
 
@@ -192,7 +192,7 @@ AddColumnToRemoteShards(DistributedTable *table, const SubcommandPlan *plan)
 	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
 	StringInfoData sql;
 	char *default_text = NULL;
-	int nest_level = BeginQualifiedDeparse();
+	int nest_level = remote::BeginQualifiedDeparse();
 
 	initStringInfo(&sql);
 	appendStringInfo(
@@ -220,7 +220,7 @@ AddColumnToRemoteShards(DistributedTable *table, const SubcommandPlan *plan)
 	}
 	if (att->attnotnull)
 		appendStringInfoString(&sql, " NOT NULL");
-	EndQualifiedDeparse(nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 	bool drop_default = default_text != NULL && att->attgenerated != ATTRIBUTE_GENERATED_STORED;
 	relation_close(rel, NoLock);
 
@@ -239,14 +239,14 @@ AlterColumnTypeOnRemoteShards(DistributedTable *table, const SubcommandPlan *pla
 	Oid collation;
 	get_atttypetypmodcoll(table->relid, attnum, &type, &typmod, &collation);
 
-	int nest_level = BeginQualifiedDeparse();
+	int nest_level = remote::BeginQualifiedDeparse();
 	StringInfoData sql;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "ALTER COLUMN %s TYPE %s", quote_identifier(plan->cmd->name),
 	                 format_type_extended(type, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
 	if (OidIsValid(collation) && collation != get_typcollation(type))
 		appendStringInfo(&sql, " COLLATE %s", generate_collation_name(collation));
-	EndQualifiedDeparse(nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 	if (plan->using_expr != NULL)
 		appendStringInfo(&sql, " USING %s", plan->using_expr);
 	AlterRemoteShards(table, sql.data);

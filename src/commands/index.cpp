@@ -37,9 +37,9 @@ void
 CreateIndexOnRemoteShards(DistributedTable *table, const char *index_name)
 {
 	Oid index = get_relname_relid(index_name, get_rel_namespace(table->relid));
-	int nest_level = BeginQualifiedDeparse();
+	int nest_level = remote::BeginQualifiedDeparse();
 	char *definition = pg_get_indexdef_string(index);
-	EndQualifiedDeparse(nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 
 	const char *rel = remote::QualifiedName(table->schema, table->name);
 	const char *prefixes[] = {psprintf("CREATE INDEX %s ON ONLY %s ", quote_identifier(index_name), rel),

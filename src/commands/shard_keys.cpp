@@ -271,7 +271,7 @@ AddShardUniqueIndex(DistributedTable *table, IndexStmt *stmt)
 	CheckNewKeyName(table, name, 'i');
 
 	/* The definition after "ON <table>", every name qualified. */
-	int nest_level = BeginQualifiedDeparse();
+	int nest_level = remote::BeginQualifiedDeparse();
 	List *context = deparse_context_for(table->name, table->relid);
 	StringInfoData definition;
 	initStringInfo(&definition);
@@ -310,7 +310,7 @@ AddShardUniqueIndex(DistributedTable *table, IndexStmt *stmt)
 	appendStringInfoString(&definition, Options(stmt->options));
 	if (stmt->whereClause != NULL)
 		appendStringInfo(&definition, " WHERE %s", deparse_expression(stmt->whereClause, context, false, false));
-	EndQualifiedDeparse(nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 
 	foreach (cell, table->shards)
 	{

@@ -266,29 +266,6 @@ const CustomScanMethods kDeferredScanMethods = {
     CreateMarkerState,
 };
 
-bool
-CollectRelationsWalker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Query))
-	{
-		ListCell *cell;
-		foreach (cell, ((Query *) node)->rtable)
-		{
-			RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
-			if (rte->rtekind == RTE_RELATION && rte->relkind != RELKIND_COMPOSITE_TYPE)
-			{
-				RangeTblEntry *copy = (RangeTblEntry *) copyObject(rte);
-				copy->inh = false;
-				*(List **) context = lappend(*(List **) context, copy);
-			}
-		}
-		return query_tree_walker((Query *) node, WalkerFn(CollectRelationsWalker), context, 0);
-	}
-	return expression_tree_walker(node, WalkerFn(CollectRelationsWalker), context);
-}
-
 } // namespace
 
 PlannedStmt *
@@ -325,9 +302,12 @@ MakeDeferredPlan(Query *parse, int cursor_options, const router::DeferredPin &pi
 	stmt->hasModifyingCTE = query->hasModifyingCTE;
 	stmt->canSetTag = query->canSetTag;
 	stmt->planTree = (Plan *) scan;
-	CollectRelationsWalker((Node *) query, &stmt->rtable);
+	stmt->rtable = RelationRtes(query, false);
 	foreach (cell, stmt->rtable)
+	{
+		((RangeTblEntry *) lfirst(cell))->inh = false;
 		stmt->relationOids = lappend_oid(stmt->relationOids, ((RangeTblEntry *) lfirst(cell))->relid);
+	}
 	stmt->stmt_location = query->stmt_location;
 	stmt->stmt_len = query->stmt_len;
 	elog(DEBUG1, "fdwshard: generic plan routed by parameter $%d", pin.paramid);

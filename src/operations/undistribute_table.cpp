@@ -100,11 +100,11 @@ UndistributeTable(Oid relid)
 
 	/* Everything the new table needs, read before the old one steps aside. */
 	List *indexes = NIL; /* CREATE INDEX statements */
-	int nest_level = commands::BeginQualifiedDeparse();
+	int nest_level = remote::BeginQualifiedDeparse();
 	uint64 count = SpiRun("SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
 	                      "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY 1",
 	                      {OidArg(relid)});
-	commands::EndQualifiedDeparse(nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 	for (uint64 row = 0; row < count; row++)
 	{
 		char *name = SpiText(row, 1);

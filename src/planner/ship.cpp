@@ -14,6 +14,7 @@
 #include "fdwshard/core/sql_text.h"
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/remote/connection.h"
+#include "fdwshard/remote/deparse.h"
 #include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard::ship
@@ -325,10 +326,9 @@ char *
 DeparseQuery(Query *query)
 {
 	int transmission_level = remote::SetTransmissionModes();
-	int nest_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	int nest_level = remote::BeginQualifiedDeparse();
 	char *sql = pg_get_querydef(query, false);
-	AtEOXact_GUC(true, nest_level);
+	remote::EndQualifiedDeparse(nest_level);
 	remote::ResetTransmissionModes(transmission_level);
 	core::CollapseLineBreaks(sql);
 	return sql;
@@ -358,26 +358,6 @@ PrepareWalker(Node *node, void *context)
 		return query_tree_walker((Query *) node, WalkerFn(PrepareWalker), context, 0);
 	}
 	return expression_tree_walker(node, WalkerFn(PrepareWalker), context);
-}
-
-/* Relation entries of nested query levels: the plan's range table must lock them too. */
-bool
-NestedRelationsWalker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Query))
-	{
-		ListCell *cell;
-		foreach (cell, ((Query *) node)->rtable)
-		{
-			RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
-			if (rte->rtekind == RTE_RELATION && rte->relkind != RELKIND_COMPOSITE_TYPE)
-				*(List **) context = lappend(*(List **) context, copyObject(rte));
-		}
-		return query_tree_walker((Query *) node, WalkerFn(NestedRelationsWalker), context, 0);
-	}
-	return expression_tree_walker(node, WalkerFn(NestedRelationsWalker), context);
 }
 
 bool
@@ -421,16 +401,9 @@ PlanRemoteStatement(Query *query, List *shards, List *permission_rtes, int curso
 	context.shard_relids = shard_relids;
 	(void) MaxParamWalker((Node *) query, &context.user_param_count);
 	context.user_param_map = (int *) palloc0(sizeof(int) * (context.user_param_count + 1));
+	/* The router routes an INSERT only when it is one row of VALUES. */
 	if (query->commandType == CMD_INSERT)
-	{
-		bool values_row = true;
-		foreach (cell, query->rtable)
-			if (((RangeTblEntry *) lfirst(cell))->rtekind == RTE_SUBQUERY ||
-			    ((RangeTblEntry *) lfirst(cell))->rtekind == RTE_VALUES)
-				values_row = false;
-		if (values_row)
-			context.insert_targetlist = query->targetList;
-	}
+		context.insert_targetlist = query->targetList;
 
 	Query *shipped = (Query *) ShipMutator((Node *) query, &context);
 	if (!context.ok)
@@ -442,18 +415,7 @@ PlanRemoteStatement(Query *query, List *shards, List *permission_rtes, int curso
 	char *sql = DeparseQuery(shipped);
 
 	List *rtable = list_concat(list_copy(query->rtable), permission_rtes);
-	List *nested = NIL;
-	foreach (cell, query->rtable)
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
-		if (rte->rtekind == RTE_SUBQUERY)
-			NestedRelationsWalker((Node *) rte->subquery, &nested);
-	}
-	foreach (cell, query->cteList)
-		NestedRelationsWalker(((CommonTableExpr *) lfirst(cell))->ctequery, &nested);
-	(void) query_tree_walker(query, WalkerFn(NestedRelationsWalker), &nested,
-	                         QTW_IGNORE_RANGE_TABLE | QTW_IGNORE_CTE_SUBQUERIES);
-	rtable = list_concat(rtable, nested);
+	rtable = list_concat(rtable, RelationRtes(query, true));
 
 	executor::RemoteStatement statement;
 	statement.sql = sql;

@@ -111,4 +111,18 @@ InsertableColumnList(Oid relid)
 	return list.data;
 }
 
+int
+BeginQualifiedDeparse(void)
+{
+	int nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
+void
+EndQualifiedDeparse(int nest_level)
+{
+	AtEOXact_GUC(true, nest_level);
+}
+
 } // namespace fdwshard::remote

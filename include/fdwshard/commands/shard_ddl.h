@@ -79,10 +79,6 @@ char *QueryOnShardNode(const Shard *shard, const char *sql);
 /* schema.name of the shard, quoted. */
 const char *ShardRelName(const DistributedTable *table, const Shard *shard);
 
-/* Deparsing with search_path = pg_catalog, so every name in the text is schema-qualified. */
-int BeginQualifiedDeparse(void);
-void EndQualifiedDeparse(int nest_level);
-
 /* ALTER TABLE or ALTER FOREIGN TABLE, whichever the shard's coordinator relation needs. */
 const char *AlterShardKeyword(const Shard *shard);
 

@@ -1,4 +1,4 @@
-/* Casts for PostgreSQL 15's tree walkers and mutators, declared as bool (*)() and Node *(*)(). */
+/* Walking query trees: casts for PostgreSQL 15's walker/mutator types, and range table collection. */
 #pragma once
 
 #include "fdwshard/pg.h"
@@ -16,5 +16,12 @@ inline Node *(*MutatorFn(Node *(*mutator)(Node *, void *) ))()
 {
 	return reinterpret_cast<Node *(*) ()>(reinterpret_cast<void (*)()>(mutator));
 }
+
+/*
+ * Copies of the relation entries (not ON CONFLICT's EXCLUDED) of every query level below query,
+ * and of query itself unless nested_only: what a hand-built plan's range table must hold so its
+ * relations are locked and checked.
+ */
+List *RelationRtes(Query *query, bool nested_only);
 
 } // namespace fdwshard

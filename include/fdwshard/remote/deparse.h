@@ -24,4 +24,8 @@ char *ShardTableDefinition(Oid logical_relid, const char *schema, const char *sh
 /* The column list of relid for INSERT ... SELECT: every column except stored generated ones. */
 char *InsertableColumnList(Oid relid);
 
+/* Deparsing with search_path = pg_catalog, so every name PostgreSQL's deparser prints is schema-qualified. */
+int BeginQualifiedDeparse(void);
+void EndQualifiedDeparse(int nest_level);
+
 } // namespace fdwshard::remote
