@@ -10,6 +10,7 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
 
@@ -43,11 +44,8 @@ struct TableSnapshot
 	char *column;
 	AttrNumber attnum;
 	Oid column_type;
-	List *indexes;        /* SavedIndex * */
-	List *grants;         /* GRANT statements (text) to replay */
-	List *serial_columns; /* "sequence\tcolumn" pairs owned by the table's columns */
-	List *identity_columns;
-	char *comment;
+	List *indexes;              /* SavedIndex * */
+	TableProperties properties; /* grants, owned sequences, identity columns, comment */
 };
 
 const char *
@@ -182,43 +180,6 @@ SaveIndexes(TableSnapshot &table)
 			                 table.column)));
 		table.indexes = lappend(table.indexes, index);
 	}
-}
-
-void
-SaveTableProperties(TableSnapshot &table)
-{
-	const char *rel = RelName(table);
-
-	/* Grants on the table and its columns, replayed as GRANT statements. */
-	uint64 count = SpiRun("SELECT format('GRANT %s%s ON TABLE %s TO %s%s', a.privilege_type, "
-	                      "  CASE WHEN x.attname IS NULL THEN '' ELSE format(' (%I)', x.attname) END, $2, "
-	                      "  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, "
-	                      "  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-	                      "FROM (SELECT NULL::name AS attname, relacl AS acl FROM pg_class WHERE oid = $1 "
-	                      "      UNION ALL SELECT attname, attacl FROM pg_attribute "
-	                      "      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attacl IS NOT NULL) x, "
-	                      "     LATERAL aclexplode(x.acl) a",
-	                      {OidArg(table.relid), TextArg(rel)});
-	for (uint64 row = 0; row < count; row++)
-		table.grants = lappend(table.grants, SpiText(row, 1));
-
-	/* serial columns: sequences owned by a column, handed over to the new table. */
-	count = SpiRun("SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
-	               "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
-	               "JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
-	               "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
-	               "AND d.refobjid = $1 AND d.deptype = 'a'",
-	               {OidArg(table.relid)});
-	for (uint64 row = 0; row < count; row++)
-		table.serial_columns = lappend(table.serial_columns, psprintf("%s\t%s", SpiText(row, 1), SpiText(row, 2)));
-
-	count = SpiRun("SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attidentity <> '' AND NOT attisdropped",
-	               {OidArg(table.relid)});
-	for (uint64 row = 0; row < count; row++)
-		table.identity_columns = lappend(table.identity_columns, SpiText(row, 1));
-
-	SpiRun("SELECT obj_description($1, 'pg_class')", {OidArg(table.relid)});
-	table.comment = SpiText(0, 1);
 }
 
 /* Co-location group and the node of each shard index. */
@@ -364,7 +325,7 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 
 	CheckDependents(relid, table.name);
 	SaveIndexes(table);
-	SaveTableProperties(table);
+	table.properties = ReadTableProperties(table.relid, RelName(table));
 	List *views = SaveAndDropDependentViews(relid, table.name);
 	Placement placement = ChoosePlacement(table, shard_count, colocate_with);
 
@@ -382,13 +343,8 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", RelName(table),
 		                quote_identifier(GetUserNameFromId(table.owner, false))));
 	ListCell *cell;
-	foreach (cell, table.serial_columns)
-	{
-		char *sequence = pstrdup((char *) lfirst(cell));
-		char *tab = strchr(sequence, '\t');
-		*tab = '\0';
-		SpiRun(psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", sequence, RelName(table), quote_identifier(tab + 1)));
-	}
+	foreach (cell, table.properties.owned_sequences)
+		SpiRun((const char *) lfirst(cell));
 
 	SpiRun("INSERT INTO fdwshard.distributed_table (logicalrelid, distribution_column, colocationid) "
 	       "VALUES ($1, $2, $3)",
@@ -450,27 +406,12 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	     shard_count);
 
 	/* Identity columns got new sequences: carry the old ones' positions and names over. */
-	List *renames = NIL;
-	foreach (cell, table.identity_columns)
-	{
-		SpiRun("SELECT pg_get_serial_sequence($1, $3), pg_get_serial_sequence($2, $3), "
-		       "(SELECT relname FROM pg_class WHERE oid = pg_get_serial_sequence($1, $3)::regclass)",
-		       {TextArg(old_rel), TextArg(RelName(table)), TextArg((const char *) lfirst(cell))});
-		char *old_sequence = SpiText(0, 1);
-		char *new_sequence = SpiText(0, 2);
-		renames =
-		    lappend(renames, psprintf("ALTER SEQUENCE %s RENAME TO %s", new_sequence, quote_identifier(SpiText(0, 3))));
-		SpiRun(psprintf("SELECT pg_catalog.setval(%s::regclass, last_value, is_called) FROM %s",
-		                quote_literal_cstr(new_sequence), old_sequence));
-	}
+	List *renames = CarryOverIdentitySequences(table.properties, old_rel, RelName(table));
 	SpiRun(psprintf("DROP TABLE %s", old_rel));
 	foreach (cell, renames)
 		SpiRun((const char *) lfirst(cell));
 
-	foreach (cell, table.grants)
-		SpiRun((const char *) lfirst(cell));
-	if (table.comment != NULL)
-		SpiRun(psprintf("COMMENT ON TABLE %s IS %s", RelName(table), quote_literal_cstr(table.comment)));
+	RestoreGrantsAndComment(table.properties, RelName(table));
 
 	/* Unique indexes and constraints on every shard; other indexes on the parent and remote shards. */
 	foreach (cell, table.indexes)

@@ -7,6 +7,7 @@
 #include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/deparse.h"
 
 namespace fdwshard
@@ -114,36 +115,7 @@ UndistributeTable(Oid relid)
 	}
 	List *keys = ShardKeyStatements(table, table_rel);
 
-	List *grants = NIL;
-	count = SpiRun("SELECT format('GRANT %s%s ON TABLE %s TO %s%s', a.privilege_type, "
-	               "  CASE WHEN x.attname IS NULL THEN '' ELSE format(' (%I)', x.attname) END, $2, "
-	               "  CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, "
-	               "  CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) "
-	               "FROM (SELECT NULL::name AS attname, relacl AS acl FROM pg_class WHERE oid = $1 "
-	               "      UNION ALL SELECT attname, attacl FROM pg_attribute "
-	               "      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attacl IS NOT NULL) x, "
-	               "     LATERAL aclexplode(x.acl) a",
-	               {OidArg(relid), TextArg(table_rel)});
-	for (uint64 row = 0; row < count; row++)
-		grants = lappend(grants, SpiText(row, 1));
-
-	List *serial_columns = NIL; /* ALTER SEQUENCE ... OWNED BY statements */
-	count = SpiRun("SELECT d.objid::regclass::text, a.attname FROM pg_depend d "
-	               "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
-	               "JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid "
-	               "WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass "
-	               "AND d.refobjid = $1 AND d.deptype = 'a'",
-	               {OidArg(relid)});
-	for (uint64 row = 0; row < count; row++)
-		serial_columns = lappend(serial_columns, psprintf("ALTER SEQUENCE %s OWNED BY %s.%s", SpiText(row, 1),
-		                                                  table_rel, quote_identifier(SpiText(row, 2))));
-	List *identity_columns = NIL;
-	count = SpiRun("SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attidentity <> '' AND NOT attisdropped",
-	               {OidArg(relid)});
-	for (uint64 row = 0; row < count; row++)
-		identity_columns = lappend(identity_columns, SpiText(row, 1));
-	SpiRun("SELECT obj_description($1, 'pg_class')", {OidArg(relid)});
-	char *comment = SpiText(0, 1);
+	TableProperties properties = ReadTableProperties(relid, table_rel);
 	List *views = SaveAndDropDependentViews(relid, table->name);
 
 	/* The distributed table steps aside; a plain table of the same shape takes its name and rows. */
@@ -157,7 +129,7 @@ UndistributeTable(Oid relid)
 	if (owner != GetUserId())
 		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", table_rel, quote_identifier(GetUserNameFromId(owner, false))));
 	ListCell *cell;
-	foreach (cell, serial_columns)
+	foreach (cell, properties.owned_sequences)
 		SpiRun((const char *) lfirst(cell));
 
 	char *columns = remote::InsertableColumnList(new_relid);
@@ -167,19 +139,7 @@ UndistributeTable(Oid relid)
 	     list_length(table->shards));
 
 	/* Identity columns got new sequences: carry the old ones' positions and names over. */
-	List *renames = NIL;
-	foreach (cell, identity_columns)
-	{
-		SpiRun("SELECT pg_get_serial_sequence($1, $3), pg_get_serial_sequence($2, $3), "
-		       "(SELECT relname FROM pg_class WHERE oid = pg_get_serial_sequence($1, $3)::regclass)",
-		       {TextArg(old_rel), TextArg(table_rel), TextArg((const char *) lfirst(cell))});
-		char *old_sequence = SpiText(0, 1);
-		char *new_sequence = SpiText(0, 2);
-		renames =
-		    lappend(renames, psprintf("ALTER SEQUENCE %s RENAME TO %s", new_sequence, quote_identifier(SpiText(0, 3))));
-		SpiRun(psprintf("SELECT pg_catalog.setval(%s::regclass, last_value, is_called) FROM %s",
-		                quote_literal_cstr(new_sequence), old_sequence));
-	}
+	List *renames = CarryOverIdentitySequences(properties, old_rel, table_rel);
 
 	/* The drop event trigger removes the shards on every node and the catalog rows. */
 	SpiRun(psprintf("DROP TABLE %s", old_rel));
@@ -189,10 +149,7 @@ UndistributeTable(Oid relid)
 		SpiRun((const char *) lfirst(cell));
 	foreach (cell, indexes)
 		SpiRun((const char *) lfirst(cell));
-	foreach (cell, grants)
-		SpiRun((const char *) lfirst(cell));
-	if (comment != NULL)
-		SpiRun(psprintf("COMMENT ON TABLE %s IS %s", table_rel, quote_literal_cstr(comment)));
+	RestoreGrantsAndComment(properties, table_rel);
 	RestoreDependentViews(views);
 
 	SPI_finish();
