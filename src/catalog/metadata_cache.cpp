@@ -7,6 +7,7 @@
 
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/core/shard_range.h"
+#include "fdwshard/executor/relocate_row.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/planner/distribution.h"
 
@@ -27,8 +28,6 @@ uint64 invalidation_count = 0;
 /* OIDs of the catalog tables whose changes flush everything; resolved while building entries. */
 constexpr int kCatalogTableCount = 5;
 Oid catalog_relids[kCatalogTableCount] = {InvalidOid};
-
-const char *const kRelocateTriggerName = "fdwshard_relocate_row";
 
 void
 InvalidateAll()

@@ -9,6 +9,7 @@
 #include "fdwshard/core/shard_range.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/executor/relocate_row.h"
 #include "fdwshard/operations/dependent_views.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/connection.h"
@@ -351,9 +352,8 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	       {OidArg(new_relid), TextArg(column), Int4Arg(placement.colocationid)});
 
 	/* postgres_fdw updates rows in place on the worker: this trigger moves a row whose shard changed. */
-	SpiRun(psprintf("CREATE TRIGGER fdwshard_relocate_row AFTER UPDATE OF %s ON %s FOR EACH ROW "
-	                "EXECUTE FUNCTION fdwshard.relocate_row()",
-	                quote_identifier(column), RelName(table)));
+	SpiRun(psprintf("CREATE TRIGGER %s AFTER UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION fdwshard.relocate_row()",
+	                kRelocateTriggerName, quote_identifier(column), RelName(table)));
 
 	List *shards = NIL;
 	List *schema_ready = NIL; /* nodeids whose schema exists */

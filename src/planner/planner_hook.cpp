@@ -229,6 +229,17 @@ HasPartitionedTable(Query *query)
 	return false;
 }
 
+bool
+PartitionedTableWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return HasPartitionedTable((Query *) node) ||
+		       query_tree_walker((Query *) node, WalkerFn(PartitionedTableWalker), context, 0);
+	return expression_tree_walker(node, WalkerFn(PartitionedTableWalker), context);
+}
+
 bool PruningWalker(Node *node, void *context);
 
 bool
@@ -249,8 +260,12 @@ PruningWalker(Node *node, void *context)
 PlannedStmt *
 Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
 {
-	/* O(1) when fdwshard is not created in this database: one cached function lookup. */
-	if (!OidIsValid(HashFunctionOid()))
+	/*
+	 * O(1) when fdwshard is not created in this database (one cached function lookup); a read-only
+	 * walk of the range tables when the statement has no partitioned table, so it is neither
+	 * copied by the router nor walked again for pruning.
+	 */
+	if (!OidIsValid(HashFunctionOid()) || !PartitionedTableWalker((Node *) parse, NULL))
 		return PlanOrdinary(parse, query_string, cursor_options, bound_params, false);
 
 	router::RouteKind kind;
