@@ -32,4 +32,26 @@ GetDistribution(Relation rel, Distribution *distribution)
 	return true;
 }
 
+bool
+IsDistributionEquality(Oid opno, Oid column_type)
+{
+	TypeCacheEntry *type = lookup_type_cache(getBaseType(column_type), TYPECACHE_HASH_OPFAMILY);
+
+	return OidIsValid(type->hash_opf) && get_op_opfamily_strategy(opno, type->hash_opf) == HTEqualStrategyNumber;
+}
+
+Node *
+FoldConstant(Node *node)
+{
+	while (IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (IsA(node, Const) || IsA(node, Param) || contain_var_clause(node) || contain_mutable_functions(node) ||
+	    contain_subplans(node) || contain_agg_clause(node))
+		return node;
+	node = eval_const_expressions(NULL, (Node *) copyObject(node));
+	while (IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node;
+}
+
 } // namespace fdwshard

@@ -52,39 +52,12 @@ VarDistribution(Query *query, Node *node, Var **var_out, Distribution *distribut
 	return distributed;
 }
 
-/* True when opno is "=" of the hash operator family of the column's type. */
-bool
-IsDistributionEquality(Oid opno, Oid column_type)
-{
-	TypeCacheEntry *type = lookup_type_cache(getBaseType(column_type), TYPECACHE_HASH_OPFAMILY);
-
-	return OidIsValid(type->hash_opf) && get_op_opfamily_strategy(opno, type->hash_opf) == HTEqualStrategyNumber;
-}
-
 Expr *
 PartitionKeyFor(const Distribution &distribution, Var *var)
 {
 	Node *key = (Node *) distribution.partition_key;
 	ChangeVarNodes(key, 1, var->varno, 0);
 	return (Expr *) key;
-}
-
-/*
- * The parser leaves casts of constants unevaluated (IN (1, 2) on a bigint column is
- * ARRAY[int8(1), int8(2)]): fold an expression without Vars, Params or volatile functions.
- */
-Node *
-FoldConstant(Node *node)
-{
-	while (IsA(node, RelabelType))
-		node = (Node *) ((RelabelType *) node)->arg;
-	if (IsA(node, Const) || IsA(node, Param) || contain_var_clause(node) || contain_mutable_functions(node) ||
-	    contain_subplans(node))
-		return node;
-	node = eval_const_expressions(NULL, (Node *) copyObject(node));
-	while (IsA(node, RelabelType))
-		node = (Node *) ((RelabelType *) node)->arg;
-	return node;
 }
 
 Const *

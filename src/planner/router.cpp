@@ -9,6 +9,7 @@
 
 #include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/planner/ship.h"
 #include "fdwshard/planner/tree_walk.h"
@@ -115,31 +116,13 @@ DistributionColumnRef(Analysis *analysis, Query *query, Node *node)
 	}
 }
 
-/* True when opno is "=" of the hash operator family of the column's type. */
-bool
-IsDistributionEquality(Oid opno, Oid column_type)
-{
-	TypeCacheEntry *type = lookup_type_cache(getBaseType(column_type), TYPECACHE_HASH_OPFAMILY);
-
-	return OidIsValid(type->hash_opf) && get_op_opfamily_strategy(opno, type->hash_opf) == HTEqualStrategyNumber;
-}
-
 /* A constant, bound parameter or unbound parameter as a pin; kNone for anything else. */
 Pin
 PinFor(Analysis *analysis, Node *node, Oid collation)
 {
 	Pin pin;
 
-	while (IsA(node, RelabelType))
-		node = (Node *) ((RelabelType *) node)->arg;
-	if (!IsA(node, Const) && !IsA(node, Param) && !contain_var_clause(node) && !contain_mutable_functions(node) &&
-	    !contain_subplans(node) && !contain_agg_clause(node))
-	{
-		/* The parser leaves casts of constants unevaluated: fold them. */
-		node = eval_const_expressions(NULL, (Node *) copyObject(node));
-		while (IsA(node, RelabelType))
-			node = (Node *) ((RelabelType *) node)->arg;
-	}
+	node = FoldConstant(node);
 
 	if (IsA(node, Const))
 	{

@@ -20,4 +20,14 @@ struct Distribution
  */
 bool GetDistribution(Relation rel, Distribution *distribution);
 
+/* True when opno is "=" of the hash operator family of the column's type: equal means equal hash. */
+bool IsDistributionEquality(Oid opno, Oid column_type);
+
+/*
+ * The parser leaves casts of constants unevaluated (IN (1, 2) on a bigint column is
+ * ARRAY[int8(1), int8(2)]): node folded when it has no Vars, Params, aggregates or mutable
+ * functions, RelabelTypes stripped; otherwise node as it is.
+ */
+Node *FoldConstant(Node *node);
+
 } // namespace fdwshard
