@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# ALTER EXTENSION fdwshard UPDATE from the previous version gives the same extension as a fresh
+# install of the current one: every member object, its definition, privileges and comments, the
+# configuration tables pg_dump saves and the coordinator's catalog row are compared.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$(dirname "$0")/../../control/fdwshard.control")
+previous=0.1
+
+# Everything about the installed extension, one line per fact, sorted.
+describe='
+WITH ext AS (SELECT oid, extversion, extconfig, extcondition FROM pg_extension WHERE extname = $$fdwshard$$),
+members AS (
+    SELECT d.classid, d.objid, d.objsubid FROM pg_depend d, ext
+    WHERE d.refclassid = $$pg_extension$$::regclass AND d.refobjid = ext.oid AND d.deptype = $$e$$)
+SELECT $$version $$ || extversion FROM ext
+UNION ALL SELECT $$member $$ || pg_describe_object(classid, objid, objsubid) FROM members
+UNION ALL SELECT $$config $$ || c::regclass::text FROM ext, unnest(extconfig) c
+UNION ALL SELECT $$function $$ || pg_get_functiondef(p.oid) || $$ acl $$ || coalesce(p.proacl::text, $$-$$)
+                 || $$ comment $$ || coalesce(obj_description(p.oid, $$pg_proc$$), $$-$$)
+          FROM members m JOIN pg_proc p ON m.classid = $$pg_proc$$::regclass AND p.oid = m.objid
+UNION ALL SELECT $$relation $$ || c.oid::regclass::text || $$ kind $$ || c.relkind::text || $$ acl $$
+                 || coalesce(c.relacl::text, $$-$$) || $$ options $$ || coalesce(c.reloptions::text, $$-$$)
+          FROM pg_class c WHERE c.relnamespace = $$fdwshard$$::regnamespace
+UNION ALL SELECT $$column $$ || a.attrelid::regclass::text || $$.$$ || a.attname || $$ $$
+                 || format_type(a.atttypid, a.atttypmod) || $$ notnull $$ || a.attnotnull || $$ default $$
+                 || coalesce(pg_get_expr(ad.adbin, ad.adrelid), $$-$$) || $$ position $$ || a.attnum
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+          WHERE c.relnamespace = $$fdwshard$$::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL SELECT $$constraint $$ || conrelid::regclass::text || $$ $$ || conname || $$ $$ || pg_get_constraintdef(oid)
+          FROM pg_constraint WHERE connamespace = $$fdwshard$$::regnamespace
+UNION ALL SELECT $$index $$ || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+          WHERE c.relnamespace = $$fdwshard$$::regnamespace
+UNION ALL SELECT $$trigger $$ || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+          WHERE c.relnamespace = $$fdwshard$$::regnamespace AND NOT t.tgisinternal
+UNION ALL SELECT $$view $$ || c.oid::regclass::text || $$ $$ || pg_get_viewdef(c.oid)
+          FROM pg_class c WHERE c.relnamespace = $$fdwshard$$::regnamespace AND c.relkind = $$v$$
+UNION ALL SELECT $$sequence $$ || s.seqrelid::regclass::text || $$ $$ || s.seqstart || $$ $$ || s.seqincrement
+          FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid WHERE c.relnamespace = $$fdwshard$$::regnamespace
+UNION ALL SELECT $$event trigger $$ || evtname || $$ $$ || evtevent || $$ $$ || evtfoid::regproc::text || $$ $$ || evtenabled::text
+          FROM pg_event_trigger WHERE evtname LIKE $$fdwshard%$$
+UNION ALL SELECT $$schema acl $$ || coalesce(nspacl::text, $$-$$) FROM pg_namespace WHERE nspname = $$fdwshard$$
+UNION ALL SELECT $$local node $$ || (to_jsonb(n) - $$dbname$$)::text FROM fdwshard.node n
+ORDER BY 1'
+
+for db in upgrade_fresh upgrade_updated; do
+	q "$COORDINATOR_PORT" postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+	q "$COORDINATOR_PORT" postgres "CREATE DATABASE $db" >/dev/null
+done
+q "$COORDINATOR_PORT" upgrade_fresh "CREATE EXTENSION fdwshard CASCADE" >/dev/null
+out=$(q "$COORDINATOR_PORT" upgrade_updated "CREATE EXTENSION fdwshard VERSION '$previous' CASCADE" | grep -v NOTICE)
+check "version $previous installs" "CREATE EXTENSION" "$out"
+out=$(q "$COORDINATOR_PORT" upgrade_updated "ALTER EXTENSION fdwshard UPDATE")
+check "ALTER EXTENSION fdwshard UPDATE" "ALTER EXTENSION" "$out"
+check "updated to $current" "$current" "$(q "$COORDINATOR_PORT" upgrade_updated "SELECT extversion FROM pg_extension WHERE extname = 'fdwshard'")"
+
+fresh=$(q "$COORDINATOR_PORT" upgrade_fresh "$describe")
+echo "$fresh" | grep -q "^ERROR" && echo "$fresh"
+updated=$(q "$COORDINATOR_PORT" upgrade_updated "$describe")
+check "the description is not empty" "yes" "$([ "$(echo "$fresh" | grep -c '^function ')" -gt 5 ] && echo yes || echo no)"
+if [ "$fresh" = "$updated" ]; then
+	echo "   ok   updated equals fresh ($(echo "$fresh" | wc -l) facts)"
+else
+	echo "   FAIL updated differs from fresh:"
+	diff <(echo "$fresh") <(echo "$updated") | sed 's/^/        /' | cut -c1-300
+	failures=$((failures + 1))
+fi
+
+for db in upgrade_fresh upgrade_updated; do q "$COORDINATOR_PORT" postgres "DROP DATABASE $db" >/dev/null; done
+exit $((failures > 0))
