@@ -55,6 +55,7 @@ extern "C"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -76,6 +77,11 @@ extern "C"
 #include "utils/wait_event.h"
 
 #include "libpq-fe.h"
+
+	/* From libpq/libpq.h (PostgreSQL 15), whose libpq-be.h needs the GSSAPI headers. */
+	extern bool pq_buffer_has_data(void);
+	extern bool pq_is_reading_msg(void);
+	extern int pq_peekbyte(void);
 }
 
 /* PostgreSQL's headers define these as macros; they break the C++ standard library. */

@@ -13,7 +13,7 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
-#include "fdwshard/remote/autocommit.h"
+#include "fdwshard/transaction/whole_transaction.h"
 #include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard::deferred
@@ -240,7 +240,7 @@ ExecutorStartHook(QueryDesc *query_desc, int eflags)
 	{
 		PlannedStmt *plan = pg::Entry([&] { return ResolveMarker(query_desc->plannedstmt, query_desc->params); });
 		plan->queryId = query_desc->plannedstmt->queryId;
-		remote::NoteSwappedPlan(query_desc->plannedstmt, plan);
+		transaction::NoteSwappedPlan(query_desc->plannedstmt, plan);
 		query_desc->plannedstmt = plan;
 	}
 	/* EXPLAIN and instrumented runs (EXPLAIN ANALYZE, auto_explain) show where a routed plan runs. */

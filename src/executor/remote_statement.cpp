@@ -9,6 +9,7 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/planner/router.h"
 #include "fdwshard/remote/autocommit.h"
+#include "fdwshard/transaction/whole_transaction.h"
 #include "fdwshard/remote/connection.h"
 
 namespace fdwshard::executor
@@ -101,13 +102,19 @@ BeginRemoteScan(CustomScanState *node, EState *estate, int)
 	MemoryContextRegisterResetCallback(estate->es_query_cxt, &state->cleanup);
 }
 
-/* The parameters as text, printed the way the worker reads them back (DateStyle ISO, ...). */
+/*
+ * The parameters as text. Expressions are evaluated under the session's settings (DateStyle,
+ * TimeZone, ...), as on one server; only printing the values for the worker uses postgres_fdw's
+ * transmission modes (DateStyle ISO, ...), which the worker's session reads back unambiguously.
+ */
 const char **
 ParameterValues(RemoteScanState *state, Oid **types_out)
 {
 	int count = list_length(state->param_sources);
 	const char **values = (const char **) palloc0(sizeof(char *) * Max(count, 1));
 	Oid *types = (Oid *) palloc0(sizeof(Oid) * Max(count, 1));
+	Datum *datums = (Datum *) palloc0(sizeof(Datum) * Max(count, 1));
+	bool *nulls = (bool *) palloc0(sizeof(bool) * Max(count, 1));
 	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
 	EState *estate = state->css.ss.ps.state;
 
@@ -115,33 +122,32 @@ ParameterValues(RemoteScanState *state, Oid **types_out)
 	if (count == 0)
 		return values;
 
-	int nest_level = remote::SetTransmissionModes();
 	for (int i = 0; i < count; i++)
 	{
 		int source = intVal(list_nth(state->param_sources, i));
-		Datum value = (Datum) 0;
-		bool is_null = true;
-		Oid type = list_nth_oid(state->param_types, i);
 
+		types[i] = list_nth_oid(state->param_types, i);
+		nulls[i] = true;
 		if (source > 0)
 		{
 			Oid actual_type;
-			if (!router::ParamValue(estate->es_param_list_info, source, false, &value, &is_null, &actual_type))
+			if (!router::ParamValue(estate->es_param_list_info, source, false, &datums[i], &nulls[i], &actual_type))
 				ereport(ERROR,
 				        (errcode(ERRCODE_UNDEFINED_PARAMETER), errmsg("no value found for parameter %d", source)));
 		}
 		else
-			value = ExecEvalExpr((ExprState *) list_nth(state->local_states, -source - 1), econtext, &is_null);
+			datums[i] = ExecEvalExpr((ExprState *) list_nth(state->local_states, -source - 1), econtext, &nulls[i]);
+	}
 
-		types[i] = type;
-		if (!is_null)
+	int nest_level = remote::SetTransmissionModes();
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
 		{
 			Oid output_function;
 			bool is_varlena;
-			getTypeOutputInfo(type, &output_function, &is_varlena);
-			values[i] = OidOutputFunctionCall(output_function, value);
+			getTypeOutputInfo(types[i], &output_function, &is_varlena);
+			values[i] = OidOutputFunctionCall(output_function, datums[i]);
 		}
-	}
 	remote::ResetTransmissionModes(nest_level);
 	return values;
 }
@@ -154,7 +160,7 @@ Execute(RemoteScanState *state)
 
 	int count = list_length(state->param_sources);
 	EState *estate = state->css.ss.ps.state;
-	if (remote::IsWholeTransaction(estate))
+	if (transaction::IsWholeTransaction(estate))
 		state->result = remote::ExecuteAutocommit(state->serverid, state->sql, count, types, values);
 	else
 		state->result = remote::ExecuteParams(state->serverid, state->sql, count, types, values);

@@ -38,8 +38,6 @@ struct PreparedStatement
 /* Owned by this file for the life of the backend; connections close when the backend exits. */
 HTAB *connections = NULL;
 HTAB *prepared = NULL;
-PlannedStmt *swapped_marker = NULL; /* last generic plan our ExecutorStart hook replaced ... */
-PlannedStmt *swapped_plan = NULL;   /* ... and the plan it ran instead */
 
 constexpr int kMaxPreparedPerConnection = 1000;
 
@@ -272,22 +270,6 @@ InvalidateConnections(Datum, int, uint32)
 }
 
 } // namespace
-
-bool
-IsWholeTransaction(EState *estate)
-{
-	if (IsTransactionBlock() || IsSubTransaction() || ActivePortal == NULL || list_length(ActivePortal->stmts) != 1)
-		return false;
-	PlannedStmt *top = (PlannedStmt *) linitial(ActivePortal->stmts);
-	return top == estate->es_plannedstmt || (top == swapped_marker && estate->es_plannedstmt == swapped_plan);
-}
-
-void
-NoteSwappedPlan(PlannedStmt *marker, PlannedStmt *plan)
-{
-	swapped_marker = marker;
-	swapped_plan = plan;
-}
 
 PGresult *
 ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)

@@ -7,14 +7,6 @@ namespace fdwshard::remote
 {
 
 /*
- * True when the statement being executed by estate is the client's entire transaction: the only
- * statement of an implicit transaction, run by the top-level portal (not a function, DO block or
- * a multi-statement query string). Then nothing else in the transaction can read or write on the
- * worker, so the worker may run it as its own transaction.
- */
-bool IsWholeTransaction(EState *estate);
-
-/*
  * Runs sql on the worker of serverid as a transaction of its own, on a connection of fdwshard's
  * (not postgres_fdw's, which always wraps work in a remote transaction): shipped statements that
  * are a whole transaction, and commands such as VACUUM that cannot run in one. Statements with
@@ -22,9 +14,6 @@ bool IsWholeTransaction(EState *estate);
  * worker's SQLSTATE. Returns the result; free with PQclear.
  */
 PGresult *ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
-
-/* Remembers which statement stands for the top-level portal's generic plan (see IsWholeTransaction). */
-void NoteSwappedPlan(PlannedStmt *marker, PlannedStmt *plan);
 
 /* Registers the invalidation callbacks that drop connections when servers or user mappings change. */
 void InitAutocommit(void);
