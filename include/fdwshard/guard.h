@@ -26,7 +26,9 @@ class PgError : public std::exception
 
 /*
  * Runs body, which may call PostgreSQL, and turns an ereport(ERROR) into PgError. Restores the
- * memory context and error context stack. Guard per batch, not per row: sigsetjmp is not free.
+ * memory context and error context stack. A C++ exception thrown by body is caught inside the
+ * PG_TRY block (so PG_exception_stack is restored by PG_END_TRY, never left at this dead frame)
+ * and rethrown after it. Guard per batch, not per row: sigsetjmp is not free.
  */
 template <typename Body>
 void
@@ -35,10 +37,18 @@ Call(Body &&body)
 	MemoryContext caller_context = CurrentMemoryContext;
 	ErrorContextCallback *saved_context_stack = error_context_stack;
 	ErrorData *volatile edata = nullptr; /* set inside PG_CATCH, read after longjmp */
+	std::exception_ptr cpp_error;        /* set only on the non-longjmp path */
 
 	PG_TRY();
 	{
-		body();
+		try
+		{
+			body();
+		}
+		catch (...)
+		{
+			cpp_error = std::current_exception();
+		}
 	}
 	PG_CATCH();
 	{
@@ -51,6 +61,11 @@ Call(Body &&body)
 
 	if (edata != nullptr)
 		throw PgError(edata);
+	if (cpp_error)
+	{
+		error_context_stack = saved_context_stack;
+		std::rethrow_exception(cpp_error);
+	}
 }
 
 /*
@@ -61,6 +76,10 @@ template <typename Body>
 auto
 Entry(Body &&body) -> decltype(body())
 {
+	/* A C++ exception may have unwound through PG_TRY blocks below (a bug, but survivable): restore. */
+	sigjmp_buf *saved_exception_stack = PG_exception_stack;
+	ErrorContextCallback *saved_context_stack = error_context_stack;
+	MemoryContext saved_context = CurrentMemoryContext;
 	ErrorData *edata = nullptr;
 	char message[1024] = "unknown C++ exception"; /* copied: the exception dies with its catch block */
 
@@ -79,6 +98,9 @@ Entry(Body &&body) -> decltype(body())
 	catch (...)
 	{
 	}
+	PG_exception_stack = saved_exception_stack;
+	error_context_stack = saved_context_stack;
+	MemoryContextSwitchTo(saved_context);
 	RaiseCaught(edata, message);
 }
 

@@ -3,6 +3,8 @@
 
 #include "fdwshard/pg.h"
 
+#include <exception>
+
 namespace fdwshard::commands
 {
 
@@ -33,22 +35,35 @@ struct Shard
 bool PropagationBypassed(void);
 bool SetPropagationBypassed(bool bypassed); /* returns the previous value */
 
-/* Runs body with propagation bypassed; the previous state comes back even on error. */
+/*
+ * Runs body with propagation bypassed; the previous state comes back even on error. A C++
+ * exception from body is caught inside PG_TRY and rethrown after PG_END_TRY (never thrown through it).
+ */
 template <typename Body>
 void
 WithoutPropagation(Body &&body)
 {
 	bool saved = SetPropagationBypassed(true);
+	std::exception_ptr cpp_error;
 
 	PG_TRY();
 	{
-		body();
+		try
+		{
+			body();
+		}
+		catch (...)
+		{
+			cpp_error = std::current_exception();
+		}
 	}
 	PG_FINALLY();
 	{
 		SetPropagationBypassed(saved);
 	}
 	PG_END_TRY();
+	if (cpp_error)
+		std::rethrow_exception(cpp_error);
 }
 
 /* True when the fdwshard catalog exists in this database (the extension is created, not being created). */
