@@ -6,6 +6,7 @@
 #include "fdwshard/commands/utility_hook.h"
 
 #include "fdwshard/guard.h"
+#include "fdwshard/transaction/remote_isolation.h"
 
 namespace fdwshard::commands
 {
@@ -119,6 +120,12 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 		case T_ReindexStmt:
 		case T_CreateStmt:
 			break;
+		case T_CopyStmt:
+		case T_TruncateStmt:
+			if (CatalogReady())
+				transaction::SettleForUtility(parsetree);
+			CallPrevious(&call);
+			return;
 		default:
 			CallPrevious(&call);
 			return;

@@ -1,6 +1,8 @@
 /* Remote commands through postgres_fdw's connection cache (see remote/connection.h). */
 #include "fdwshard/remote/connection.h"
 
+#include "fdwshard/transaction/remote_isolation.h"
+
 /* postgres_fdw's exported connection API (contrib/postgres_fdw/postgres_fdw.h, PostgreSQL 15). */
 extern "C"
 {
@@ -57,6 +59,7 @@ Run(Oid serverid, const char *sql, PGconn **conn_out)
 	LoadPostgresFdw();
 	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
 	PGconn *conn = get_connection(mapping, false, &state);
+	transaction::SettleRemoteIsolation(mapping->umid, conn);
 	PGresult *result = exec_query(conn, sql, state);
 	ExecStatusType status = PQresultStatus(result);
 
@@ -102,6 +105,7 @@ ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, cons
 	LoadPostgresFdw();
 	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
 	PGconn *conn = get_connection(mapping, false, &state);
+	transaction::SettleRemoteIsolation(mapping->umid, conn);
 
 	/* Let a pending asynchronous foreign scan on this connection collect its result first. */
 	if (state != NULL && state->pendingAreq != NULL)
@@ -136,6 +140,27 @@ void
 ResetTransmissionModes(int nest_level)
 {
 	reset_transmission_modes_fn(nest_level);
+}
+
+void
+SettleConnection(Oid serverid, Oid userid)
+{
+	PgFdwConnState *state = NULL;
+
+	LoadPostgresFdw();
+	UserMapping *mapping = GetUserMapping(userid, serverid);
+	PGconn *conn = get_connection(mapping, false, &state);
+	transaction::SettleRemoteIsolation(mapping->umid, conn);
+}
+
+void
+ExecuteOnConnection(PGconn *conn, const char *sql)
+{
+	LoadPostgresFdw();
+	PGresult *result = exec_query(conn, sql, NULL);
+	if (PQresultStatus(result) != PGRES_COMMAND_OK)
+		report_error(ERROR, result, conn, true, sql);
+	PQclear(result);
 }
 
 } // namespace fdwshard::remote

@@ -26,4 +26,11 @@ PGresult *ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *t
 int SetTransmissionModes(void);
 void ResetTransmissionModes(int nest_level);
 
+/* Opens (or reuses) postgres_fdw's connection of userid to serverid in the remote transaction, and settles its
+ * isolation. */
+void SettleConnection(Oid serverid, Oid userid);
+
+/* Runs a command without result rows on a connection postgres_fdw handed out; errors as postgres_fdw reports them. */
+void ExecuteOnConnection(PGconn *conn, const char *sql);
+
 } // namespace fdwshard::remote

@@ -1,0 +1,211 @@
+/*
+ * Remote transactions at the local isolation level (see transaction/remote_isolation.h).
+ * postgres_fdw opens every remote transaction at REPEATABLE READ so that the scans of one
+ * statement see one snapshot per worker; for a READ COMMITTED client that turns a concurrent
+ * update into "could not serialize access" where one server would wait and proceed. So the
+ * first thing a READ COMMITTED transaction does on a worker, before any query takes a snapshot
+ * there, is SET TRANSACTION ISOLATION LEVEL READ COMMITTED. That is only allowed before the
+ * remote transaction's first query, so every way fdwshard reaches a worker settles the
+ * connection first: its own remote commands, and the foreign scans and modifications of each
+ * plan, right after ExecutorStart opened them (postgres_fdw sends its first query later, at the
+ * first row).
+ */
+#include "fdwshard/transaction/remote_isolation.h"
+
+#include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/guard.h"
+#include "fdwshard/remote/connection.h"
+
+extern "C"
+{
+#include "storage/proc.h"
+}
+
+namespace fdwshard::transaction
+{
+
+namespace
+{
+
+/* Owned by this file: user mappings whose remote transaction was seen in local transaction tracked_lxid. */
+LocalTransactionId tracked_lxid = InvalidLocalTransactionId;
+List *seen_mappings = NIL; /* Oid; in TopTransactionContext, so gone with the transaction */
+
+ExecutorStart_hook_type prev_executor_start = NULL;
+
+/* True the first time umid is seen in this local transaction (and records it). */
+bool
+FirstSight(Oid umid)
+{
+	if (tracked_lxid != MyProc->lxid)
+	{
+		seen_mappings = NIL; /* the list went with the previous transaction's memory */
+		tracked_lxid = MyProc->lxid;
+	}
+	if (list_member_oid(seen_mappings, umid))
+		return false;
+	MemoryContext old_context = MemoryContextSwitchTo(TopTransactionContext);
+	seen_mappings = lappend_oid(seen_mappings, umid);
+	MemoryContextSwitchTo(old_context);
+	return true;
+}
+
+/* A server of fdwshard's (a node), not a user's own postgres_fdw server. */
+bool
+IsNodeServer(Oid serverid)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	return strncmp(server->servername, "fdwshard_node_", strlen("fdwshard_node_")) == 0;
+}
+
+/* Settles serverid's connection for userid (0: the current user), as postgres_fdw picks it. */
+void
+SettleServer(Oid serverid, Oid userid)
+{
+	if (!IsNodeServer(serverid))
+		return;
+	remote::SettleConnection(serverid, OidIsValid(userid) ? userid : GetUserId());
+}
+
+Oid
+ServerOf(Relation rel)
+{
+	return rel != NULL && rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE
+	           ? GetForeignTable(RelationGetRelid(rel))->serverid
+	           : InvalidOid;
+}
+
+/* Foreign scans, direct modifications and foreign result relations the executor just opened. */
+bool
+SettlePlanState(PlanState *planstate, void *context)
+{
+	EState *estate = (EState *) context;
+
+	if (planstate == NULL)
+		return false;
+	if (IsA(planstate, ForeignScanState))
+	{
+		ForeignScan *scan = (ForeignScan *) planstate->plan;
+		Index rtindex = scan->scan.scanrelid > 0 ? scan->scan.scanrelid : bms_next_member(scan->fs_relids, -1);
+		if (rtindex > 0 && OidIsValid(scan->fs_server))
+			SettleServer(scan->fs_server, exec_rt_fetch(rtindex, estate)->checkAsUser);
+	}
+	else if (IsA(planstate, ModifyTableState))
+	{
+		ModifyTableState *modify = (ModifyTableState *) planstate;
+		for (int i = 0; i < modify->mt_nrels; i++)
+		{
+			ResultRelInfo *info = &modify->resultRelInfo[i];
+			Oid serverid = ServerOf(info->ri_RelationDesc);
+			if (OidIsValid(serverid))
+				SettleServer(serverid, exec_rt_fetch(info->ri_RangeTableIndex, estate)->checkAsUser);
+		}
+		/* Rows routed into foreign shards open their connections mid-statement: settle them all now. */
+		if (modify->rootResultRelInfo != NULL &&
+		    modify->rootResultRelInfo->ri_RelationDesc->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
+		    (modify->operation == CMD_INSERT || modify->operation == CMD_UPDATE))
+			SettleTableConnections(RelationGetRelid(modify->rootResultRelInfo->ri_RelationDesc));
+	}
+	return planstate_tree_walker(planstate, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(SettlePlanState)),
+	                             context);
+}
+
+void
+SettleExecutorStart(QueryDesc *query_desc, int eflags)
+{
+	if (prev_executor_start != NULL)
+		prev_executor_start(query_desc, eflags);
+	else
+		standard_ExecutorStart(query_desc, eflags);
+
+	if (XactIsoLevel != XACT_READ_COMMITTED || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || query_desc->planstate == NULL)
+		return;
+	/* Plans without foreign tables (local shards, shipped statements) need nothing: a quick look first. */
+	bool has_foreign = false;
+	ListCell *cell;
+	foreach (cell, query_desc->plannedstmt->rtable)
+		if (((RangeTblEntry *) lfirst(cell))->relkind == RELKIND_FOREIGN_TABLE)
+		{
+			has_foreign = true;
+			break;
+		}
+	if (has_foreign)
+		(void) SettlePlanState(query_desc->planstate, query_desc->estate);
+}
+
+void
+ExecutorStartHook(QueryDesc *query_desc, int eflags)
+{
+	pg::Entry([&] { SettleExecutorStart(query_desc, eflags); });
+}
+
+void
+SettleRelation(RangeVar *relation)
+{
+	Oid relid = RangeVarGetRelid(relation, NoLock, true);
+	if (OidIsValid(relid))
+		SettleTableConnections(relid);
+}
+
+} // namespace
+
+void
+SettleRemoteIsolation(Oid umid, PGconn *conn)
+{
+	if (XactIsoLevel != XACT_READ_COMMITTED || !FirstSight(umid) || IsSubTransaction())
+		return;
+	remote::ExecuteOnConnection(conn, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+}
+
+void
+NoteUnsettled(Oid umid)
+{
+	(void) FirstSight(umid);
+}
+
+void
+SettleTableConnections(Oid relid)
+{
+	if (XactIsoLevel != XACT_READ_COMMITTED)
+		return;
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
+	if (table == NULL)
+		return;
+	List *servers = NIL;
+	for (int i = 0; i < table->shard_count; i++)
+		if (OidIsValid(table->shards[i].serverid))
+			servers = list_append_unique_oid(servers, table->shards[i].serverid);
+	ListCell *cell;
+	foreach (cell, servers)
+		SettleServer(lfirst_oid(cell), InvalidOid);
+}
+
+void
+SettleForUtility(Node *parsetree)
+{
+	if (XactIsoLevel != XACT_READ_COMMITTED)
+		return;
+	ListCell *cell;
+	switch (nodeTag(parsetree))
+	{
+		case T_CopyStmt: /* COPY FROM routes rows into foreign shards, opening their connections */
+			if (((CopyStmt *) parsetree)->is_from && ((CopyStmt *) parsetree)->relation != NULL)
+				SettleRelation(((CopyStmt *) parsetree)->relation);
+			break;
+		case T_TruncateStmt: /* postgres_fdw truncates foreign shards on its connections */
+			foreach (cell, ((TruncateStmt *) parsetree)->relations)
+				SettleRelation((RangeVar *) lfirst(cell));
+			break;
+		default:
+			break;
+	}
+}
+
+void
+InitRemoteIsolation(void)
+{
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = ExecutorStartHook;
+}
+
+} // namespace fdwshard::transaction
