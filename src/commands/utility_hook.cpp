@@ -111,7 +111,6 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 		case T_AlterObjectSchemaStmt:
 		case T_IndexStmt:
 		case T_DropStmt:
-		case T_VacuumStmt:
 		case T_GrantStmt:
 		case T_CreateTrigStmt:
 		case T_CreatePolicyStmt:
@@ -119,6 +118,10 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 		case T_ClusterStmt:
 		case T_ReindexStmt:
 		case T_CreateStmt:
+			break;
+		case T_VacuumStmt:
+			if (CatalogReady() && !PropagationBypassed())
+				transaction::SettleForUtility(parsetree);
 			break;
 		case T_CopyStmt:
 		case T_TruncateStmt:

@@ -120,15 +120,21 @@ SettleExecutorStart(QueryDesc *query_desc, int eflags)
 
 	if (XactIsoLevel != XACT_READ_COMMITTED || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || query_desc->planstate == NULL)
 		return;
-	/* Plans without foreign tables (local shards, shipped statements) need nothing: a quick look first. */
+	/*
+	 * Plans without foreign tables (local shards, shipped statements) need nothing: a quick look
+	 * first. A partitioned table may route rows into foreign partitions that are not in the range table.
+	 */
 	bool has_foreign = false;
 	ListCell *cell;
 	foreach (cell, query_desc->plannedstmt->rtable)
-		if (((RangeTblEntry *) lfirst(cell))->relkind == RELKIND_FOREIGN_TABLE)
+	{
+		char relkind = ((RangeTblEntry *) lfirst(cell))->relkind;
+		if (relkind == RELKIND_FOREIGN_TABLE || relkind == RELKIND_PARTITIONED_TABLE)
 		{
 			has_foreign = true;
 			break;
 		}
+	}
 	if (has_foreign)
 		(void) SettlePlanState(query_desc->planstate, query_desc->estate);
 }
@@ -195,6 +201,14 @@ SettleForUtility(Node *parsetree)
 		case T_TruncateStmt: /* postgres_fdw truncates foreign shards on its connections */
 			foreach (cell, ((TruncateStmt *) parsetree)->relations)
 				SettleRelation((RangeVar *) lfirst(cell));
+			break;
+		case T_VacuumStmt: /* ANALYZE samples foreign shards on postgres_fdw's connections */
+			foreach (cell, ((VacuumStmt *) parsetree)->rels)
+			{
+				VacuumRelation *vrel = (VacuumRelation *) lfirst(cell);
+				if (vrel->relation != NULL)
+					SettleRelation(vrel->relation);
+			}
 			break;
 		default:
 			break;

@@ -18,6 +18,16 @@ for level in "READ COMMITTED" "REPEATABLE READ" "SERIALIZABLE"; do
 	check "$level on the coordinator is $level on the worker" "$(echo "$level" | tr 'A-Z' 'a-z')" "$got"
 done
 
+# Every way a statement reaches a worker first (rows routed by a multi-row INSERT, ANALYZE,
+# TRUNCATE, COPY, a multi-shard scan) leaves the transaction usable and READ COMMITTED there.
+for first in "INSERT INTO t VALUES (101, 'a'), (102, 'b'), (103, 'c'), (104, 'd')" "ANALYZE t" "SELECT count(*) FROM t" \
+	"TRUNCATE t" "COPY t (k) FROM PROGRAM 'seq 201 210'" "SAVEPOINT s; SELECT count(*) FROM t; RELEASE s"; do
+	got=$(q "$COORDINATOR_PORT" $db "BEGIN; $first; SELECT count(*) FROM t WHERE k <= 20; UPDATE t SET v = v WHERE k <= 20;
+	      SELECT fdwshard.run_command_on_node(3, 'SHOW transaction_isolation')" | tail -1)
+	case "$first" in SAVEPOINT*) want="repeatable read" ;; *) want="read committed" ;; esac
+	check "after \"$first\": $want on the worker" "$want" "$got"
+done
+
 # 8 clients, 20 keys, one-row updates in transaction blocks (the issue's workload).
 script=$(mktemp); chmod 644 "$script"
 printf '\\set k random(1, 20)\nBEGIN;\nUPDATE %s SET v = v WHERE k = :k;\nCOMMIT;\n' t >"$script"

@@ -21,7 +21,7 @@ void SettleTableConnections(Oid relid);
 /* Records that umid's remote transaction may have run a query we did not see: never settle it. */
 void NoteUnsettled(Oid umid);
 
-/* Before COPY FROM or TRUNCATE of a distributed table: postgres_fdw reaches its shards outside the executor. */
+/* Before COPY FROM, TRUNCATE or ANALYZE of a distributed table: postgres_fdw reaches its shards outside the executor. */
 void SettleForUtility(Node *parsetree);
 
 /* The ExecutorStart hook that settles the connections a plan's foreign scans and modifications opened. */
