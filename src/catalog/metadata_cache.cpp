@@ -24,6 +24,12 @@ HTAB *node_cache = NULL;
 bool node_cache_valid = false;
 /* Counts processed invalidations; an entry built while one arrived is not trusted. */
 uint64 invalidation_count = 0;
+/*
+ * Shard arrays of rebuilt entries. The planner and executor hold CachedShard pointers across
+ * catalog access (which can process an invalidation and rebuild the entry), so a replaced array
+ * is freed only at the end of the transaction, when no such pointer is alive. In cache_context.
+ */
+List *retired_shards = NIL;
 
 /* OIDs of the catalog tables whose changes flush everything; resolved while building entries. */
 constexpr int kCatalogTableCount = 5;
@@ -264,7 +270,11 @@ LookupDistributedTable(Oid relid)
 		return table->is_distributed ? table : NULL;
 
 	if (found && table->shards != NULL)
-		pfree(table->shards);
+	{
+		MemoryContext old_context = MemoryContextSwitchTo(cache_context);
+		retired_shards = lappend(retired_shards, table->shards);
+		MemoryContextSwitchTo(old_context);
+	}
 	table->shards = NULL;
 	table->is_distributed = false;
 	table->valid = false;
@@ -315,10 +325,31 @@ LookupNode(int32 nodeid)
 	return (const CachedNode *) hash_search(node_cache, &nodeid, HASH_FIND, NULL);
 }
 
+namespace
+{
+
+/* At the end of each top-level transaction no CachedShard pointer is alive: free the retired arrays. */
+void
+FreeRetiredShards(XactEvent event, void *)
+{
+	if (retired_shards == NIL ||
+	    (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_COMMIT &&
+	     event != XACT_EVENT_PARALLEL_ABORT && event != XACT_EVENT_PREPARE))
+		return;
+	ListCell *cell;
+	foreach (cell, retired_shards)
+		pfree(lfirst(cell));
+	list_free(retired_shards);
+	retired_shards = NIL;
+}
+
+} // namespace
+
 void
 InitMetadataCache(void)
 {
 	CacheRegisterRelcacheCallback(RelcacheCallback, (Datum) 0);
+	RegisterXactCallback(FreeRetiredShards, NULL);
 }
 
 } // namespace fdwshard::catalog

@@ -1,6 +1,8 @@
 /* DDL on every shard of a distributed table: shard lists, SQL on a shard's node, the bypass flag. */
 #include "fdwshard/commands/shard_ddl.h"
 
+#include "fdwshard/catalog/metadata_cache.h"
+
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
@@ -42,66 +44,50 @@ CatalogReady(void)
 DistributedTable *
 LoadDistributedTable(Oid relid)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	DistributedTable *table = NULL;
-
 	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
 		return NULL;
-	SPI_connect();
-	if (catalog::SpiRun("SELECT distribution_column, colocationid FROM fdwshard.distributed_table "
-	                    "WHERE logicalrelid = $1",
-	                    {catalog::OidArg(relid)}) > 0)
+	const catalog::CachedTable *cached = catalog::LookupDistributedTable(relid);
+	if (cached == NULL)
+		return NULL;
+
+	/* Copied before the name lookups below, which may process an invalidation and rebuild the entry. */
+	int shard_count = cached->shard_count;
+	catalog::CachedShard *shards = (catalog::CachedShard *) palloc(sizeof(catalog::CachedShard) * shard_count);
+	memcpy(shards, cached->shards, sizeof(catalog::CachedShard) * shard_count);
+
+	DistributedTable *table = (DistributedTable *) palloc0(sizeof(DistributedTable));
+	table->relid = relid;
+	table->attnum = cached->dist_attnum;
+	table->colocationid = cached->colocationid;
+	table->schema = get_namespace_name(get_rel_namespace(relid));
+	table->name = get_rel_name(relid);
+	table->column = get_attname(relid, table->attnum, false);
+	for (int i = 0; i < shard_count; i++)
 	{
-		MemoryContext spi = MemoryContextSwitchTo(caller);
-		table = (DistributedTable *) palloc0(sizeof(DistributedTable));
-		table->relid = relid;
-		table->schema = get_namespace_name(get_rel_namespace(relid));
-		table->name = get_rel_name(relid);
-		table->column = catalog::SpiText(0, 1);
-		table->attnum = get_attnum(relid, table->column);
-		table->colocationid = catalog::SpiInt4(0, 2);
-		MemoryContextSwitchTo(spi);
-
-		uint64 count = catalog::SpiRun("SELECT s.shardid, s.shard_index, c.relname, s.shard_relid::oid, n.is_local, "
-		                               "n.server_name FROM fdwshard.shard s JOIN fdwshard.placement p USING (shardid) "
-		                               "JOIN fdwshard.node n USING (nodeid) JOIN pg_class c ON c.oid = s.shard_relid "
-		                               "WHERE s.logicalrelid = $1 ORDER BY s.shard_index",
-		                               {catalog::OidArg(relid)});
-		MemoryContextSwitchTo(caller);
-		for (uint64 row = 0; row < count; row++)
-		{
-			Shard *shard = (Shard *) palloc0(sizeof(Shard));
-			bool is_null;
-
-			shard->shardid = catalog::SpiInt8(row, 1);
-			shard->shard_index = catalog::SpiInt4(row, 2);
-			shard->name = catalog::SpiText(row, 3);
-			shard->relid = DatumGetObjectId(catalog::SpiValue(row, 4, &is_null));
-			shard->is_local = catalog::SpiBool(row, 5);
-			char *server = catalog::SpiText(row, 6);
-			shard->serverid = server != NULL ? get_foreign_server_oid(server, false) : InvalidOid;
-			table->shards = lappend(table->shards, shard);
-		}
-		MemoryContextSwitchTo(spi);
+		Shard *shard = (Shard *) palloc0(sizeof(Shard));
+		shard->shardid = shards[i].shardid;
+		shard->shard_index = i;
+		shard->name = get_rel_name(shards[i].relid);
+		shard->relid = shards[i].relid;
+		shard->serverid = shards[i].serverid;
+		shard->is_local = !OidIsValid(shards[i].serverid);
+		table->shards = lappend(table->shards, shard);
 	}
-	SPI_finish();
+	pfree(shards);
 	return table;
 }
 
 Oid
 ShardOwner(Oid relid)
 {
-	Oid owner = InvalidOid;
-
-	SPI_connect();
-	if (catalog::SpiRun("SELECT logicalrelid::oid FROM fdwshard.shard WHERE shard_relid = $1",
-	                    {catalog::OidArg(relid)}) > 0)
-	{
-		bool is_null;
-		owner = DatumGetObjectId(catalog::SpiValue(0, 1, &is_null));
-	}
-	SPI_finish();
-	return owner;
+	if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+		return InvalidOid;
+	Oid parent = get_partition_parent(relid, true);
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(parent);
+	for (int i = 0; table != NULL && i < table->shard_count; i++)
+		if (table->shards[i].relid == relid)
+			return parent;
+	return InvalidOid;
 }
 
 DistributedTable *

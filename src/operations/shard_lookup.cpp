@@ -1,6 +1,5 @@
 /* get_shard_id_for_distribution_column: which shard holds a value. */
-#include "fdwshard/catalog/spi.h"
-#include "fdwshard/core/shard_range.h"
+#include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
 
@@ -10,32 +9,64 @@ namespace fdwshard
 namespace
 {
 
-using namespace catalog;
+/*
+ * The value as the distribution column stores it: coerced as an assignment would (int8 or
+ * numeric 6.0 to int4, say), or refused like INSERT refuses it, so a value and the row that
+ * holds it always hash alike.
+ */
+Datum
+ValueAsColumnType(Datum value, Oid value_type, Oid column_type, int32 column_typmod, const char *column,
+                  const char *table)
+{
+	if (value_type == column_type)
+		return value;
+	int16 typlen;
+	bool typbyval;
+	get_typlenbyval(value_type, &typlen, &typbyval);
+	Node *expr = (Node *) makeConst(value_type, -1, InvalidOid, typlen, value, false, typbyval);
+	Node *coerced = coerce_to_target_type(NULL, expr, value_type, column_type, column_typmod, COERCION_ASSIGNMENT,
+	                                      COERCE_IMPLICIT_CAST, -1);
+	if (coerced == NULL)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+		                errmsg("distribution column \"%s\" of \"%s\" is of type %s but the value is of type %s", column,
+		                       table, format_type_be(column_type), format_type_be(value_type)),
+		                errhint("Cast the value to %s.", format_type_be(column_type))));
+
+	ExprState *state = ExecInitExpr(expression_planner((Expr *) coerced), NULL);
+	ExprContext *econtext = CreateStandaloneExprContext();
+	bool is_null;
+	Datum result = ExecEvalExprSwitchContext(state, econtext, &is_null);
+	if (!is_null && !get_typbyval(column_type))
+		result = datumCopy(result, false, get_typlen(column_type));
+	FreeExprContext(econtext, true);
+	if (is_null)
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("a NULL distribution value has no shard")));
+	return result;
+}
 
 int64
 ShardIdForValue(Oid relid, Datum value, Oid value_type)
 {
-	SPI_connect();
-	if (SpiRun("SELECT g.shard_count FROM fdwshard.distributed_table t JOIN fdwshard.colocation_group g "
-	           "USING (colocationid) WHERE t.logicalrelid = $1",
-	           {OidArg(relid)}) == 0)
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
+	if (table == NULL)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 		                errmsg("relation \"%s\" is not a distributed table", get_rel_name(relid))));
-	int shard_count = SpiInt4(0, 1);
+	AttrNumber attnum = table->dist_attnum;
 
-	SpiRun("SELECT attcollation FROM pg_attribute a JOIN fdwshard.distributed_table t "
-	       "ON a.attrelid = t.logicalrelid AND a.attname = t.distribution_column WHERE t.logicalrelid = $1",
-	       {OidArg(relid)});
-	bool is_null;
-	Oid collation = DatumGetObjectId(SpiValue(0, 1, &is_null));
+	Oid column_type;
+	int32 column_typmod;
+	Oid collation;
+	get_atttypetypmodcoll(relid, attnum, &column_type, &column_typmod, &collation);
+	value = ValueAsColumnType(value, value_type, column_type, column_typmod, get_attname(relid, attnum, false),
+	                          get_rel_name(relid));
+	int32 hash = DatumHash(value, column_type, collation);
 
-	int32 hash = DatumHash(value, value_type, collation);
-	int index = core::ShardIndexForHash(hash, shard_count);
-	SpiRun("SELECT shardid FROM fdwshard.shard WHERE logicalrelid = $1 AND shard_index = $2",
-	       {OidArg(relid), Int4Arg(index)});
-	int64 shardid = SpiInt8(0, 1);
-	SPI_finish();
-	return shardid;
+	/* Looked up again: the coercion may have processed an invalidation that rebuilt the entry. */
+	table = catalog::LookupDistributedTable(relid);
+	if (table == NULL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("relation \"%s\" is not a distributed table", get_rel_name(relid))));
+	return catalog::ShardForHash(table, hash)->shardid;
 }
 
 } // namespace
