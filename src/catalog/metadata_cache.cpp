@@ -292,19 +292,9 @@ ShardIndexForHash(const CachedTable *table, int32 hash)
 	if (table->uniform)
 		return core::ShardIndexForHash(hash, table->shard_count);
 
-	int low = 0;
-	int high = table->shard_count - 1;
-	while (low <= high)
-	{
-		int middle = low + (high - low) / 2;
-		const CachedShard *shard = &table->shards[middle];
-		if (hash < shard->min_hash)
-			high = middle - 1;
-		else if (hash > shard->max_hash)
-			low = middle + 1;
-		else
-			return middle;
-	}
+	int index = core::FindRangeIndex(table->shards, table->shard_count, hash);
+	if (index >= 0)
+		return index;
 	ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 	                errmsg("no shard of \"%s\" covers hash value %d", get_rel_name(table->relid), hash),
 	                errhint("The shard hash ranges in fdwshard.shard have a gap.")));

@@ -5,6 +5,7 @@
  * statement's scan is over, this trigger moves such rows: delete from the old shard, insert
  * through the distributed table so tuple routing picks the new one.
  */
+#include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
@@ -64,9 +65,13 @@ RelocateRow(TriggerData *trigger)
 		                       get_rel_name(parent_relid))));
 	int32 hash = DatumHash(value, att->atttypid, collation);
 
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(parent_relid);
+	if (table == NULL)
+		elog(ERROR, "fdwshard: \"%s\" is not a distributed table", get_rel_name(parent_relid));
+	bool misplaced = catalog::ShardForHash(table, hash)->relid != shard_relid;
+
 	SPI_connect();
-	if (SpiRun("SELECT 1 FROM fdwshard.shard WHERE shard_relid = $1 AND $2 BETWEEN min_hash AND max_hash",
-	           {OidArg(shard_relid), Int4Arg(hash)}) == 0)
+	if (misplaced)
 	{
 		/* Every row of this shard with this value is misplaced: move them all at once. */
 		char *columns = remote::InsertableColumnList(parent_relid);

@@ -198,3 +198,43 @@ TEST(ShardIndexForHash, RejectsBadShardCount)
 	EXPECT_THROW(ShardIndexForHash(kInt32Max, 64001), std::invalid_argument);
 	EXPECT_THROW(ShardIndexForHash(kInt32Min, std::numeric_limits<int>::min()), std::invalid_argument);
 }
+
+TEST(FindRangeIndex, UnevenRangesAfterSplits)
+{
+	/* Shard 1 of 4 split in two: five uneven, contiguous ranges. */
+	const fdwshard::core::HashRange ranges[] = {{INT32_MIN, -1073741825},
+	                                            {-1073741824, -536870913},
+	                                            {-536870912, -1},
+	                                            {0, 1073741823},
+	                                            {1073741824, INT32_MAX}};
+	EXPECT_EQ(0, fdwshard::core::FindRangeIndex(ranges, 5, INT32_MIN));
+	EXPECT_EQ(0, fdwshard::core::FindRangeIndex(ranges, 5, -1073741825));
+	EXPECT_EQ(1, fdwshard::core::FindRangeIndex(ranges, 5, -1073741824));
+	EXPECT_EQ(1, fdwshard::core::FindRangeIndex(ranges, 5, -536870913));
+	EXPECT_EQ(2, fdwshard::core::FindRangeIndex(ranges, 5, -536870912));
+	EXPECT_EQ(2, fdwshard::core::FindRangeIndex(ranges, 5, -1));
+	EXPECT_EQ(3, fdwshard::core::FindRangeIndex(ranges, 5, 0));
+	EXPECT_EQ(4, fdwshard::core::FindRangeIndex(ranges, 5, INT32_MAX));
+}
+
+TEST(FindRangeIndex, GapIsNotCovered)
+{
+	const fdwshard::core::HashRange ranges[] = {{INT32_MIN, -1}, {10, INT32_MAX}};
+	EXPECT_EQ(-1, fdwshard::core::FindRangeIndex(ranges, 2, 5));
+	EXPECT_EQ(0, fdwshard::core::FindRangeIndex(ranges, 2, -1));
+	EXPECT_EQ(1, fdwshard::core::FindRangeIndex(ranges, 2, 10));
+	EXPECT_EQ(-1, fdwshard::core::FindRangeIndex(ranges, 0, 10));
+}
+
+TEST(FindRangeIndex, AgreesWithUniformArithmetic)
+{
+	for (int count : {1, 3, 8, 100})
+	{
+		std::vector<fdwshard::core::HashRange> ranges;
+		for (int i = 0; i < count; i++)
+			ranges.push_back(fdwshard::core::ShardHashRange(i, count));
+		for (int64_t hash = INT32_MIN; hash <= INT32_MAX; hash += 104729 * 37)
+			EXPECT_EQ(fdwshard::core::ShardIndexForHash(static_cast<int32_t>(hash), count),
+			          fdwshard::core::FindRangeIndex(ranges.data(), count, static_cast<int32_t>(hash)));
+	}
+}
