@@ -160,7 +160,8 @@ Execute(RemoteScanState *state)
 
 	int count = list_length(state->param_sources);
 	EState *estate = state->css.ss.ps.state;
-	if (transaction::IsWholeTransaction(estate))
+	/* The worker's own transaction is READ COMMITTED: only then is it the client's transaction. */
+	if (XactIsoLevel == XACT_READ_COMMITTED && transaction::IsWholeTransaction(estate))
 		state->result = remote::ExecuteAutocommit(state->serverid, state->sql, count, types, values);
 	else
 		state->result = remote::ExecuteParams(state->serverid, state->sql, count, types, values);

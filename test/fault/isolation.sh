@@ -51,5 +51,16 @@ for table in plain t; do
 	check "$table: it updated the committed row" "first+second" "$(q "$COORDINATOR_PORT" $db "SELECT v FROM $table WHERE k = $remote_key")"
 done
 
+# A single statement under default_transaction_isolation = 'repeatable read' is a REPEATABLE READ
+# transaction: meeting a concurrent update it fails, as on one server (it must not take the
+# autocommit path, whose worker transaction is READ COMMITTED).
+for table in plain t; do
+	(psql_on "$COORDINATOR_PORT" -d $db -X -q -v ON_ERROR_STOP=1 -c "BEGIN; UPDATE $table SET v = 'rr' WHERE k = $remote_key; SELECT pg_sleep(2); COMMIT;" >/dev/null 2>&1) &
+	sleep 0.7
+	out=$(PGOPTIONS="-c default_transaction_isolation=repeatable\\ read" timeout 60 bash -c "source '$(dirname "$0")/lib.sh' 2>/dev/null; q $COORDINATOR_PORT $db \"UPDATE $table SET v = v || '+x' WHERE k = $remote_key\"")
+	wait
+	check_contains "$table: a REPEATABLE READ single-row UPDATE meeting a concurrent update fails" "could not serialize access" "$out"
+done
+
 q "$COORDINATOR_PORT" postgres "DROP DATABASE $db WITH (FORCE)" >/dev/null
 exit $((failures > 0))
