@@ -11,6 +11,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/executor/relocate_row.h"
 #include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/operations/table_lock.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
@@ -358,9 +359,8 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	SPI_connect();
 
 	/* Kept locked until commit: nobody may see or write the table half-converted. */
-	if (!pg_class_ownercheck(relid, GetUserId())) /* PostgreSQL's own rule and message, checked first */
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
-	Relation rel = table_open(relid, AccessExclusiveLock);
+	LockTableToReplace(relid, true);
+	Relation rel = table_open(relid, NoLock);
 	table.relid = relid;
 	table.schema = get_namespace_name(RelationGetNamespace(rel));
 	table.name = pstrdup(RelationGetRelationName(rel));

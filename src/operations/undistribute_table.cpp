@@ -7,6 +7,7 @@
 #include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/operations/table_lock.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/deparse.h"
 #include "fdwshard/remote/user_mapping.h"
@@ -79,9 +80,8 @@ UndistributeTable(Oid relid)
 {
 	SPI_connect();
 
-	Relation rel = table_open(relid, AccessExclusiveLock);
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	LockTableToReplace(relid, false);
+	Relation rel = table_open(relid, NoLock);
 	Oid owner = rel->rd_rel->relowner;
 	table_close(rel, NoLock);
 
