@@ -68,7 +68,7 @@ NextShardId(void)
 {
 	if (next_shard_id > 0)
 		return next_shard_id++;
-	SpiRun("SELECT nextval('fdwshard.shardid_seq')");
+	CatalogWrite("SELECT nextval('fdwshard.shardid_seq')");
 	return SpiInt8(0, 1);
 }
 

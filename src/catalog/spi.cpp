@@ -95,4 +95,57 @@ SpiText(uint64 row, int column)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
 }
 
+Oid
+CatalogOwner(void)
+{
+	Oid owner = InvalidOid;
+	ScanKeyData key;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum("fdwshard"));
+	Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	HeapTuple tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(owner))
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("extension \"fdwshard\" is not installed in this database"),
+		                errhint("Run CREATE EXTENSION fdwshard CASCADE as a superuser.")));
+	return owner;
+}
+
+CatalogOwnerState
+EnterCatalogOwner(void)
+{
+	CatalogOwnerState saved;
+	Oid owner = CatalogOwner();
+
+	GetUserIdAndSecContext(&saved.user, &saved.security_context);
+	/* A search_path of the caller's could put their own operators into the catalog statements. */
+	saved.guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+	                         false);
+	SetUserIdAndSecContext(owner, saved.security_context | SECURITY_LOCAL_USERID_CHANGE);
+	return saved;
+}
+
+void
+LeaveCatalogOwner(const CatalogOwnerState &saved, bool success)
+{
+	/* On error the (sub)transaction abort would restore both too; doing it here keeps it local. */
+	SetUserIdAndSecContext(saved.user, saved.security_context);
+	AtEOXact_GUC(success, saved.guc_nest_level);
+}
+
+uint64
+CatalogWrite(const char *sql, std::initializer_list<SpiArg> args)
+{
+	uint64 processed = 0;
+
+	AsCatalogOwner([&]() { processed = SpiRun(sql, args); });
+	return processed;
+}
+
 } // namespace fdwshard::catalog

@@ -503,7 +503,7 @@ ProcessRename(UtilityCall *call, RenameStmt *stmt)
 			if (strcmp(stmt->subname, table->column) == 0)
 			{
 				SPI_connect();
-				catalog::SpiRun(
+				catalog::CatalogWrite(
 				    "UPDATE fdwshard.distributed_table SET distribution_column = $2 WHERE logicalrelid = $1",
 				    {catalog::OidArg(relid), catalog::TextArg(stmt->newname)});
 				SPI_finish();
@@ -559,7 +559,7 @@ ProcessAlterObjectSchema(UtilityCall *call, AlterObjectSchemaStmt *stmt)
 			continue;
 		if (!list_member_oid(schema_ready, shard->serverid))
 		{
-			RunOnShardNode(shard, psprintf("CREATE SCHEMA IF NOT EXISTS %s", schema));
+			EnsureRemoteSchema(shard->serverid, stmt->newschema);
 			schema_ready = lappend_oid(schema_ready, shard->serverid);
 		}
 		RunOnShardNode(shard, psprintf("ALTER TABLE %s %s", ShardRelName(table, shard), move));

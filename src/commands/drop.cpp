@@ -7,6 +7,7 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
+#include "fdwshard/remote/user_mapping.h"
 
 namespace fdwshard
 {
@@ -50,15 +51,16 @@ DropShards(void)
 		TupleDesc desc = remote_shards->tupdesc;
 		HeapTuple tuple = remote_shards->vals[row];
 		Oid serverid = get_foreign_server_oid(SPI_getvalue(tuple, desc, 1), false);
+		remote::RequireUserMapping(serverid);
 		char *sql = psprintf("DROP TABLE IF EXISTS %s CASCADE", /* shard foreign keys of other tables */
 		                     remote::QualifiedName(SPI_getvalue(tuple, desc, 2), SPI_getvalue(tuple, desc, 3)));
 		remote::ExecuteOnServer(serverid, sql);
 	}
 
-	if (SpiRun(psprintf("%sDELETE FROM fdwshard.distributed_table WHERE logicalrelid IN (SELECT objid FROM dropped)",
-	                    dropped)) > 0)
-		SpiRun("DELETE FROM fdwshard.colocation_group g WHERE NOT EXISTS "
-		       "(SELECT 1 FROM fdwshard.distributed_table t WHERE t.colocationid = g.colocationid)");
+	if (CatalogWrite(psprintf(
+	        "%sDELETE FROM fdwshard.distributed_table WHERE logicalrelid IN (SELECT objid FROM dropped)", dropped)) > 0)
+		CatalogWrite("DELETE FROM fdwshard.colocation_group g WHERE NOT EXISTS "
+		             "(SELECT 1 FROM fdwshard.distributed_table t WHERE t.colocationid = g.colocationid)");
 	SPI_finish();
 }
 

@@ -128,6 +128,8 @@ ProcessDropIndex(UtilityCall *call, DropStmt *stmt)
 			dropped->table = LoadDistributedTable(relid);
 			if (dropped->table == NULL)
 				continue;
+			RequireTableOwner(relid, true);
+			RequireShardAccess(dropped->table);
 			dropped->name = get_rel_name(index);
 			partitioned = lappend(partitioned, dropped);
 		}
@@ -142,6 +144,8 @@ ProcessDropIndex(UtilityCall *call, DropStmt *stmt)
 			}
 			dropped->table = LoadDistributedTable(relid);
 			dropped->name = strVal(llast(names));
+			RequireTableOwner(relid, true); /* DROP INDEX: the index's owner is the table's */
+			RequireShardAccess(dropped->table);
 			if (kind != 'i')
 				ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 				                errmsg("cannot drop index %s because constraint %s on table %s requires it",
@@ -226,6 +230,7 @@ DropReferencingForeignKeys(DropStmt *stmt)
 			Oid referencing = (Oid) intVal(linitial(key));
 			const char *name = strVal(lsecond(key));
 
+			RequireTableOwner(lfirst_oid(cell), true); /* as DROP TABLE checks, before any shard changes */
 			if (stmt->behavior != DROP_CASCADE)
 				ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 				                errmsg("cannot drop table %s because other objects depend on it",

@@ -6,6 +6,7 @@
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
+#include "fdwshard/remote/user_mapping.h"
 
 namespace fdwshard::commands
 {
@@ -98,7 +99,11 @@ DistributedTableOrRefuseShard(RangeVar *relation, const char *action, const char
 		return NULL;
 	DistributedTable *table = LoadDistributedTable(relid);
 	if (table != NULL)
+	{
+		RequireTableOwner(relid);
+		RequireShardAccess(table);
 		return table;
+	}
 
 	Oid owner = ShardOwner(relid);
 	if (OidIsValid(owner))
@@ -107,6 +112,32 @@ DistributedTableOrRefuseShard(RangeVar *relation, const char *action, const char
 		                       get_rel_name(owner), suffix),
 		                errhint("%s", hint)));
 	return NULL;
+}
+
+void
+RequireTableOwner(Oid relid, bool schema_owner_may)
+{
+	if (pg_class_ownercheck(relid, GetUserId()))
+		return;
+	if (schema_owner_may && pg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
+		return;
+	aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(relid));
+}
+
+void
+RequireShardAccess(const DistributedTable *table)
+{
+	List *checked = NIL;
+	ListCell *cell;
+
+	foreach (cell, table->shards)
+	{
+		const Shard *shard = (const Shard *) lfirst(cell);
+		if (shard->is_local || list_member_oid(checked, shard->serverid))
+			continue;
+		remote::RequireUserMapping(shard->serverid);
+		checked = lappend_oid(checked, shard->serverid);
+	}
 }
 
 void
@@ -128,6 +159,15 @@ RunOnShardNode(const Shard *shard, const char *sql)
 		RunLocal(sql);
 	else
 		remote::ExecuteOnServer(shard->serverid, sql);
+}
+
+void
+EnsureRemoteSchema(Oid serverid, const char *schema)
+{
+	if (remote::QueryOnServer(serverid, psprintf("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname "
+	                                             "OPERATOR(pg_catalog.=) %s",
+	                                             quote_literal_cstr(schema))) == NULL)
+		remote::ExecuteOnServer(serverid, psprintf("CREATE SCHEMA IF NOT EXISTS %s", quote_identifier(schema)));
 }
 
 char *

@@ -106,9 +106,10 @@ RecordShardKey(DistributedTable *table, const char *name, char kind, Oid referen
 	char kind_text[2] = {kind, '\0'};
 
 	SPI_connect();
-	catalog::SpiRun("INSERT INTO fdwshard.shard_key (logicalrelid, name, kind, referenced) VALUES ($1, $2, $3, $4)",
-	                {catalog::OidArg(table->relid), catalog::TextArg(name), catalog::TextArg(kind_text),
-	                 OidIsValid(referenced) ? catalog::OidArg(referenced) : catalog::TextArg(NULL)});
+	catalog::CatalogWrite(
+	    "INSERT INTO fdwshard.shard_key (logicalrelid, name, kind, referenced) VALUES ($1, $2, $3, $4)",
+	    {catalog::OidArg(table->relid), catalog::TextArg(name), catalog::TextArg(kind_text),
+	     OidIsValid(referenced) ? catalog::OidArg(referenced) : catalog::TextArg(NULL)});
 	SPI_finish();
 	InvalidateDistributedTable(table->relid);
 }
@@ -405,8 +406,8 @@ DropShardKey(DistributedTable *table, const char *name, DropBehavior behavior)
 			    shard, psprintf("ALTER TABLE %s DROP CONSTRAINT %s%s", ShardRelName(table, shard), shard_key, cascade));
 	}
 	SPI_connect();
-	catalog::SpiRun("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
-	                {catalog::OidArg(table->relid), catalog::TextArg(name)});
+	catalog::CatalogWrite("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
+	                      {catalog::OidArg(table->relid), catalog::TextArg(name)});
 	/* CASCADE may have taken foreign keys of other tables with it. */
 	uint64 count = catalog::SpiRun("SELECT DISTINCT logicalrelid::oid FROM fdwshard.shard_key WHERE referenced = $1 "
 	                               "AND logicalrelid <> referenced",
@@ -440,8 +441,8 @@ RenameShardKey(DistributedTable *table, const char *name, const char *new_name)
 		                               quote_identifier(remote::NameWithSuffix(new_name, shard->shardid))));
 	}
 	SPI_connect();
-	catalog::SpiRun("UPDATE fdwshard.shard_key SET name = $3 WHERE logicalrelid = $1 AND name = $2",
-	                {catalog::OidArg(table->relid), catalog::TextArg(name), catalog::TextArg(new_name)});
+	catalog::CatalogWrite("UPDATE fdwshard.shard_key SET name = $3 WHERE logicalrelid = $1 AND name = $2",
+	                      {catalog::OidArg(table->relid), catalog::TextArg(name), catalog::TextArg(new_name)});
 	SPI_finish();
 	InvalidateDistributedTable(table->relid);
 }
@@ -458,8 +459,8 @@ ForgetVanishedShardKeys(DistributedTable *table)
 		if (ShardKeyExists(table, key + 1, key[0]))
 			continue;
 		SPI_connect();
-		catalog::SpiRun("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
-		                {catalog::OidArg(table->relid), catalog::TextArg(key + 1)});
+		catalog::CatalogWrite("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
+		                      {catalog::OidArg(table->relid), catalog::TextArg(key + 1)});
 		SPI_finish();
 	}
 	InvalidateDistributedTable(table->relid);

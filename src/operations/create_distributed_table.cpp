@@ -11,9 +11,11 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/executor/relocate_row.h"
 #include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/operations/table_lock.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
+#include "fdwshard/remote/user_mapping.h"
 
 namespace fdwshard
 {
@@ -85,8 +87,6 @@ CheckTableKind(Relation rel)
 	if (has_superclass(RelationGetRelid(rel)) || has_subclass(RelationGetRelid(rel)))
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 		                errmsg("cannot distribute table \"%s\" because it is part of an inheritance hierarchy", name)));
-	if (!pg_class_ownercheck(RelationGetRelid(rel), GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
 }
 
 /* Objects that would not survive the table being rebuilt are refused rather than silently lost (views are rebuilt). */
@@ -260,12 +260,58 @@ ChoosePlacement(const TableSnapshot &table, int shard_count, const char *colocat
 	for (int i = 0; i < shard_count; i++)
 		placement.nodes[i] = (Node *) list_nth(nodes, i % list_length(nodes));
 
-	SpiRun("INSERT INTO fdwshard.colocation_group (colocationid, shard_count, distribution_type) "
-	       "VALUES (nextval('fdwshard.colocationid_seq'), $1, $2) RETURNING colocationid",
-	       {Int4Arg(shard_count), OidArg(type_class)});
+	CatalogWrite("INSERT INTO fdwshard.colocation_group (colocationid, shard_count, distribution_type) "
+	             "VALUES (nextval('fdwshard.colocationid_seq'), $1, $2) RETURNING colocationid",
+	             {Int4Arg(shard_count), OidArg(type_class)});
 	placement.colocationid = SpiInt4(0, 1);
 	placement.new_group = true;
 	return placement;
+}
+
+/*
+ * Foreign shards are created as the current user, who reaches each worker through their own user
+ * mapping and needs USAGE on its server for the foreign tables: refused before any change.
+ */
+void
+CheckWorkerAccess(const Placement &placement, int shard_count)
+{
+	List *checked = NIL;
+
+	for (int i = 0; i < shard_count; i++)
+	{
+		Node *node = placement.nodes[i];
+		if (node->is_local || list_member_oid(checked, node->serverid))
+			continue;
+		remote::RequireServerUsage(node->serverid);
+		remote::RequireUserMapping(node->serverid);
+		checked = lappend_oid(checked, node->serverid);
+	}
+}
+
+/* The shard table on its worker, created by the role the current user's mapping logs in as there. */
+void
+CreateRemoteShardTable(Oid serverid, const char *definition)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		remote::ExecuteOnServer(serverid, definition);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		ErrorData *edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || edata->hint != NULL)
+			PG_RE_THROW();
+		FlushErrorState();
+		edata->hint = psprintf("The user mapping of role %s for server %s logs in as a role of the worker that "
+		                       "needs CREATE on the table's schema there.",
+		                       quote_identifier(GetUserNameFromId(GetUserId(), false)),
+		                       quote_identifier(GetForeignServer(serverid)->servername));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 }
 
 /* CREATE [UNIQUE] INDEX for one shard, from the definition against the original table. */
@@ -313,7 +359,8 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	SPI_connect();
 
 	/* Kept locked until commit: nobody may see or write the table half-converted. */
-	Relation rel = table_open(relid, AccessExclusiveLock);
+	LockTableToReplace(relid, true);
+	Relation rel = table_open(relid, NoLock);
 	table.relid = relid;
 	table.schema = get_namespace_name(RelationGetNamespace(rel));
 	table.name = pstrdup(RelationGetRelationName(rel));
@@ -329,6 +376,7 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	table.properties = ReadTableProperties(table.relid, RelName(table));
 	List *views = SaveAndDropDependentViews(relid, table.name);
 	Placement placement = ChoosePlacement(table, shard_count, colocate_with);
+	CheckWorkerAccess(placement, shard_count);
 
 	/* The old table steps aside; a partitioned table of the same shape takes its name. */
 	char *old_name = psprintf("fdwshard_old_%u", relid);
@@ -347,9 +395,9 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	foreach (cell, table.properties.owned_sequences)
 		SpiRun((const char *) lfirst(cell));
 
-	SpiRun("INSERT INTO fdwshard.distributed_table (logicalrelid, distribution_column, colocationid) "
-	       "VALUES ($1, $2, $3)",
-	       {OidArg(new_relid), TextArg(column), Int4Arg(placement.colocationid)});
+	CatalogWrite("INSERT INTO fdwshard.distributed_table (logicalrelid, distribution_column, colocationid) "
+	             "VALUES ($1, $2, $3)",
+	             {OidArg(new_relid), TextArg(column), Int4Arg(placement.colocationid)});
 
 	/* postgres_fdw updates rows in place on the worker: this trigger moves a row whose shard changed. */
 	SpiRun(psprintf("CREATE TRIGGER %s AFTER UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION fdwshard.relocate_row()",
@@ -376,25 +424,28 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		{
 			if (!list_member_int(schema_ready, shard->node->nodeid))
 			{
-				remote::ExecuteOnServer(shard->node->serverid,
-				                        psprintf("CREATE SCHEMA IF NOT EXISTS %s", quote_identifier(table.schema)));
+				commands::EnsureRemoteSchema(shard->node->serverid, table.schema);
 				schema_ready = lappend_int(schema_ready, shard->node->nodeid);
 			}
-			remote::ExecuteOnServer(shard->node->serverid,
-			                        remote::ShardTableDefinition(new_relid, table.schema, shard->name));
+			CreateRemoteShardTable(shard->node->serverid,
+			                       remote::ShardTableDefinition(new_relid, table.schema, shard->name));
 			SpiRun(psprintf("CREATE FOREIGN TABLE %s PARTITION OF %s FOR VALUES %s SERVER %s "
 			                "OPTIONS (schema_name %s, table_name %s)",
 			                shard_rel, RelName(table), bound,
 			                quote_identifier(GetForeignServer(shard->node->serverid)->servername),
 			                quote_literal_cstr(table.schema), quote_literal_cstr(shard->name)));
 		}
+		/* Shard relations belong to the table's owner, whose changes to the table recurse to them. */
+		if (table.owner != GetUserId())
+			SpiRun(psprintf("ALTER %s %s OWNER TO %s", shard->node->is_local ? "TABLE" : "FOREIGN TABLE", shard_rel,
+			                quote_identifier(GetUserNameFromId(table.owner, false))));
 
-		SpiRun("INSERT INTO fdwshard.shard (shardid, logicalrelid, shard_index, min_hash, max_hash, shard_relid) "
-		       "VALUES ($1, $2, $3, $4, $5, $6)",
-		       {Int8Arg(shard->shardid), OidArg(new_relid), Int4Arg(i), Int4Arg(range.min_hash),
-		        Int4Arg(range.max_hash), OidArg(get_relname_relid(shard->name, namespace_oid))});
-		SpiRun("INSERT INTO fdwshard.placement (shardid, nodeid) VALUES ($1, $2)",
-		       {Int8Arg(shard->shardid), Int4Arg(shard->node->nodeid)});
+		CatalogWrite("INSERT INTO fdwshard.shard (shardid, logicalrelid, shard_index, min_hash, max_hash, shard_relid) "
+		             "VALUES ($1, $2, $3, $4, $5, $6)",
+		             {Int8Arg(shard->shardid), OidArg(new_relid), Int4Arg(i), Int4Arg(range.min_hash),
+		              Int4Arg(range.max_hash), OidArg(get_relname_relid(shard->name, namespace_oid))});
+		CatalogWrite("INSERT INTO fdwshard.placement (shardid, nodeid) VALUES ($1, $2)",
+		             {Int8Arg(shard->shardid), Int4Arg(shard->node->nodeid)});
 		shards = lappend(shards, shard);
 	}
 
@@ -422,11 +473,11 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		if (!index->unique)
 			SpiRun(index->definition); /* a partitioned index: PostgreSQL builds it on local shards */
 		else
-			SpiRun("INSERT INTO fdwshard.shard_key (logicalrelid, name, kind) VALUES ($1, $2, $3)",
-			       {OidArg(new_relid), TextArg(index->constraint != NULL ? index->constraint : index->name),
-			        TextArg(index->kind == 'p'   ? "p"
-			                : index->kind == 'u' ? "u"
-			                                     : "i")});
+			CatalogWrite("INSERT INTO fdwshard.shard_key (logicalrelid, name, kind) VALUES ($1, $2, $3)",
+			             {OidArg(new_relid), TextArg(index->constraint != NULL ? index->constraint : index->name),
+			              TextArg(index->kind == 'p'   ? "p"
+			                      : index->kind == 'u' ? "u"
+			                                           : "i")});
 		foreach (shard_cell, shards)
 		{
 			CreatedShard *shard = (CreatedShard *) lfirst(shard_cell);

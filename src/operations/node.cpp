@@ -12,10 +12,20 @@ namespace
 
 using namespace catalog;
 
+/* Nodes are the cluster's topology: superusers only, even if EXECUTE was granted. */
+void
+RequireSuperuser(const char *action)
+{
+	if (!superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be superuser to %s", action),
+		                errhint("Ask a superuser to manage the nodes.")));
+}
+
 /* Registers a worker: a postgres_fdw server, a user mapping, a catalog row, and a checked connection. */
 int32
 AddNode(const char *host, int32 port, const char *dbname, const char *user, const char *password)
 {
+	RequireSuperuser("add a node");
 	if (port < 1 || port > 65535)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("port %d is out of range", port)));
 
@@ -73,6 +83,7 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 void
 RemoveNode(int32 nodeid)
 {
+	RequireSuperuser("remove a node");
 	SPI_connect();
 	Node *node = ReadNode(nodeid, false);
 
@@ -99,6 +110,7 @@ RemoveNode(int32 nodeid)
 void
 SetNodeProperty(int32 nodeid, const char *property, bool value)
 {
+	RequireSuperuser("change a node");
 	if (strcmp(property, "should_have_shards") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("unknown node property \"%s\"", property),
 		                errhint("The supported property is should_have_shards.")));

@@ -7,8 +7,10 @@
 #include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/operations/table_lock.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/deparse.h"
+#include "fdwshard/remote/user_mapping.h"
 
 namespace fdwshard
 {
@@ -78,9 +80,8 @@ UndistributeTable(Oid relid)
 {
 	SPI_connect();
 
-	Relation rel = table_open(relid, AccessExclusiveLock);
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	LockTableToReplace(relid, false);
+	Relation rel = table_open(relid, NoLock);
 	Oid owner = rel->rd_rel->relowner;
 	table_close(rel, NoLock);
 
@@ -88,6 +89,9 @@ UndistributeTable(Oid relid)
 	if (table == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 		                errmsg("table \"%s\" is not distributed", get_rel_name(relid))));
+	ListCell *cell;
+	foreach (cell, commands::RemoteShards(table))
+		remote::RequireUserMapping(((Shard *) lfirst(cell))->serverid);
 	if (SpiRun("SELECT k.name, k.logicalrelid::text FROM fdwshard.shard_key k WHERE k.kind = 'f' "
 	           "AND (k.logicalrelid = $1 OR k.referenced = $1) ORDER BY 1 LIMIT 1",
 	           {OidArg(relid)}) > 0)
@@ -128,7 +132,6 @@ UndistributeTable(Oid relid)
 	Oid new_relid = get_relname_relid(table->name, namespace_oid);
 	if (owner != GetUserId())
 		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", table_rel, quote_identifier(GetUserNameFromId(owner, false))));
-	ListCell *cell;
 	foreach (cell, properties.owned_sequences)
 		SpiRun((const char *) lfirst(cell));
 

@@ -13,6 +13,11 @@ extern "C"
 		return fdwshard::pg::Entry(
 		    [&]() -> Datum
 		    {
+			    /* Arbitrary SQL as the user mapping's worker role: superusers only, even if EXECUTE was granted. */
+			    if (!superuser())
+				    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				                    errmsg("must be superuser to run a command on a node"),
+				                    errhint("Ask a superuser, or change distributed tables through the coordinator.")));
 			    int32 nodeid = PG_GETARG_INT32(0);
 			    char *command = text_to_cstring(PG_GETARG_TEXT_PP(1));
 

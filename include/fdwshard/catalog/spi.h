@@ -32,4 +32,47 @@ int64 SpiInt8(uint64 row, int column);
 bool SpiBool(uint64 row, int column);
 char *SpiText(uint64 row, int column); /* NULL for SQL NULL; palloc'd in the current context */
 
+/* The role that owns the fdwshard catalog: pg_extension.extowner, the superuser who created the extension. */
+Oid CatalogOwner(void);
+
+/* The identity and search_path a catalog write replaces, to put back afterwards. */
+struct CatalogOwnerState
+{
+	Oid user;
+	int security_context;
+	int guc_nest_level;
+};
+
+CatalogOwnerState EnterCatalogOwner(void);
+void LeaveCatalogOwner(const CatalogOwnerState &saved, bool success);
+
+/*
+ * Runs body as the catalog owner, with search_path pg_catalog, pg_temp: a table's owner who is
+ * not a superuser may distribute, change and drop it, and fdwshard records that in its catalog on
+ * their behalf. Only fdwshard's own catalog statements belong in body (never the table's
+ * expressions, triggers or rows), and body must not throw C++ exceptions. The caller's identity
+ * and search_path come back on success and on error.
+ */
+template <typename Body>
+void
+AsCatalogOwner(Body &&body)
+{
+	CatalogOwnerState saved = EnterCatalogOwner();
+
+	PG_TRY();
+	{
+		body();
+	}
+	PG_CATCH();
+	{
+		LeaveCatalogOwner(saved, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	LeaveCatalogOwner(saved, true);
+}
+
+/* SpiRun as the catalog owner (AsCatalogOwner): every write to the fdwshard catalog goes through it. */
+uint64 CatalogWrite(const char *sql, std::initializer_list<SpiArg> args = {});
+
 } // namespace fdwshard::catalog

@@ -77,16 +77,33 @@ Oid ShardOwner(Oid relid);
 
 /*
  * The distributed table relation names (NULL when it is none, or does not exist). A shard is
- * refused: "cannot <action> shard "x" of distributed table "t"<suffix>", with hint.
+ * refused: "cannot <action> shard "x" of distributed table "t"<suffix>", with hint. The table is
+ * checked as PostgreSQL would (the current user must own it: RequireTableOwner) and the current
+ * user must reach its workers (RequireShardAccess), before any shard is touched.
  */
 DistributedTable *DistributedTableOrRefuseShard(RangeVar *relation, const char *action, const char *hint,
                                                 const char *suffix = "");
+
+/*
+ * "must be owner of table t" unless the current user owns relid (or, for DROP, its schema): the
+ * coordinator checks as one server would, whatever role a user mapping logs in as on a worker.
+ */
+void RequireTableOwner(Oid relid, bool schema_owner_may = false);
+
+/* Refuses, with the statement to run, when the current user has no user mapping for a remote shard's node. */
+void RequireShardAccess(const DistributedTable *table);
 
 /* Runs sql on the coordinator with propagation bypassed (SPI). */
 void RunLocal(const char *sql);
 
 /* Runs sql where the shard lives: SPI for local shards, postgres_fdw's connection for remote ones. */
 void RunOnShardNode(const Shard *shard, const char *sql);
+
+/*
+ * Creates schema on the worker of serverid unless it exists there. Asks first: CREATE SCHEMA IF
+ * NOT EXISTS needs CREATE on the database even when the schema exists, which a table owner may lack.
+ */
+void EnsureRemoteSchema(Oid serverid, const char *schema);
 
 /* The first column of the first row of sql where the shard lives, or NULL. */
 char *QueryOnShardNode(const Shard *shard, const char *sql);
