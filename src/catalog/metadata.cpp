@@ -1,6 +1,8 @@
 /* Reads of the fdwshard catalog for operations, and shard id assignment (see catalog/metadata.h). */
 #include "fdwshard/catalog/metadata.h"
 
+#include "fdwshard/catalog/metadata_cache.h"
+
 #include "fdwshard/catalog/spi.h"
 
 namespace fdwshard::catalog
@@ -60,7 +62,7 @@ NodesForNewShards(void)
 bool
 IsDistributedTable(Oid relid)
 {
-	return SpiRun("SELECT 1 FROM fdwshard.distributed_table WHERE logicalrelid = $1", {OidArg(relid)}) > 0;
+	return LookupDistributedTable(relid) != NULL;
 }
 
 int64

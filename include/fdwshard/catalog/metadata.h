@@ -24,7 +24,7 @@ Node *ReadNode(int32 nodeid, bool missing_ok);
 /* Nodes that receive new shards, by nodeid. Needs an SPI connection. */
 List *NodesForNewShards(void);
 
-/* True when relid is a distributed table. Needs an SPI connection. */
+/* True when relid is a distributed table (the metadata cache, fresh after any invalidation processed). */
 bool IsDistributedTable(Oid relid);
 
 /* Next shard id: fdwshard.next_shard_id when set (tests pin ids with it), else the sequence. */
