@@ -60,6 +60,12 @@ Run(Oid serverid, const char *sql, PGconn **conn_out)
 	PGresult *result = exec_query(conn, sql, state);
 	ExecStatusType status = PQresultStatus(result);
 
+	/* Only comments or semicolons: there is no statement, and no error for postgres_fdw to report. */
+	if (status == PGRES_EMPTY_QUERY)
+	{
+		PQclear(result);
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("command contains no statement")));
+	}
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		report_error(ERROR, result, conn, true, sql);
 	*conn_out = conn;
