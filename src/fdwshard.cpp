@@ -8,6 +8,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/autocommit.h"
+#include "fdwshard/remote/node_wait.h"
 
 extern "C"
 {
@@ -31,6 +32,7 @@ extern "C"
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitAutocommit();
+		fdwshard::remote::InitNodeWait();
 		fdwshard::commands::InitUtilityHook();
 	}
 }

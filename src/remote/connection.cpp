@@ -1,6 +1,8 @@
 /* Remote commands through postgres_fdw's connection cache (see remote/connection.h). */
 #include "fdwshard/remote/connection.h"
 
+#include "fdwshard/remote/node_wait.h"
+
 /* postgres_fdw's exported connection API (contrib/postgres_fdw/postgres_fdw.h, PostgreSQL 15). */
 extern "C"
 {
@@ -49,15 +51,30 @@ LoadPostgresFdw()
 	get_connection = (GetConnectionFn) load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
 }
 
+/*
+ * postgres_fdw's connection to serverid for the current user, in the local transaction (START
+ * TRANSACTION at its first use). Connecting is bounded by fdwshard.connect_timeout
+ * (PGCONNECT_TIMEOUT, see node_wait.cpp) but, in PostgreSQL 15, not interruptible.
+ */
+PGconn *
+Connection(Oid serverid, PgFdwConnState **state)
+{
+	LoadPostgresFdw();
+	PGconn *conn = get_connection(GetUserMapping(GetUserId(), serverid), false, state);
+	NoteFdwConnection(conn);
+	return conn;
+}
+
 PGresult *
 Run(Oid serverid, const char *sql, PGconn **conn_out)
 {
 	PgFdwConnState *state = NULL;
+	NodeContext context;
 
-	LoadPostgresFdw();
-	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
-	PGconn *conn = get_connection(mapping, false, &state);
+	PushNodeContext(&context, serverid, "while waiting for");
+	PGconn *conn = Connection(serverid, &state);
 	PGresult *result = exec_query(conn, sql, state);
+	PopNodeContext(&context);
 	ExecStatusType status = PQresultStatus(result);
 
 	/* Only comments or semicolons: there is no statement, and no error for postgres_fdw to report. */
@@ -104,11 +121,10 @@ PGresult *
 ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
 {
 	PgFdwConnState *state = NULL;
+	NodeContext context;
 
-	LoadPostgresFdw();
-	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
-	PGconn *conn = get_connection(mapping, false, &state);
-
+	PushNodeContext(&context, serverid, "while waiting for");
+	PGconn *conn = Connection(serverid, &state);
 	/* Let a pending asynchronous foreign scan on this connection collect its result first. */
 	if (state != NULL && state->pendingAreq != NULL)
 		PQclear(exec_query(conn, "", state));
@@ -117,6 +133,7 @@ ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, cons
 	if (!PQsendQueryParams(conn, sql, nparams, types, values, NULL, NULL, 0))
 		report_error(ERROR, NULL, conn, false, sql);
 	PGresult *result = get_result(conn, sql);
+	PopNodeContext(&context);
 	ExecStatusType status = PQresultStatus(result);
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		report_error(ERROR, result, conn, true, sql);
