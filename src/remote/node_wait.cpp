@@ -27,7 +27,12 @@ struct NodeName
 /* Owned by this file for the life of the backend (CacheMemoryContext); emptied by InvalidateNodeNames. */
 HTAB *node_names = NULL;
 
-/* postgres_fdw connections fdwshard used in the current transaction; emptied at its end. */
+/*
+ * postgres_fdw connections fdwshard used in the current transaction, emptied at its end and when
+ * a subtransaction aborts. In mid-transaction postgres_fdw closes only a connection an aborted
+ * subtransaction left half-way through a change of its remote transaction state; otherwise it
+ * closes them at the end, after XactCallback. So every pointer here is alive while it is here.
+ */
 constexpr int kMaxNotedConnections = 64;
 PGconn *noted_connections[kMaxNotedConnections];
 int noted_count = 0;
@@ -162,11 +167,20 @@ XactCallback(XactEvent event, void *)
 	}
 }
 
+/*
+ * After a subtransaction aborts, postgres_fdw may have left a connection mid-change of its
+ * transaction state; the next GetConnection of it (a foreign scan's, say) then closes it while
+ * the transaction goes on. So forget every noted connection here, before that can happen:
+ * fdwshard notes them again when it next uses them.
+ */
 void
 SubXactCallback(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		CleanUpNotedConnections();
+		noted_count = 0;
+	}
 }
 
 void

@@ -54,6 +54,12 @@ session in_new_transaction "BEGIN; SELECT v FROM t WHERE k = $k3; COMMIT;" "SET 
 BEGIN;
 SELECT v FROM t WHERE k = $k3;
 ROLLBACK;"
+session in_savepoint "BEGIN; SELECT v FROM t WHERE k = $k3;" "SET statement_timeout = '2s';
+SAVEPOINT s;
+SELECT v FROM t WHERE k = $k3;
+ROLLBACK TO SAVEPOINT s;
+SELECT 'after rollback to savepoint: ' || v FROM t WHERE k = $k2;
+COMMIT;"
 session cancelled "SELECT v FROM t WHERE k = $k3;" "SELECT v FROM t WHERE k = $k3;"
 session cancelled_in_transaction "BEGIN; SELECT v FROM t WHERE k = $k3;" "SELECT v FROM t WHERE k = $k3;
 ROLLBACK;"
@@ -70,7 +76,7 @@ ROLLBACK;"
 session connect_timeout_by_statement "" "SET fdwshard.connect_timeout = '30s';
 SET statement_timeout = '1s';
 SELECT v FROM t WHERE k = $k3;"
-for _ in $(seq 1 200); do [ "$(ls "$work"/*.ready 2>/dev/null | wc -l)" -ge 9 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(ls "$work"/*.ready 2>/dev/null | wc -l)" -ge 10 ] && break; sleep 0.05; done
 
 postmaster=$(head -1 "$CLUSTER_DIR/worker2/postmaster.pid")
 frozen=("$postmaster" $(pgrep -P "$postmaster"))
@@ -88,7 +94,7 @@ sleep 1
 q "$COORDINATOR_PORT" $db "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE application_name IN ('cancelled', 'cancelled_in_transaction') AND state = 'active'" >"$work/cancel.out"
 check "both waiting sessions were sent a cancel" "2" "$(cat "$work/cancel.out")"
 
-for name in routed in_transaction in_new_transaction cancelled cancelled_in_transaction connect_routed connect_in_transaction connect_timeout_by_statement; do
+for name in routed in_transaction in_new_transaction in_savepoint cancelled cancelled_in_transaction connect_routed connect_in_transaction connect_timeout_by_statement; do
 	for _ in $(seq 1 200); do [ -f "$work/$name.end" ] && break; sleep 0.05; done
 done
 
@@ -101,6 +107,10 @@ check_contains "in a transaction: the error names the node" "while waiting for n
 within in_new_transaction 3.5
 check_contains "in a new transaction: statement_timeout" "canceling statement due to statement timeout" "$(cat "$work/in_new_transaction.out")"
 check_contains "in a new transaction: the error names the node" "while waiting for node 3 ($node3)" "$(cat "$work/in_new_transaction.out")"
+within in_savepoint 6.5
+check_contains "in a savepoint: statement_timeout" "canceling statement due to statement timeout" "$(cat "$work/in_savepoint.out")"
+check_contains "in a savepoint: the transaction goes on after ROLLBACK TO SAVEPOINT" "after rollback to savepoint: v$k2" "$(cat "$work/in_savepoint.out")"
+check_contains "in a savepoint: COMMIT then fails on the broken connection" 'connection to server "fdwshard_node_3" cannot be used due to abort cleanup failure' "$(cat "$work/in_savepoint.out")"
 within cancelled 5.5
 check_contains "cancelled: ended by the cancel" "canceling statement due to user request" "$(cat "$work/cancelled.out")"
 check_contains "cancelled: the error names the node" "while waiting for node 3 ($node3)" "$(cat "$work/cancelled.out")"
