@@ -3,6 +3,7 @@
 # fdwshard.connect_timeout (the bound of a cancel request nobody answers), a cancel ends them, a
 # new connection gives up after fdwshard.connect_timeout, errors name the node by host and port,
 # and the other nodes' shards keep working. Once the worker resumes, everything is intact.
+# Prints how long each case took; FROZEN_VERBOSE=1 also prints every session's output.
 set -u
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
