@@ -32,6 +32,8 @@ SELECT (SELECT count(*) FROM fdwshard.node) AS nodes,
 SELECT public.try(format('SELECT fdwshard_add_node(%L, %s)', 'localhost', :coordinator_port), :'coordinator_port');
 SELECT public.try(format('SELECT fdwshard_add_node(%L, %s)', '127.0.0.1', :coordinator_port), :'coordinator_port');
 SELECT refusal(format('SELECT fdwshard_add_node(%L, %s)', '127.0.0.1', :coordinator_port), :'coordinator_port');
+-- The coordinator's address with another database: one address is one node.
+SELECT public.try(format('SELECT fdwshard_add_node(%L, %s, %L)', 'localhost', :coordinator_port, 'postgres'), :'coordinator_port');
 
 -- A worker registered as 127.0.0.1, spelled localhost: refused, naming the node it already is.
 SELECT public.try(format('SELECT fdwshard_add_node(%L, %s)', 'localhost', :worker1_port), :'worker1_port');

@@ -35,8 +35,9 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("port %d is out of range", port)));
 
 	SPI_connect();
-	if (SpiRun("SELECT nodeid, is_local FROM fdwshard.node WHERE host = $1 AND port = $2",
-	           {TextArg(host), Int4Arg(port)}) > 0)
+	/* One address, one node (whatever the database); the identity check below catches other spellings. */
+	if (SpiRun("SELECT nodeid, is_local AND dbname = $3 FROM fdwshard.node WHERE host = $1 AND port = $2",
+	           {TextArg(host), Int4Arg(port), TextArg(dbname)}) > 0)
 	{
 		if (SpiBool(0, 2))
 			RefuseCoordinator(host, port);
