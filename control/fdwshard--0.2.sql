@@ -15,7 +15,11 @@ CREATE TABLE fdwshard.node (
     is_local bool NOT NULL DEFAULT false,
     should_have_shards bool NOT NULL DEFAULT true,
     server_name name UNIQUE,
+    -- What the server is, whatever its address is spelled like: pg_control_system()'s
+    -- system_identifier (NULL for workers registered before 0.2), with dbname.
+    system_identifier bigint,
     UNIQUE (host, port),
+    UNIQUE (system_identifier, dbname),
     CHECK (is_local = (server_name IS NULL))
 );
 CREATE UNIQUE INDEX node_one_local ON fdwshard.node (is_local) WHERE is_local;
@@ -79,8 +83,9 @@ SELECT pg_catalog.pg_extension_config_dump('fdwshard.placement', '');
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.shard_key', '');
 
 -- The coordinator is node 1 and holds shards until told otherwise.
-INSERT INTO fdwshard.node (nodeid, host, port, dbname, is_local, should_have_shards)
-VALUES (1, 'localhost', pg_catalog.current_setting('port')::int, pg_catalog.current_database(), true, true);
+INSERT INTO fdwshard.node (nodeid, host, port, dbname, is_local, should_have_shards, system_identifier)
+VALUES (1, 'localhost', pg_catalog.current_setting('port')::int, pg_catalog.current_database(), true, true,
+        (SELECT system_identifier FROM pg_catalog.pg_control_system()));
 
 -- Views ----------------------------------------------------------------------------------------
 

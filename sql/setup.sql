@@ -36,7 +36,8 @@ SELECT count(*) AS nodes FROM fdwshard.node;
 SELECT count(*) AS servers FROM pg_foreign_server WHERE srvname LIKE 'fdwshard_node_%';
 
 -- user/password pass through to the user mapping; a node without shards can be removed.
-SELECT fdwshard_add_node('localhost', :worker2_port, current_database(), 'postgres', 'secret') AS extra \gset
+-- (another database of a registered server is another node)
+SELECT fdwshard_add_node('localhost', :worker2_port, 'postgres', 'postgres', 'secret') AS extra \gset
 SELECT srvname, umoptions FROM pg_user_mappings WHERE srvname = 'fdwshard_node_' || :extra;
 SELECT fdwshard_remove_node(:extra);
 SELECT count(*) AS servers FROM pg_foreign_server WHERE srvname = 'fdwshard_node_' || :extra;

@@ -8,6 +8,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/autocommit.h"
+#include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
 extern "C"
@@ -32,6 +33,7 @@ extern "C"
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitAutocommit();
+		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
 		fdwshard::commands::InitUtilityHook();
 	}

@@ -21,6 +21,21 @@ RequireSuperuser(const char *action)
 		                errhint("Ask a superuser to manage the nodes.")));
 }
 
+/* What a server is, whatever its address is spelled like: its cluster's system identifier and the database. */
+const char *const kIdentityQuery = "SELECT (SELECT system_identifier FROM pg_catalog.pg_control_system())::text, "
+                                   "pg_catalog.current_database()::text";
+
+/* Registering the coordinator as a worker would make it wait on its own locks through the loopback. */
+[[noreturn]] void
+RefuseCoordinator(const char *host, int32 port)
+{
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cannot add the coordinator itself as a node"),
+	                errdetail("%s:%d reaches this server and database, which is node 1.", host, port),
+	                errhint("The coordinator is always node 1 and holds shards unless told otherwise; add only other "
+	                        "servers (or other databases) as nodes.")));
+	pg_unreachable();
+}
+
 /* Registers a worker: a postgres_fdw server, a user mapping, a catalog row, and a checked connection. */
 int32
 AddNode(const char *host, int32 port, const char *dbname, const char *user, const char *password)
@@ -30,9 +45,15 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("port %d is out of range", port)));
 
 	SPI_connect();
-	if (SpiRun("SELECT nodeid FROM fdwshard.node WHERE host = $1 AND port = $2", {TextArg(host), Int4Arg(port)}) > 0)
+	/* One address, one node (whatever the database); the identity check below catches other spellings. */
+	if (SpiRun("SELECT nodeid, is_local AND dbname = $3 FROM fdwshard.node WHERE host = $1 AND port = $2",
+	           {TextArg(host), Int4Arg(port), TextArg(dbname)}) > 0)
+	{
+		if (SpiBool(0, 2))
+			RefuseCoordinator(host, port);
 		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
 		                errmsg("node %s:%d is already registered as node %d", host, port, SpiInt4(0, 1))));
+	}
 
 	SpiRun("SELECT nextval('fdwshard.node_nodeid_seq')::int4");
 	int32 nodeid = SpiInt4(0, 1);
@@ -66,10 +87,23 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 	Oid serverid = get_foreign_server_oid(server, false);
 	SPI_finish();
 
-	/* A node we cannot reach must not be registered: the error rolls all of the above back. */
+	/*
+	 * A node we cannot reach must not be registered: the error rolls all of the above back. The
+	 * identity is read on a connection of its own (a separate backend even when it is the
+	 * coordinator), so this cannot wait on our own locks.
+	 */
+	char *system_identifier = NULL;
+	char *remote_dbname = NULL;
 	try
 	{
-		pg::Call([&] { remote::QueryOnServer(serverid, "SELECT 1"); });
+		pg::Call(
+		    [&]
+		    {
+			    PGresult *result = remote::ExecuteParams(serverid, kIdentityQuery, 0, NULL, NULL);
+			    system_identifier = pstrdup(PQgetvalue(result, 0, 0));
+			    remote_dbname = pstrdup(PQgetvalue(result, 0, 1));
+			    PQclear(result);
+		    });
 	}
 	catch (const pg::PgError &error)
 	{
@@ -77,6 +111,24 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 		                              "with the user mapping's credentials; nothing was registered.");
 		throw;
 	}
+
+	SPI_connect();
+	SpiRun(kIdentityQuery);
+	if (strcmp(SpiText(0, 1), system_identifier) == 0 && strcmp(SpiText(0, 2), remote_dbname) == 0)
+		RefuseCoordinator(host, port);
+	if (SpiRun("SELECT nodeid, host, port FROM fdwshard.node "
+	           "WHERE system_identifier = $1::bigint AND dbname = $2 AND nodeid <> $3",
+	           {TextArg(system_identifier), TextArg(remote_dbname), Int4Arg(nodeid)}) > 0)
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT),
+		                errmsg("node %s:%d is already registered as node %d", host, port, SpiInt4(0, 1)),
+		                errdetail("Node %d was added as %s:%d; both addresses reach database \"%s\" of the same "
+		                          "server.",
+		                          SpiInt4(0, 1), SpiText(0, 2), SpiInt4(0, 3), remote_dbname),
+		                errhint("A server's database can be registered only once; to change its address, remove the "
+		                        "node (it must hold no shards) and add it again.")));
+	SpiRun("UPDATE fdwshard.node SET system_identifier = $2::bigint WHERE nodeid = $1",
+	       {Int4Arg(nodeid), TextArg(system_identifier)});
+	SPI_finish();
 	return nodeid;
 }
 

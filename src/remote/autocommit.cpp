@@ -8,6 +8,7 @@
 
 #include "fdwshard/core/hash.h"
 #include "fdwshard/remote/connection.h"
+#include "fdwshard/remote/node_wait.h"
 
 namespace fdwshard::remote
 {
@@ -19,6 +20,7 @@ namespace
 struct AutocommitConnection
 {
 	Oid user_mapping; /* hash key */
+	Oid serverid;     /* the worker's server, for errors that name the node */
 	PGconn *conn;     /* NULL until connected */
 	bool in_flight;   /* a command was sent and its result not yet read: unusable, reconnect */
 	bool stale;       /* the server or user mapping changed: reconnect before the next use */
@@ -64,7 +66,11 @@ void
 Disconnect(AutocommitConnection *entry)
 {
 	if (entry->conn != NULL)
+	{
+		/* PQfinish sends Terminate: never let it block on a server that stopped reading. */
+		PQsetnonblocking(entry->conn, 1);
 		PQfinish(entry->conn);
+	}
 	entry->conn = NULL;
 	entry->in_flight = false;
 	entry->stale = false;
@@ -116,12 +122,36 @@ ConnectionOptions(ForeignServer *server, UserMapping *user, const char ***keywor
 	*values_out = values;
 }
 
+/*
+ * CHECK_FOR_INTERRUPTS while waiting on entry: on a cancel or timeout, stop the statement on the
+ * worker too (a frozen worker gets fdwshard.connect_timeout to take the request), free the result
+ * read so far and give up the connection.
+ */
+void
+CheckInterruptsOrGiveUp(AutocommitConnection *entry, PGresult *last)
+{
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		(void) CancelWithin(entry->conn, connect_timeout_ms);
+		PQclear(last);
+		Disconnect(entry);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 PGresult *
 WaitForResult(AutocommitConnection *entry, const char *sql)
 {
 	PGconn *conn = entry->conn;
 	PGresult *last = NULL;
+	NodeContext context;
 
+	PushNodeContext(&context, entry->serverid, "while waiting for");
 	for (;;)
 	{
 		while (PQisBusy(conn))
@@ -129,25 +159,7 @@ WaitForResult(AutocommitConnection *entry, const char *sql)
 			int events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
 			                               PQsocket(conn), -1L, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
-			PG_TRY();
-			{
-				CHECK_FOR_INTERRUPTS();
-			}
-			PG_CATCH();
-			{
-				/* Cancelled or timed out: stop the statement on the worker too and give up the connection. */
-				PGcancel *cancel = PQgetCancel(conn);
-				char error[256];
-				if (cancel != NULL)
-				{
-					(void) PQcancel(cancel, error, sizeof(error));
-					PQfreeCancel(cancel);
-				}
-				PQclear(last);
-				Disconnect(entry);
-				PG_RE_THROW();
-			}
-			PG_END_TRY();
+			CheckInterruptsOrGiveUp(entry, last);
 			if ((events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
 				ReportRemoteError(NULL, conn, sql);
 		}
@@ -157,8 +169,79 @@ WaitForResult(AutocommitConnection *entry, const char *sql)
 		PQclear(last);
 		last = result;
 	}
+	PopNodeContext(&context);
 	entry->in_flight = false;
 	return last;
+}
+
+/* CHECK_FOR_INTERRUPTS while connecting: a cancel or timeout closes the half-open connection first. */
+void
+CheckInterruptsOrFinish(PGconn *conn)
+{
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * PQconnectdbParams without its blocking: waits on the socket with the latch, so a cancel or
+ * statement_timeout ends it, and gives up after fdwshard.connect_timeout (a frozen server accepts
+ * the TCP connection and never answers). Returns a connection that is CONNECTION_OK; raises the
+ * error otherwise.
+ */
+PGconn *
+ConnectWithin(ForeignServer *server, const char *const *keywords, const char *const *values)
+{
+	PGconn *conn = PQconnectStartParams(keywords, values, false);
+	if (conn == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+
+	TimestampTz deadline =
+	    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
+	PostgresPollingStatusType polled = PGRES_POLLING_WRITING;
+	bool timed_out = false;
+	while (PQstatus(conn) != CONNECTION_BAD && polled != PGRES_POLLING_OK && polled != PGRES_POLLING_FAILED)
+	{
+		int io = polled == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+		long timeout = -1L;
+		if (deadline != 0)
+		{
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (timeout <= 0)
+			{
+				timed_out = true;
+				break;
+			}
+		}
+		int events =
+		    WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | io | (deadline != 0 ? WL_TIMEOUT : 0),
+		                      PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+		if (events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CheckInterruptsOrFinish(conn);
+		}
+		if (events & io)
+			polled = PQconnectPoll(conn);
+	}
+	if (timed_out || PQstatus(conn) != CONNECTION_OK)
+	{
+		char *message = timed_out
+		                    ? psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms)
+		                    : pchomp(PQerrorMessage(conn));
+		PQfinish(conn);
+		ereport(ERROR,
+		        (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+		         errmsg("could not connect to server \"%s\"", server->servername), errdetail_internal("%s", message)));
+	}
+	return conn;
 }
 
 AutocommitConnection *
@@ -170,6 +253,7 @@ Connect(Oid serverid)
 	AutocommitConnection *entry = (AutocommitConnection *) hash_search(connections, &user->umid, HASH_ENTER, &found);
 	if (!found)
 	{
+		entry->serverid = serverid;
 		entry->conn = NULL;
 		entry->in_flight = false;
 		entry->stale = false;
@@ -182,16 +266,12 @@ Connect(Oid serverid)
 
 	const char **keywords;
 	const char **values;
-	ConnectionOptions(GetForeignServer(serverid), user, &keywords, &values);
-	PGconn *conn = PQconnectdbParams(keywords, values, false);
-	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
-	{
-		char *message = pchomp(conn != NULL ? PQerrorMessage(conn) : "out of memory");
-		PQfinish(conn);
-		ereport(ERROR, (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-		                errmsg("could not connect to server \"%s\"", GetForeignServer(serverid)->servername),
-		                errdetail_internal("%s", message)));
-	}
+	ForeignServer *server = GetForeignServer(serverid);
+	ConnectionOptions(server, user, &keywords, &values);
+	NodeContext context;
+	PushNodeContext(&context, serverid, "while connecting to");
+	PGconn *conn = ConnectWithin(server, keywords, values);
+	PopNodeContext(&context);
 	/*
 	 * As postgres_fdw: without a password a non-superuser could borrow the server's own identity,
 	 * unless a superuser set password_required 'false' on the user mapping.
@@ -209,10 +289,13 @@ Connect(Oid serverid)
 		                errhint("Target server's authentication method must be changed.")));
 	}
 	entry->conn = conn;
-	PGresult *result = PQexec(conn, kSessionSetup);
+	entry->in_flight = true;
+	if (!PQsendQuery(conn, kSessionSetup))
+		ReportRemoteError(NULL, conn, kSessionSetup);
+	PGresult *result = WaitForResult(entry, kSessionSetup);
 	if (PQresultStatus(result) != PGRES_COMMAND_OK)
 	{
-		entry->conn = NULL;
+		entry->stale = true; /* never reuse a connection without its session setup */
 		ReportRemoteError(result, conn, kSessionSetup);
 	}
 	PQclear(result);

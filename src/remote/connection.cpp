@@ -1,6 +1,7 @@
 /* Remote commands through postgres_fdw's connection cache (see remote/connection.h). */
 #include "fdwshard/remote/connection.h"
 
+#include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
 /* postgres_fdw's exported connection API (contrib/postgres_fdw/postgres_fdw.h, PostgreSQL 15). */
@@ -51,18 +52,41 @@ LoadPostgresFdw()
 	get_connection = (GetConnectionFn) load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
 }
 
+/*
+ * postgres_fdw's connection to serverid for userid, in the local transaction (START TRANSACTION
+ * at its first use), noted for abort on a frozen worker and set to the local isolation level.
+ * Connecting is bounded by fdwshard.connect_timeout (PGCONNECT_TIMEOUT, see node_wait.cpp) but,
+ * in PostgreSQL 15, not interruptible.
+ */
+PGconn *
+Connection(Oid serverid, Oid userid, PgFdwConnState **state)
+{
+	LoadPostgresFdw();
+	UserMapping *mapping = GetUserMapping(userid, serverid);
+	PGconn *conn = get_connection(mapping, false, state);
+	NoteFdwConnection(conn);
+	transaction::SettleRemoteIsolation(mapping->umid, conn);
+	return conn;
+}
+
 PGresult *
 Run(Oid serverid, const char *sql, PGconn **conn_out)
 {
 	PgFdwConnState *state = NULL;
+	NodeContext context;
 
-	LoadPostgresFdw();
-	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
-	PGconn *conn = get_connection(mapping, false, &state);
-	transaction::SettleRemoteIsolation(mapping->umid, conn);
+	PushNodeContext(&context, serverid, "while waiting for");
+	PGconn *conn = Connection(serverid, GetUserId(), &state);
 	PGresult *result = exec_query(conn, sql, state);
+	PopNodeContext(&context);
 	ExecStatusType status = PQresultStatus(result);
 
+	/* Only comments or semicolons: there is no statement, and no error for postgres_fdw to report. */
+	if (status == PGRES_EMPTY_QUERY)
+	{
+		PQclear(result);
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("command contains no statement")));
+	}
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		report_error(ERROR, result, conn, true, sql);
 	*conn_out = conn;
@@ -101,12 +125,10 @@ PGresult *
 ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
 {
 	PgFdwConnState *state = NULL;
+	NodeContext context;
 
-	LoadPostgresFdw();
-	UserMapping *mapping = GetUserMapping(GetUserId(), serverid);
-	PGconn *conn = get_connection(mapping, false, &state);
-	transaction::SettleRemoteIsolation(mapping->umid, conn);
-
+	PushNodeContext(&context, serverid, "while waiting for");
+	PGconn *conn = Connection(serverid, GetUserId(), &state);
 	/* Let a pending asynchronous foreign scan on this connection collect its result first. */
 	if (state != NULL && state->pendingAreq != NULL)
 		PQclear(exec_query(conn, "", state));
@@ -115,6 +137,7 @@ ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, cons
 	if (!PQsendQueryParams(conn, sql, nparams, types, values, NULL, NULL, 0))
 		report_error(ERROR, NULL, conn, false, sql);
 	PGresult *result = get_result(conn, sql);
+	PopNodeContext(&context);
 	ExecStatusType status = PQresultStatus(result);
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		report_error(ERROR, result, conn, true, sql);
@@ -147,10 +170,7 @@ SettleConnection(Oid serverid, Oid userid)
 {
 	PgFdwConnState *state = NULL;
 
-	LoadPostgresFdw();
-	UserMapping *mapping = GetUserMapping(userid, serverid);
-	PGconn *conn = get_connection(mapping, false, &state);
-	transaction::SettleRemoteIsolation(mapping->umid, conn);
+	(void) Connection(serverid, userid, &state);
 }
 
 void

@@ -21,6 +21,11 @@ extern "C"
 			    int32 nodeid = PG_GETARG_INT32(0);
 			    char *command = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
+			    /* Nothing to run is the caller's mistake, not a connection failure (libpq: "empty query"). */
+			    if (strspn(command, " \t\n\r\f\v") == strlen(command))
+				    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("command must not be empty"),
+				                    errhint("Pass the SQL to run on the node.")));
+
 			    SPI_connect();
 			    fdwshard::catalog::Node *node = fdwshard::catalog::ReadNode(nodeid, false);
 			    bool is_local = node->is_local;

@@ -8,7 +8,8 @@
  * remote transaction's first query, so every way fdwshard reaches a worker settles the
  * connection first: its own remote commands, and the foreign scans and modifications of each
  * plan, right after ExecutorStart opened them (postgres_fdw sends its first query later, at the
- * first row).
+ * first row). Settling a connection also notes it for remote/node_wait.cpp, so that an abort
+ * on a frozen worker does not wait for it forever, whatever the isolation level.
  */
 #include "fdwshard/transaction/remote_isolation.h"
 
@@ -118,7 +119,11 @@ SettleExecutorStart(QueryDesc *query_desc, int eflags)
 	else
 		standard_ExecutorStart(query_desc, eflags);
 
-	if (XactIsoLevel != XACT_READ_COMMITTED || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || query_desc->planstate == NULL)
+	/*
+	 * At every isolation level: settling also hands each connection to remote/node_wait.cpp, which
+	 * bounds the abort of a statement stuck on a frozen worker.
+	 */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || query_desc->planstate == NULL)
 		return;
 	/*
 	 * Plans without foreign tables (local shards, shipped statements) need nothing: a quick look
