@@ -256,7 +256,7 @@ AlterColumnTypeOnRemoteShards(DistributedTable *table, const SubcommandPlan *pla
 void
 ChangeShardOwners(DistributedTable *table, RoleSpec *owner)
 {
-	const char *role = quote_identifier(get_rolespec_name(owner));
+	const char *role = remote::QuotedRoleName(owner);
 	ListCell *cell;
 
 	foreach (cell, table->shards)

@@ -21,6 +21,14 @@ QualifiedRelationName(Oid relid)
 	return quote_qualified_identifier(schema, name);
 }
 
+const char *
+QuotedRoleName(const RoleSpec *role)
+{
+	if (role->roletype == ROLESPEC_PUBLIC)
+		return "PUBLIC";
+	return quote_identifier(get_rolespec_name(role));
+}
+
 char *
 NameWithSuffix(const char *name, int64 suffix)
 {
