@@ -47,6 +47,8 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 	TupleDesc desc = RelationGetDescr(rel);
 	StringInfoData sql;
 	bool first = true;
+	/* Collations, generated expressions and CHECK constraints name functions and types: qualified. */
+	int nest_level = BeginQualifiedDeparse();
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (", QualifiedName(schema, shard_name));
@@ -95,6 +97,7 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 	table_close(constraints, AccessShareLock);
 
 	appendStringInfoChar(&sql, ')');
+	EndQualifiedDeparse(nest_level);
 	table_close(rel, AccessShareLock);
 	return sql.data;
 }
