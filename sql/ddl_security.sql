@@ -101,6 +101,22 @@ SELECT rewritten();
 SELECT on_node(2, $$SELECT reltuples FROM pg_class WHERE oid = 'ddl_sec.vt_8801'::regclass$$) AS worker_reltuples;
 SELECT on_node(3, $$SELECT reltuples FROM pg_class WHERE oid = 'ddl_sec.rt_8804'::regclass$$) AS rt_reltuples;
 
+-- Shard keys do not go through PostgreSQL's own ALTER TABLE, CREATE/DROP INDEX: fdwshard checks
+-- ownership as they would, before anything reaches a worker (rt has no local shard to check it).
+ALTER TABLE rt ADD CONSTRAINT rt_key UNIQUE (k);
+CREATE UNIQUE INDEX rt_idx ON rt (k, v);
+SET ROLE regress_sec_plain;
+ALTER TABLE rt ADD CONSTRAINT rt_key2 UNIQUE (k);
+\echo :LAST_ERROR_SQLSTATE
+CREATE UNIQUE INDEX rt_idx2 ON rt (k);
+ALTER TABLE rt RENAME CONSTRAINT rt_key TO rt_mine;
+ALTER TABLE rt VALIDATE CONSTRAINT rt_key;
+ALTER TABLE rt DROP CONSTRAINT rt_key;
+DROP INDEX rt_idx;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT shard_indexes(2, 'ddl_sec.rt_8803');
+
 -- Every option, in any spelling PostgreSQL takes, reaches the workers with its value.
 VACUUM (FULL false, VERBOSE off, SKIP_LOCKED, FREEZE 1, ANALYZE 'on', INDEX_CLEANUP 'AUTO', TRUNCATE false,
         PROCESS_TOAST, DISABLE_PAGE_SKIPPING 0, PARALLEL 0) vt, rt;

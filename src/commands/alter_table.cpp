@@ -372,6 +372,11 @@ ProcessAlterTable(UtilityCall *call, AlterTableStmt *stmt)
 			native_cmds = lappend(native_cmds, cmd);
 	}
 
+	/* Shard keys do not go through PostgreSQL's ALTER TABLE, nor through its ownership check. */
+	foreach (cell, plans)
+		if (!((SubcommandPlan *) lfirst(cell))->native)
+			RequireOwner(table);
+
 	List *checks_before = CheckConstraints(relid);
 	stmt->cmds = native_cmds;
 	if (native_cmds != NIL)
@@ -489,6 +494,7 @@ ProcessRename(UtilityCall *call, RenameStmt *stmt)
 		case OBJECT_TABCONSTRAINT:
 			if (ShardKeyKind(relid, stmt->subname) != '\0')
 			{
+				RequireOwner(table);
 				RenameShardKey(table, stmt->subname, stmt->newname);
 				break;
 			}

@@ -148,6 +148,10 @@ ProcessDropIndex(UtilityCall *call, DropStmt *stmt)
 				                       dropped->name, dropped->name, dropped->table->name),
 				                errhint("You can drop constraint %s on table %s instead.", dropped->name,
 				                        dropped->table->name)));
+			/* As PostgreSQL's DROP INDEX, which does not run for it: the table's or the schema's owner. */
+			if (!pg_class_ownercheck(relid, GetUserId()) &&
+			    !pg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
+				aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, dropped->name);
 			shard_keys = lappend(shard_keys, dropped);
 		}
 		if (stmt->concurrent)
@@ -262,6 +266,7 @@ ProcessIndex(UtilityCall *call, IndexStmt *stmt)
 
 	if (stmt->unique || stmt->primary)
 	{
+		RequireOwner(table); /* PostgreSQL's own CREATE INDEX does not run */
 		AddShardUniqueIndex(table, stmt);
 		return true;
 	}

@@ -163,6 +163,13 @@ QueryOnShardNode(const Shard *shard, const char *sql)
 	return answer;
 }
 
+void
+RequireOwner(const DistributedTable *table)
+{
+	if (!pg_class_ownercheck(table->relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, table->name);
+}
+
 const char *
 ShardRelName(const DistributedTable *table, const Shard *shard)
 {

@@ -76,6 +76,13 @@ void RunOnShardNode(const Shard *shard, const char *sql);
 /* The first column of the first row of sql where the shard lives, or NULL. */
 char *QueryOnShardNode(const Shard *shard, const char *sql);
 
+/*
+ * PostgreSQL's ownership check ("must be owner of table ..."), for the statements fdwshard runs
+ * itself instead of PostgreSQL (shard keys): on a worker they would run as the user of the user
+ * mapping, whoever asked.
+ */
+void RequireOwner(const DistributedTable *table);
+
 /* schema.name of the shard, quoted. */
 const char *ShardRelName(const DistributedTable *table, const Shard *shard);
 
