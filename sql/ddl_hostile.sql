@@ -58,6 +58,8 @@ SELECT :"key" = :new_key AS moved, :"val" FROM :"tab" WHERE :"key" IN (1, :new_k
 ALTER TABLE :"tab" ADD COLUMN "New; Col" text DEFAULT 'dflt''; --' NOT NULL, ADD CONSTRAINT "Chk; ""c"" --" CHECK ("Pos?"(:"key" + 1));
 ALTER TABLE :"tab" RENAME COLUMN :"val" TO "Vâl ""2""; --";
 ALTER TABLE :"tab" RENAME CONSTRAINT "Chk; ""c"" --" TO "Chk ""2""";
+ALTER TABLE :"tab" ADD COLUMN "Gone ""g""; --" int, ALTER COLUMN "MiXeD Case" TYPE varchar(40);
+ALTER TABLE :"tab" DROP COLUMN "Gone ""g""; --";
 SELECT n, shard_columns(n, shard(:'sch', :'tab', 8899 + n)), shard_constraints(n, shard(:'sch', :'tab', 8899 + n))
 FROM generate_series(1, 3) n;
 SELECT DISTINCT "New; Col" FROM :"tab";
@@ -86,7 +88,7 @@ ANALYZE (SKIP_LOCKED) :"tab2" ("New; Col");
 SELECT n, on_node(n, format('SELECT string_agg(attname, %L ORDER BY attname) FROM pg_stats WHERE schemaname = %L AND tablename = %L',
     ', ', :'sch2', :'tab2' || '_' || (8899 + n))) FROM generate_series(2, 3) n;
 
--- GRANT and REVOKE to a role with such a name, and to CURRENT_USER.
+-- GRANT, REVOKE and OWNER TO with a role with such a name, and with CURRENT_USER.
 CREATE ROLE :"role";
 SELECT on_node(n, format('CREATE ROLE %I', :'role')) FROM unnest(ARRAY[2, 3]) n;
 GRANT SELECT, UPDATE ("Vâl ""2""; --") ON :"tab2" TO :"role", CURRENT_USER WITH GRANT OPTION;
@@ -96,6 +98,13 @@ SELECT n, on_node(n, format($$SELECT relacl::text || ' ' || (SELECT attacl::text
 REVOKE UPDATE ("Vâl ""2""; --") ON :"tab2" FROM :"role";
 REVOKE ALL ON :"tab2" FROM CURRENT_USER, :"role";
 SELECT n, on_node(n, format($$SELECT coalesce(relacl::text, 'default') FROM pg_class WHERE oid = %L::regclass$$,
+    shard(:'sch2', :'tab2', 8899 + n))) FROM generate_series(1, 3) n;
+
+ALTER TABLE :"tab2" OWNER TO :"role";
+SELECT n, on_node(n, format('SELECT relowner::regrole::text FROM pg_class WHERE oid = %L::regclass',
+    shard(:'sch2', :'tab2', 8899 + n))) FROM generate_series(1, 3) n;
+ALTER TABLE :"tab2" OWNER TO CURRENT_USER;
+SELECT n, on_node(n, format('SELECT relowner::regrole::text FROM pg_class WHERE oid = %L::regclass',
     shard(:'sch2', :'tab2', 8899 + n))) FROM generate_series(1, 3) n;
 
 -- TRUNCATE; undistribute_table brings rows and keys back into one table; DROP.
