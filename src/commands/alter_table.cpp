@@ -256,7 +256,7 @@ AlterColumnTypeOnRemoteShards(DistributedTable *table, const SubcommandPlan *pla
 void
 ChangeShardOwners(DistributedTable *table, RoleSpec *owner)
 {
-	const char *role = quote_identifier(get_rolespec_name(owner));
+	const char *role = remote::QuotedRoleName(owner);
 	ListCell *cell;
 
 	foreach (cell, table->shards)
@@ -371,6 +371,11 @@ ProcessAlterTable(UtilityCall *call, AlterTableStmt *stmt)
 		if (plan->native)
 			native_cmds = lappend(native_cmds, cmd);
 	}
+
+	/* Shard keys do not go through PostgreSQL's ALTER TABLE, nor through its ownership check. */
+	foreach (cell, plans)
+		if (!((SubcommandPlan *) lfirst(cell))->native)
+			RequireTableOwner(table->relid);
 
 	List *checks_before = CheckConstraints(relid);
 	stmt->cmds = native_cmds;
@@ -489,6 +494,7 @@ ProcessRename(UtilityCall *call, RenameStmt *stmt)
 		case OBJECT_TABCONSTRAINT:
 			if (ShardKeyKind(relid, stmt->subname) != '\0')
 			{
+				RequireTableOwner(table->relid);
 				RenameShardKey(table, stmt->subname, stmt->newname);
 				break;
 			}

@@ -14,6 +14,17 @@ namespace fdwshard::commands
 namespace
 {
 
+/*
+ * DROP INDEX's own check, made before any shard changes (PostgreSQL's runs after them, or not at
+ * all for shard keys): the owner of the table or of its schema, with PostgreSQL's message.
+ */
+void
+RequireIndexOwner(Oid relid, const char *index_name)
+{
+	if (!pg_class_ownercheck(relid, GetUserId()) && !pg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_INDEX, index_name);
+}
+
 List *
 PartitionedIndexes(Oid relid)
 {
@@ -128,7 +139,7 @@ ProcessDropIndex(UtilityCall *call, DropStmt *stmt)
 			dropped->table = LoadDistributedTable(relid);
 			if (dropped->table == NULL)
 				continue;
-			RequireTableOwner(relid, true);
+			RequireIndexOwner(relid, get_rel_name(index));
 			RequireShardAccess(dropped->table);
 			dropped->name = get_rel_name(index);
 			partitioned = lappend(partitioned, dropped);
@@ -144,7 +155,7 @@ ProcessDropIndex(UtilityCall *call, DropStmt *stmt)
 			}
 			dropped->table = LoadDistributedTable(relid);
 			dropped->name = strVal(llast(names));
-			RequireTableOwner(relid, true); /* DROP INDEX: the index's owner is the table's */
+			RequireIndexOwner(relid, dropped->name);
 			RequireShardAccess(dropped->table);
 			if (kind != 'i')
 				ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -267,6 +278,7 @@ ProcessIndex(UtilityCall *call, IndexStmt *stmt)
 
 	if (stmt->unique || stmt->primary)
 	{
+		RequireTableOwner(table->relid); /* PostgreSQL's own CREATE INDEX does not run */
 		AddShardUniqueIndex(table, stmt);
 		return true;
 	}

@@ -395,15 +395,15 @@ DropShardKey(DistributedTable *table, const char *name, DropBehavior behavior)
 	foreach (cell, table->shards)
 	{
 		Shard *shard = (Shard *) lfirst(cell);
-		const char *shard_key = quote_identifier(remote::NameWithSuffix(name, shard->shardid));
+		const char *shard_key = remote::NameWithSuffix(name, shard->shardid); /* not quoted yet */
 		const char *cascade = behavior == DROP_CASCADE ? " CASCADE" : "";
 
 		if (kind == 'i')
 			RunOnShardNode(shard,
 			               psprintf("DROP INDEX %s%s", remote::QualifiedName(table->schema, shard_key), cascade));
 		else
-			RunOnShardNode(
-			    shard, psprintf("ALTER TABLE %s DROP CONSTRAINT %s%s", ShardRelName(table, shard), shard_key, cascade));
+			RunOnShardNode(shard, psprintf("ALTER TABLE %s DROP CONSTRAINT %s%s", ShardRelName(table, shard),
+			                               quote_identifier(shard_key), cascade));
 	}
 	SPI_connect();
 	catalog::CatalogWrite("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",

@@ -36,11 +36,14 @@ SaveAndDropDependentViews(Oid relid, const char *table_name)
 	List *views = NIL;
 
 	for (uint64 row = 0; row < count; row++)
+	{
+		bool is_null;
 		if (strcmp(SpiText(row, 2), "v") != 0)
 			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			                errmsg("cannot rebuild table \"%s\" because materialized view \"%s\" depends on it",
-			                       table_name, SpiText(row, 1)),
+			                       table_name, get_rel_name(DatumGetObjectId(SpiValue(row, 7, &is_null)))),
 			                errhint("Drop the materialized view first and create it again afterwards.")));
+	}
 
 	SPITupleTable *rows = SPI_tuptable;
 	for (uint64 row = 0; row < count; row++)

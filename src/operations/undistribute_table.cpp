@@ -92,8 +92,8 @@ UndistributeTable(Oid relid)
 	ListCell *cell;
 	foreach (cell, commands::RemoteShards(table))
 		remote::RequireUserMapping(((Shard *) lfirst(cell))->serverid);
-	if (SpiRun("SELECT k.name, k.logicalrelid::text FROM fdwshard.shard_key k WHERE k.kind = 'f' "
-	           "AND (k.logicalrelid = $1 OR k.referenced = $1) ORDER BY 1 LIMIT 1",
+	if (SpiRun("SELECT k.name, c.relname FROM fdwshard.shard_key k JOIN pg_class c ON c.oid = k.logicalrelid "
+	           "WHERE k.kind = 'f' AND (k.logicalrelid = $1 OR k.referenced = $1) ORDER BY 1 LIMIT 1",
 	           {OidArg(relid)}) > 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 		                errmsg("cannot undistribute table \"%s\" because of foreign key \"%s\" on table \"%s\"",
@@ -174,7 +174,13 @@ extern "C"
 		    [&]() -> Datum
 		    {
 			    Oid relid = PG_GETARG_OID(0);
+			    /*
+			     * search_path = pg_catalog throughout: definitions read here are fully qualified, and
+			     * those read from a worker (deparsed there under pg_catalog) mean here what they meant there.
+			     */
+			    int nest_level = fdwshard::remote::BeginQualifiedDeparse();
 			    fdwshard::commands::WithoutPropagation([&]() { fdwshard::UndistributeTable(relid); });
+			    fdwshard::remote::EndQualifiedDeparse(nest_level);
 			    PG_RETURN_VOID();
 		    });
 	}

@@ -21,6 +21,14 @@ QualifiedRelationName(Oid relid)
 	return quote_qualified_identifier(schema, name);
 }
 
+const char *
+QuotedRoleName(const RoleSpec *role)
+{
+	if (role->roletype == ROLESPEC_PUBLIC)
+		return "PUBLIC";
+	return quote_identifier(get_rolespec_name(role));
+}
+
 char *
 NameWithSuffix(const char *name, int64 suffix)
 {
@@ -39,6 +47,8 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 	TupleDesc desc = RelationGetDescr(rel);
 	StringInfoData sql;
 	bool first = true;
+	/* Collations, generated expressions and CHECK constraints name functions and types: qualified. */
+	int nest_level = BeginQualifiedDeparse();
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (", QualifiedName(schema, shard_name));
@@ -87,6 +97,7 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 	table_close(constraints, AccessShareLock);
 
 	appendStringInfoChar(&sql, ')');
+	EndQualifiedDeparse(nest_level);
 	table_close(rel, AccessShareLock);
 	return sql.data;
 }

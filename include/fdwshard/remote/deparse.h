@@ -12,6 +12,13 @@ const char *QualifiedName(const char *schema, const char *name);
 /* schema.name of a relation by OID, always schema-qualified. */
 const char *QualifiedRelationName(Oid relid);
 
+/*
+ * A role as a remote statement must name it: PUBLIC, or the role's quoted name. CURRENT_USER,
+ * CURRENT_ROLE and SESSION_USER are resolved here, on the coordinator: on a worker they would mean
+ * the user of the user mapping.
+ */
+const char *QuotedRoleName(const RoleSpec *role);
+
 /* name_suffix, truncated so it fits in NAMEDATALEN-1 bytes; used for shard and shard-index names. */
 char *NameWithSuffix(const char *name, int64 suffix);
 
