@@ -43,8 +43,10 @@ HTAB *prepared = NULL;
 
 constexpr int kMaxPreparedPerConnection = 1000;
 
+/* READ COMMITTED whatever the worker's default: only READ COMMITTED clients take this path. */
 const char *const kSessionSetup = "SET search_path = pg_catalog; SET timezone = 'UTC'; SET datestyle = ISO; "
-                                  "SET intervalstyle = postgres; SET extra_float_digits = 3";
+                                  "SET intervalstyle = postgres; SET extra_float_digits = 3; "
+                                  "SET default_transaction_isolation = 'read committed'";
 
 void
 EnsureTables()
