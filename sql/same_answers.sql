@@ -59,4 +59,21 @@ SELECT create_distributed_table('named', 'name', shard_count := 4);
 SELECT get_shard_id_for_distribution_column('named', 'abc'::varchar) = get_shard_id_for_distribution_column('named', 'abc'::text) AS varchar,
        get_shard_id_for_distribution_column('named', 'abc'::code) = get_shard_id_for_distribution_column('named', 'abc'::text) AS domain;
 
+-- Index definitions replayed on the workers mean there what they mean here, whatever the
+-- search_path that found their functions.
+CREATE SCHEMA same_answers_fn;
+CREATE FUNCTION same_answers_fn.twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2';
+SELECT fdwshard.run_command_on_node(n, 'CREATE SCHEMA same_answers_fn; CREATE FUNCTION same_answers_fn.twice(int) '
+       || 'RETURNS int IMMUTABLE LANGUAGE sql AS ''SELECT $1 * 2''') FROM unnest(ARRAY[2, 3]) n;
+SET search_path = same_answers, same_answers_fn, public;
+CREATE TABLE ix (k int, v int);
+CREATE INDEX ix_twice ON ix (twice(v));
+SELECT create_distributed_table('ix', 'k', shard_count := 4);
+SELECT fdwshard.run_command_on_node(3, format('SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %L::regclass',
+       'same_answers.' || (SELECT shard_name FROM fdwshard.shards WHERE table_name = 'ix'::regclass AND nodeid = 3 LIMIT 1))) AS worker_index;
+SET search_path = same_answers, public;
+DROP TABLE ix;
+DROP SCHEMA same_answers_fn CASCADE;
+SELECT fdwshard.run_command_on_node(n, 'DROP SCHEMA same_answers_fn CASCADE') FROM unnest(ARRAY[2, 3]) n;
+
 DROP SCHEMA same_answers CASCADE;

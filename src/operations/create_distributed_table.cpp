@@ -144,10 +144,15 @@ CheckDistributionColumn(Relation rel, TableSnapshot &table)
 		                        "text or uuid.")));
 }
 
-/* Saves every index; refuses unique ones that cannot be enforced per shard. */
+/*
+ * Saves every index; refuses unique ones that cannot be enforced per shard. Definitions are
+ * deparsed with search_path emptied: they are replayed on the workers, where the caller's
+ * search_path means nothing (or something else).
+ */
 void
 SaveIndexes(TableSnapshot &table)
 {
+	int nest_level = remote::BeginQualifiedDeparse();
 	uint64 count =
 	    SpiRun("SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisexclusion, "
 	           "$2 = ANY (i.indkey[0:i.indnkeyatts - 1]), con.conname, pg_get_constraintdef(con.oid), con.contype "
@@ -155,6 +160,7 @@ SaveIndexes(TableSnapshot &table)
 	           "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
 	           "WHERE i.indrelid = $1 ORDER BY c.relname",
 	           {OidArg(table.relid), Int4Arg(table.attnum)});
+	remote::EndQualifiedDeparse(nest_level);
 
 	for (uint64 row = 0; row < count; row++)
 	{
