@@ -65,7 +65,7 @@ Connection(Oid serverid, Oid userid, PgFdwConnState **state)
 	UserMapping *mapping = GetUserMapping(userid, serverid);
 	PGconn *conn = get_connection(mapping, false, state);
 	NoteFdwConnection(conn);
-	transaction::SettleRemoteIsolation(mapping->umid, conn);
+	transaction::SettleRemoteIsolation(mapping, conn);
 	return conn;
 }
 

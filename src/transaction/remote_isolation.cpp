@@ -154,24 +154,28 @@ void
 SettleRelation(RangeVar *relation)
 {
 	Oid relid = RangeVarGetRelid(relation, NoLock, true);
-	if (OidIsValid(relid))
+	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
+		SettleServer(GetForeignTable(relid)->serverid, InvalidOid); /* a foreign shard named directly */
+	else if (OidIsValid(relid))
 		SettleTableConnections(relid);
 }
 
 } // namespace
 
 void
-SettleRemoteIsolation(Oid umid, PGconn *conn)
+SettleRemoteIsolation(UserMapping *mapping, PGconn *conn)
 {
-	if (XactIsoLevel != XACT_READ_COMMITTED || !FirstSight(umid) || IsSubTransaction())
+	if (XactIsoLevel != XACT_READ_COMMITTED || !FirstSight(mapping->umid) || IsSubTransaction())
 		return;
+	/* With remote estimates postgres_fdw queries the worker while planning, before we see the connection. */
+	ListCell *cell;
+	foreach (cell, GetForeignServer(mapping->serverid)->options)
+	{
+		DefElem *option = (DefElem *) lfirst(cell);
+		if (strcmp(option->defname, "use_remote_estimate") == 0 && defGetBoolean(option))
+			return;
+	}
 	remote::ExecuteOnConnection(conn, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
-}
-
-void
-NoteUnsettled(Oid umid)
-{
-	(void) FirstSight(umid);
 }
 
 void

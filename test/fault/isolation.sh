@@ -21,12 +21,21 @@ done
 # Every way a statement reaches a worker first (rows routed by a multi-row INSERT, ANALYZE,
 # TRUNCATE, COPY, a multi-shard scan) leaves the transaction usable and READ COMMITTED there.
 for first in "INSERT INTO t VALUES (101, 'a'), (102, 'b'), (103, 'c'), (104, 'd')" "ANALYZE t" "SELECT count(*) FROM t" \
-	"TRUNCATE t" "COPY t (k) FROM PROGRAM 'seq 201 210'" "SAVEPOINT s; SELECT count(*) FROM t; RELEASE s"; do
+	"TRUNCATE t" "COPY t (k) FROM PROGRAM 'seq 201 210'" "ANALYZE $(q "$COORDINATOR_PORT" $db "SELECT shard_name FROM fdwshard.shards WHERE nodeid = 3 LIMIT 1")" \
+	"SAVEPOINT s; SELECT count(*) FROM t; RELEASE s"; do
 	got=$(q "$COORDINATOR_PORT" $db "BEGIN; $first; SELECT count(*) FROM t WHERE k <= 20; UPDATE t SET v = v WHERE k <= 20;
 	      SELECT fdwshard.run_command_on_node(3, 'SHOW transaction_isolation')" | tail -1)
 	case "$first" in SAVEPOINT*) want="repeatable read" ;; *) want="read committed" ;; esac
 	check "after \"$first\": $want on the worker" "$want" "$got"
 done
+
+# With use_remote_estimate postgres_fdw queries the worker while planning: fdwshard leaves that
+# server's level alone rather than fail (the statement and the transaction work).
+q "$COORDINATOR_PORT" $db "ALTER SERVER fdwshard_node_3 OPTIONS (ADD use_remote_estimate 'true')" >/dev/null
+got=$(q "$COORDINATOR_PORT" $db "BEGIN; SELECT count(*) FROM t WHERE k <= 20; UPDATE t SET v = v WHERE k <= 20;
+      SELECT fdwshard.run_command_on_node(3, 'SHOW transaction_isolation')" | tail -1)
+check "use_remote_estimate: the transaction works, its level left to postgres_fdw" "repeatable read" "$got"
+q "$COORDINATOR_PORT" $db "ALTER SERVER fdwshard_node_3 OPTIONS (DROP use_remote_estimate)" >/dev/null
 
 # 8 clients, 20 keys, one-row updates in transaction blocks (the issue's workload).
 script=$(mktemp); chmod 644 "$script"

@@ -7,21 +7,20 @@ namespace fdwshard::transaction
 {
 
 /*
- * Called right after postgres_fdw's GetConnection handed out conn for user mapping umid. The
+ * Called right after postgres_fdw's GetConnection handed out conn for mapping. The
  * first time in a READ COMMITTED local transaction, at top level, that connection's remote
  * transaction (which postgres_fdw always opens at REPEATABLE READ) is set to READ COMMITTED,
  * before it runs any query. Later uses, and first uses inside a subtransaction (postgres_fdw has
- * already sent SAVEPOINT: too late), are left as they are.
+ * already sent SAVEPOINT: too late), are left as they are, and so are servers with
+ * use_remote_estimate (postgres_fdw queries them while planning, before fdwshard sees them).
  */
-void SettleRemoteIsolation(Oid umid, PGconn *conn);
+void SettleRemoteIsolation(UserMapping *mapping, PGconn *conn);
 
 /* Settles the connections of every remote shard of a distributed table for the current user. */
 void SettleTableConnections(Oid relid);
 
-/* Records that umid's remote transaction may have run a query we did not see: never settle it. */
-void NoteUnsettled(Oid umid);
-
-/* Before COPY FROM, TRUNCATE or ANALYZE of a distributed table: postgres_fdw reaches its shards outside the executor. */
+/* Before COPY FROM, TRUNCATE or ANALYZE of a distributed table: postgres_fdw reaches its shards outside the executor.
+ */
 void SettleForUtility(Node *parsetree);
 
 /* The ExecutorStart hook that settles the connections a plan's foreign scans and modifications opened. */
