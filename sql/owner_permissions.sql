@@ -93,6 +93,21 @@ SELECT fdwshard.run_command_on_node(2, $$SELECT string_agg(attname, ', ' ORDER B
                                           WHERE attrelid = 'owner_perms.t_4801'::regclass AND attnum > 0 AND NOT attisdropped$$) AS worker1_columns;
 SELECT name FROM fdwshard.shard_key WHERE logicalrelid = 't'::regclass ORDER BY name;
 
+-- A foreign key needs REFERENCES on the referenced table (or its columns), as on one server.
+CREATE TABLE ref (key int PRIMARY KEY);
+INSERT INTO ref SELECT generate_series(1, 100);
+SELECT create_distributed_table('ref', 'key', shard_count := 4, colocate_with := 't');
+SET ROLE regress_perm_owner;
+ALTER TABLE t ADD CONSTRAINT t_key_fkey FOREIGN KEY (key) REFERENCES ref (key);
+RESET ROLE;
+GRANT REFERENCES (key) ON ref TO regress_perm_owner;
+SET ROLE regress_perm_owner;
+ALTER TABLE t ADD CONSTRAINT t_key_fkey FOREIGN KEY (key) REFERENCES ref (key);
+INSERT INTO t (key, v) VALUES (1000, 'no such ref');
+ALTER TABLE t DROP CONSTRAINT t_key_fkey;
+RESET ROLE;
+DROP TABLE ref;
+
 -- The owner undistributes it, distributes it again and drops it.
 SET ROLE regress_perm_owner;
 ALTER TABLE t DROP CONSTRAINT t_pkey;

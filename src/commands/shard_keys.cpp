@@ -323,6 +323,32 @@ AddShardUniqueIndex(DistributedTable *table, IndexStmt *stmt)
 	RecordShardKey(table, name, 'i', InvalidOid);
 }
 
+namespace
+{
+
+/*
+ * PostgreSQL's check for a foreign key (checkFkeyPermissions, which does not run for shard keys):
+ * REFERENCES on the referenced table, or on each referenced column.
+ */
+void
+RequireReferencesPrivilege(Oid relid, List *columns)
+{
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_REFERENCES) == ACLCHECK_OK)
+		return;
+	ListCell *cell;
+	foreach (cell, columns)
+	{
+		AttrNumber attnum = get_attnum(relid, strVal(lfirst(cell)));
+		AclResult result = attnum == InvalidAttrNumber
+		                       ? ACLCHECK_NO_PRIV
+		                       : pg_attribute_aclcheck(relid, attnum, GetUserId(), ACL_REFERENCES);
+		if (result != ACLCHECK_OK)
+			aclcheck_error(result, OBJECT_TABLE, get_rel_name(relid));
+	}
+}
+
+} // namespace
+
 void
 AddShardForeignKey(DistributedTable *table, Constraint *constraint)
 {
@@ -361,6 +387,7 @@ AddShardForeignKey(DistributedTable *table, Constraint *constraint)
 		                 "distribution column, so that each row and the row it references are in the same shard.")));
 	if (constraint->fk_del_set_cols != NIL)
 		RefuseUnsupported("ON DELETE SET NULL/DEFAULT (columns)", table->name);
+	RequireReferencesPrivilege(referenced_relid, referenced_columns);
 
 	const char *name = constraint->conname != NULL ? constraint->conname
 	                                               : ChooseConstraintName(table->name, NamePart(constraint->fk_attrs),
