@@ -150,6 +150,18 @@ REVOKE SELECT ON vt FROM regress_sec_owner;
 RESET ROLE;
 SELECT on_node(n, format($$SELECT relacl::text FROM pg_class WHERE oid = %L::regclass$$, 'ddl_sec.' || rel)) AS relacl
 FROM (VALUES (1, 'vt'), (2, 'vt_8801')) s(n, rel);
+-- GRANT ... ON ALL TABLES IN SCHEMA reaches the shards on the workers too; only for the owner.
+GRANT INSERT ON ALL TABLES IN SCHEMA ddl_sec TO regress_sec_plain;
+SELECT on_node(n, format($$SELECT relacl::text FROM pg_class WHERE oid = %L::regclass$$, 'ddl_sec.' || rel)) AS relacl
+FROM (VALUES (1, 'vt'), (2, 'vt_8801'), (3, 'vt_8802'), (1, 'rt')) s(n, rel);
+SELECT shard_name, nodeid, on_node(nodeid, format($$SELECT relacl::text LIKE '%%regress_sec_plain=a/%%' FROM pg_class
+                                                      WHERE oid = %L::regclass$$, 'ddl_sec.' || shard_name)) AS granted
+FROM fdwshard.shards WHERE table_name = 'rt'::regclass ORDER BY shardid;
+REVOKE INSERT ON ALL TABLES IN SCHEMA ddl_sec FROM regress_sec_plain;
+SELECT on_node(2, $$SELECT relacl::text FROM pg_class WHERE oid = 'ddl_sec.vt_8801'::regclass$$) AS relacl;
+SET ROLE regress_sec_plain;
+GRANT INSERT ON ALL TABLES IN SCHEMA ddl_sec TO regress_sec_plain;
+RESET ROLE;
 
 DROP SCHEMA ddl_sec CASCADE;
 DROP USER MAPPING FOR regress_sec_owner SERVER fdwshard_node_2;

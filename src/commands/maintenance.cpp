@@ -331,16 +331,32 @@ ProcessVacuum(UtilityCall *call, VacuumStmt *stmt)
 bool
 ProcessGrant(UtilityCall *call, GrantStmt *stmt)
 {
-	if (stmt->targtype != ACL_TARGET_OBJECT || stmt->objtype != OBJECT_TABLE)
+	if (stmt->objtype != OBJECT_TABLE ||
+	    (stmt->targtype != ACL_TARGET_OBJECT && stmt->targtype != ACL_TARGET_ALL_IN_SCHEMA))
 		return false;
 
 	List *tables = NIL;
 	ListCell *cell;
 	foreach (cell, stmt->objects)
 	{
-		DistributedTable *table = LoadDistributedTable(RangeVarGetRelid((RangeVar *) lfirst(cell), NoLock, true));
-		if (table != NULL)
-			tables = lappend(tables, table);
+		if (stmt->targtype == ACL_TARGET_OBJECT)
+		{
+			DistributedTable *table = LoadDistributedTable(RangeVarGetRelid((RangeVar *) lfirst(cell), NoLock, true));
+			if (table != NULL)
+				tables = lappend(tables, table);
+			continue;
+		}
+		/* ALL TABLES IN SCHEMA: PostgreSQL grants on the coordinator's relations, we on the workers' shards. */
+		ListCell *relid_cell;
+		foreach (relid_cell,
+		         LocalTexts("SELECT d.logicalrelid::oid::text FROM fdwshard.distributed_table d "
+		                    "JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid WHERE c.relnamespace = $1 ORDER BY 1",
+		                    get_namespace_oid(strVal(lfirst(cell)), false)))
+		{
+			DistributedTable *table = LoadDistributedTable(atooid((char *) lfirst(relid_cell)));
+			if (table != NULL)
+				tables = lappend(tables, table);
+		}
 	}
 	if (tables == NIL)
 		return false;
