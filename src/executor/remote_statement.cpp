@@ -102,61 +102,12 @@ BeginRemoteScan(CustomScanState *node, EState *estate, int)
 	MemoryContextRegisterResetCallback(estate->es_query_cxt, &state->cleanup);
 }
 
-/*
- * The parameters as text. Expressions are evaluated under the session's settings (DateStyle,
- * TimeZone, ...), as on one server; only printing the values for the worker uses postgres_fdw's
- * transmission modes (DateStyle ISO, ...), which the worker's session reads back unambiguously.
- */
-const char **
-ParameterValues(RemoteScanState *state, Oid **types_out)
-{
-	int count = list_length(state->param_sources);
-	const char **values = (const char **) palloc0(sizeof(char *) * Max(count, 1));
-	Oid *types = (Oid *) palloc0(sizeof(Oid) * Max(count, 1));
-	Datum *datums = (Datum *) palloc0(sizeof(Datum) * Max(count, 1));
-	bool *nulls = (bool *) palloc0(sizeof(bool) * Max(count, 1));
-	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
-	EState *estate = state->css.ss.ps.state;
-
-	*types_out = types;
-	if (count == 0)
-		return values;
-
-	for (int i = 0; i < count; i++)
-	{
-		int source = intVal(list_nth(state->param_sources, i));
-
-		types[i] = list_nth_oid(state->param_types, i);
-		nulls[i] = true;
-		if (source > 0)
-		{
-			Oid actual_type;
-			if (!router::ParamValue(estate->es_param_list_info, source, false, &datums[i], &nulls[i], &actual_type))
-				ereport(ERROR,
-				        (errcode(ERRCODE_UNDEFINED_PARAMETER), errmsg("no value found for parameter %d", source)));
-		}
-		else
-			datums[i] = ExecEvalExpr((ExprState *) list_nth(state->local_states, -source - 1), econtext, &nulls[i]);
-	}
-
-	int nest_level = remote::SetTransmissionModes();
-	for (int i = 0; i < count; i++)
-		if (!nulls[i])
-		{
-			Oid output_function;
-			bool is_varlena;
-			getTypeOutputInfo(types[i], &output_function, &is_varlena);
-			values[i] = OidOutputFunctionCall(output_function, datums[i]);
-		}
-	remote::ResetTransmissionModes(nest_level);
-	return values;
-}
-
 void
 Execute(RemoteScanState *state)
 {
 	Oid *types;
-	const char **values = ParameterValues(state, &types);
+	const char **values = ShippedParameterValues(&state->css.ss.ps, state->param_sources, state->param_types,
+	                                             state->local_states, &types);
 
 	int count = list_length(state->param_sources);
 	EState *estate = state->css.ss.ps.state;
@@ -283,10 +234,60 @@ ShardNames(List *shards)
 
 } // namespace
 
-PlannedStmt *
-MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *statement)
+/*
+ * The parameters as text. Expressions are evaluated under the session's settings (DateStyle,
+ * TimeZone, ...), as on one server; only printing the values for the worker uses postgres_fdw's
+ * transmission modes (DateStyle ISO, ...), which the worker's session reads back unambiguously.
+ */
+const char **
+ShippedParameterValues(PlanState *plan_state, List *param_sources, List *param_types, List *local_states,
+                       Oid **types_out)
 {
-	List *output = query->commandType == CMD_SELECT ? query->targetList : query->returningList;
+	int count = list_length(param_sources);
+	const char **values = (const char **) palloc0(sizeof(char *) * Max(count, 1));
+	Oid *types = (Oid *) palloc0(sizeof(Oid) * Max(count, 1));
+	Datum *datums = (Datum *) palloc0(sizeof(Datum) * Max(count, 1));
+	bool *nulls = (bool *) palloc0(sizeof(bool) * Max(count, 1));
+	ExprContext *econtext = plan_state->ps_ExprContext;
+	EState *estate = plan_state->state;
+
+	*types_out = types;
+	if (count == 0)
+		return values;
+
+	for (int i = 0; i < count; i++)
+	{
+		int source = intVal(list_nth(param_sources, i));
+
+		types[i] = list_nth_oid(param_types, i);
+		nulls[i] = true;
+		if (source > 0)
+		{
+			Oid actual_type;
+			if (!router::ParamValue(estate->es_param_list_info, source, false, &datums[i], &nulls[i], &actual_type))
+				ereport(ERROR,
+				        (errcode(ERRCODE_UNDEFINED_PARAMETER), errmsg("no value found for parameter %d", source)));
+		}
+		else
+			datums[i] = ExecEvalExpr((ExprState *) list_nth(local_states, -source - 1), econtext, &nulls[i]);
+	}
+
+	int nest_level = remote::SetTransmissionModes();
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
+		{
+			Oid output_function;
+			bool is_varlena;
+			getTypeOutputInfo(types[i], &output_function, &is_varlena);
+			values[i] = OidOutputFunctionCall(output_function, datums[i]);
+		}
+	remote::ResetTransmissionModes(nest_level);
+	return values;
+}
+
+void
+OutputTargetLists(List *output, List **scan_tlist_out, List **tlist_out, int *width_out)
+{
 	List *scan_tlist = NIL;
 	List *tlist = NIL;
 	AttrNumber resno = 1;
@@ -312,6 +313,22 @@ MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *state
 		width += get_typavgwidth(type, typmod);
 		resno++;
 	}
+
+	*scan_tlist_out = scan_tlist;
+	*tlist_out = tlist;
+	*width_out = width;
+}
+
+PlannedStmt *
+MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *statement)
+{
+	List *output = query->commandType == CMD_SELECT ? query->targetList : query->returningList;
+	List *scan_tlist;
+	List *tlist;
+	int width;
+	ListCell *cell;
+
+	OutputTargetLists(output, &scan_tlist, &tlist, &width);
 
 	List *local_exprs = NIL;
 	foreach (cell, statement->local_exprs)

@@ -378,6 +378,33 @@ MaxParamWalker(Node *node, void *context)
 
 } // namespace
 
+bool
+ShipQuery(Query *query, List *shard_relids, ShippedQuery *out)
+{
+	ShipContext context;
+	memset(&context, 0, sizeof(context));
+	context.ok = true;
+	context.shard_relids = shard_relids;
+	(void) MaxParamWalker((Node *) query, &context.user_param_count);
+	context.user_param_map = (int *) palloc0(sizeof(int) * (context.user_param_count + 1));
+	/* The router routes an INSERT only when it is one row of VALUES. */
+	if (query->commandType == CMD_INSERT)
+		context.insert_targetlist = query->targetList;
+
+	Query *shipped = (Query *) ShipMutator((Node *) query, &context);
+	if (!context.ok)
+	{
+		elog(DEBUG2, "fdwshard: statement not shippable, planning it against the shard");
+		return false;
+	}
+	PrepareWalker((Node *) shipped, shard_relids);
+	out->sql = DeparseQuery(shipped);
+	out->param_sources = context.param_sources;
+	out->param_types = context.param_types;
+	out->local_exprs = context.local_exprs;
+	return true;
+}
+
 PlannedStmt *
 PlanRemoteStatement(Query *query, List *shards, List *permission_rtes, int cursor_options)
 {
@@ -395,36 +422,21 @@ PlanRemoteStatement(Query *query, List *shards, List *permission_rtes, int curso
 		shard_relids = lappend_oid(shard_relids, shard->relid);
 	}
 
-	ShipContext context;
-	memset(&context, 0, sizeof(context));
-	context.ok = true;
-	context.shard_relids = shard_relids;
-	(void) MaxParamWalker((Node *) query, &context.user_param_count);
-	context.user_param_map = (int *) palloc0(sizeof(int) * (context.user_param_count + 1));
-	/* The router routes an INSERT only when it is one row of VALUES. */
-	if (query->commandType == CMD_INSERT)
-		context.insert_targetlist = query->targetList;
-
-	Query *shipped = (Query *) ShipMutator((Node *) query, &context);
-	if (!context.ok)
-	{
-		elog(DEBUG2, "fdwshard: statement not shippable, planning it against the shard");
+	ShippedQuery shipped;
+	if (!ShipQuery(query, shard_relids, &shipped))
 		return NULL;
-	}
-	PrepareWalker((Node *) shipped, shard_relids);
-	char *sql = DeparseQuery(shipped);
 
 	List *rtable = list_concat(list_copy(query->rtable), permission_rtes);
 	rtable = list_concat(rtable, RelationRtes(query, true));
 
 	executor::RemoteStatement statement;
-	statement.sql = sql;
+	statement.sql = shipped.sql;
 	statement.serverid = first->serverid;
 	statement.nodeid = first->nodeid;
 	statement.shards = shards;
-	statement.param_sources = context.param_sources;
-	statement.param_types = context.param_types;
-	statement.local_exprs = context.local_exprs;
+	statement.param_sources = shipped.param_sources;
+	statement.param_types = shipped.param_types;
+	statement.local_exprs = shipped.local_exprs;
 	return executor::MakeRemoteStatementPlan(query, rtable, &statement);
 }
 

@@ -121,8 +121,8 @@ QueryOnServer(Oid serverid, const char *sql)
 	return answer;
 }
 
-PGresult *
-ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
+PGconn *
+SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
 {
 	PgFdwConnState *state = NULL;
 	NodeContext context;
@@ -136,12 +136,28 @@ ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, cons
 	elog(DEBUG2, "fdwshard: on server %u: %s", serverid, sql);
 	if (!PQsendQueryParams(conn, sql, nparams, types, values, NULL, NULL, 0))
 		report_error(ERROR, NULL, conn, false, sql);
+	PopNodeContext(&context);
+	return conn;
+}
+
+PGresult *
+FinishParams(Oid serverid, PGconn *conn, const char *sql)
+{
+	NodeContext context;
+
+	PushNodeContext(&context, serverid, "while waiting for");
 	PGresult *result = get_result(conn, sql);
 	PopNodeContext(&context);
 	ExecStatusType status = PQresultStatus(result);
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
 		report_error(ERROR, result, conn, true, sql);
 	return result;
+}
+
+PGresult *
+ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
+{
+	return FinishParams(serverid, SendParams(serverid, sql, nparams, types, values), sql);
 }
 
 void

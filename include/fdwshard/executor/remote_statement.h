@@ -24,6 +24,20 @@ struct RemoteStatement
  */
 PlannedStmt *MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *statement);
 
+/*
+ * The parameters of a shipped statement as text, for plan_state's execution: user parameters
+ * from its EState, coordinator-side expressions (local_states, ExprStates) evaluated in its
+ * ExprContext. *types_out gets their types.
+ */
+const char **ShippedParameterValues(PlanState *plan_state, List *param_sources, List *param_types, List *local_states,
+                                    Oid **types_out);
+
+/*
+ * A hand-built scan's target lists for output (a SELECT list or RETURNING list): *scan_tlist
+ * the expressions (custom_scan_tlist), *tlist INDEX_VAR references to them, *width their width.
+ */
+void OutputTargetLists(List *output, List **scan_tlist, List **tlist, int *width);
+
 /* Registers the custom scan methods (for plan copies sent to parallel workers). */
 void InitRemoteStatement(void);
 

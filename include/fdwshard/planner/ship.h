@@ -6,6 +6,22 @@
 namespace fdwshard::ship
 {
 
+/* A statement as the worker runs it, and where its parameters come from. */
+struct ShippedQuery
+{
+	char *sql;           /* parameters are $1..$n */
+	List *param_sources; /* per parameter: Integer(k): k > 0 user parameter k, k < 0 local_exprs[-k - 1] */
+	List *param_types;   /* OID list */
+	List *local_exprs;   /* coordinator-side parts, evaluated once per execution */
+};
+
+/*
+ * Deparses query (its relations already the shard relations shard_relids) for the worker, with
+ * coordinator-side parts turned into parameters, or returns false when some part cannot run
+ * there with the same result. query is not modified.
+ */
+bool ShipQuery(Query *query, List *shard_relids, ShippedQuery *out);
+
 /*
  * A plan that sends query (its distributed tables already pointing at the shards in shards, a
  * List of CachedShard) to the worker holding all of them, or NULL when they are not all on one

@@ -19,6 +19,14 @@ char *QueryOnServer(Oid serverid, const char *sql);
  */
 PGresult *ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
 
+/*
+ * ExecuteParams in two halves, so statements on several workers run at once: SendParams sends
+ * without waiting and returns the connection; FinishParams waits for that statement's result.
+ * Until FinishParams, nothing else may use the connection.
+ */
+PGconn *SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
+PGresult *FinishParams(Oid serverid, PGconn *conn, const char *sql);
+
 /* Raises the error in result (or the connection's) as postgres_fdw does, with the worker's SQLSTATE; frees result. */
 [[noreturn]] void ReportRemoteError(PGresult *result, PGconn *conn, const char *sql);
 
