@@ -2,6 +2,7 @@
 #include "fdwshard/catalog/metadata.h"
 #include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/executor/deferred_plan.h"
+#include "fdwshard/executor/multi_shard_modify.h"
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/executor/routed_explain.h"
 #include "fdwshard/commands/utility_hook.h"
@@ -31,6 +32,7 @@ extern "C"
 		fdwshard::InitPlanner();
 		fdwshard::executor::InitRemoteStatement();
 		fdwshard::executor::InitRoutedExplain();
+		fdwshard::executor::InitMultiShardModify();
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitAutocommit();
 		fdwshard::remote::InitNodeWait();

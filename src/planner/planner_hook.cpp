@@ -12,6 +12,7 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
+#include "fdwshard/planner/multi_shard.h"
 #include "fdwshard/planner/router.h"
 #include "fdwshard/planner/tree_walk.h"
 
@@ -248,6 +249,9 @@ Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo b
 		return routed;
 	if (kind == router::RouteKind::kDeferred)
 		return deferred::MakeDeferredPlan(parse, cursor_options, pin);
+	PlannedStmt *multi_shard = multi_shard::PlanMultiShardModify(parse, cursor_options, bound_params);
+	if (multi_shard != NULL)
+		return multi_shard;
 	return PlanOrdinary(parse, query_string, cursor_options, bound_params, true);
 }
 

@@ -1,0 +1,31 @@
+/* Custom scan that runs a multi-shard UPDATE or DELETE as one statement per shard, on the shard's node. */
+#pragma once
+
+#include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/planner/ship.h"
+
+namespace fdwshard::executor
+{
+
+/* One shard's part of the statement: SQL for a foreign shard, a plan for a local one. */
+struct ShardTask
+{
+	const catalog::CachedShard *shard;
+	char *sql;               /* foreign shard: the statement deparsed against it */
+	PlannedStmt *local_plan; /* local shard: the statement planned against it */
+};
+
+/*
+ * The PlannedStmt of query (a multi-shard UPDATE or DELETE) as one custom scan over tasks. The
+ * foreign shards' statements share parameters (params); they run on their workers at the same
+ * time, one per worker at once, while the local shards' plans run in this process. It returns
+ * the RETURNING rows of every shard and counts every shard's rows. rtable becomes the plan's
+ * range table (the distributed table first, for permission checks).
+ */
+PlannedStmt *MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
+                                      const ship::ShippedQuery *params);
+
+/* Registers the custom scan methods. */
+void InitMultiShardModify(void);
+
+} // namespace fdwshard::executor
