@@ -130,16 +130,49 @@ COMMIT;
 UPDATE events SET id = 100 WHERE id = 3 OR (tenant_id = 3 AND id = 6);
 SELECT same(), count(*) AS moved FROM events WHERE id = 100;
 
--- Changing the distribution column keeps PostgreSQL's own plan: rows move to their new shard
--- (here out of foreign shards).
+-- Changing the distribution column: the foreign shards update in place, then the local shards
+-- move their rows by tuple routing (into foreign shards too), then rows left in a foreign shard
+-- that is no longer theirs move to their shard. Every row ends in its shard, updated once.
 EXPLAIN (COSTS OFF) UPDATE events SET tenant_id = tenant_id + 20 WHERE tenant_id IN (1, 2, 7) AND id = 9;
-SELECT dml($$UPDATE events SET tenant_id = tenant_id + 20 WHERE tenant_id IN (1, 2, 7) AND id = 9$$);
-SELECT tenant_id, tableoid::regclass::text = (SELECT shard_name FROM fdwshard.shards
-                                               WHERE shardid = get_shard_id_for_distribution_column('events', tenant_id)) AS in_its_shard
-FROM events WHERE tenant_id > 20 ORDER BY 1;
+SET client_min_messages = debug1;
+UPDATE events SET tenant_id = tenant_id + 20 WHERE tenant_id IN (1, 2, 7) AND id = 9;
+RESET client_min_messages;
+UPDATE plain_events SET tenant_id = tenant_id + 20 WHERE tenant_id IN (1, 2, 7) AND id = 9;
+-- in_place(): every row is in the shard its distribution value hashes to.
+CREATE FUNCTION in_place() RETURNS bool LANGUAGE sql AS $$
+    SELECT bool_and(tableoid::regclass::text = (SELECT shard_name FROM fdwshard.shards
+                                                 WHERE shardid = get_shard_id_for_distribution_column('events', tenant_id)))
+    FROM events $$;
+SELECT same(), in_place(), count(*) AS moved FROM events WHERE tenant_id > 20;
+-- Tenant t + 30 moves rows local to foreign, foreign to local, and between nodes, in one statement.
+SELECT s.nodeid AS from_node, n.nodeid AS to_node, count(*) AS tenants
+FROM generate_series(1, 12) t
+JOIN fdwshard.shards s ON s.shardid = get_shard_id_for_distribution_column('events', t)
+JOIN fdwshard.shards n ON n.shardid = get_shard_id_for_distribution_column('events', t + 30)
+GROUP BY 1, 2 ORDER BY 1, 2;
+EXPLAIN (VERBOSE, COSTS OFF) UPDATE events SET tenant_id = tenant_id + 30, note = 'moved' WHERE id = 11 RETURNING tenant_id, id, note;
+SELECT dml($$UPDATE events SET tenant_id = tenant_id + 30, note = 'moved' WHERE id = 11 RETURNING tenant_id, id, note$$), in_place();
+SELECT dml($$UPDATE events SET tenant_id = tenant_id * 3 + 50 WHERE id IN (12, 13)$$), in_place();
+BEGIN;
+SELECT dml($$UPDATE events SET tenant_id = tenant_id + 100, id = id + 100 WHERE id < 4 RETURNING *$$), in_place();
+SELECT count(*) FROM events WHERE tenant_id > 100;
+ROLLBACK;
+SELECT same(), in_place(), count(*) FROM events WHERE tenant_id > 100;
+BEGIN;
+SAVEPOINT s;
+SELECT dml($$UPDATE events SET tenant_id = tenant_id + 100 WHERE id = 5$$), in_place();
+ROLLBACK TO SAVEPOINT s;
+SELECT dml($$UPDATE events SET tenant_id = 8 - tenant_id WHERE id = 6 AND tenant_id < 8$$), in_place();
+COMMIT;
+SELECT same(), in_place();
+-- A move that collides with an existing key fails as a whole.
+UPDATE events SET tenant_id = 1 WHERE id = 7 AND tenant_id IN (2, 3, 7);
+SELECT same(), in_place();
+-- A NULL distribution value is refused, as for any row.
+UPDATE events SET tenant_id = NULL WHERE id = 8;
 
--- So does what cannot be shipped: a function only the coordinator has, a volatile function,
--- a system column.
+-- What cannot be shipped keeps PostgreSQL's own plan: a function only the coordinator has,
+-- a volatile function, a system column.
 CREATE FUNCTION coordinator_only(numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
 EXPLAIN (COSTS OFF) UPDATE events SET amount = coordinator_only(amount) WHERE kind = 'k1';
 SELECT dml($$UPDATE events SET amount = coordinator_only(amount) WHERE kind = 'k1' RETURNING *$$);

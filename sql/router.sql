@@ -164,7 +164,7 @@ INSERT INTO tickets (tenant_id, note) VALUES (3, 'local') RETURNING *;
 INSERT INTO tickets VALUES (4, nextval('router.ticket_seq'), 'explicit') RETURNING *;
 EXPLAIN (COSTS OFF, VERBOSE) INSERT INTO tickets (tenant_id, note) VALUES (1, 'x');
 
--- Updating the distribution column is never shipped: the row moves through the coordinator.
+-- Updating the distribution column: the shard updates the row in place, then the coordinator moves it.
 EXPLAIN (COSTS OFF) UPDATE tickets SET tenant_id = 3 WHERE tenant_id = 1;
 UPDATE tickets SET tenant_id = 3 WHERE tenant_id = 1;
 SELECT tenant_id, note, tableoid::regclass FROM tickets ORDER BY id;

@@ -117,11 +117,15 @@ UPDATE plain SET tenant_id = tenant_id + 200 WHERE tenant_id IN (1, 2, 5, 6);
 SELECT count(*) AS misplaced FROM events e JOIN fdwshard.shard s ON s.shard_relid = e.tableoid
 WHERE fdwshard_hash(e.tenant_id) NOT BETWEEN s.min_hash AND s.max_hash;
 SELECT * FROM compare('SELECT * FROM events');
--- Known limit (PostgreSQL's own, for postgres_fdw partitions): one UPDATE cannot move rows from a
--- local shard into a foreign shard it also updates later. It fails whole, changing nothing.
-SELECT count(*) AS before_rows, sum(tenant_id) AS before_sum FROM events \gset
+-- One UPDATE moves rows in every direction, from local shards into foreign shards it also updates
+-- included (PostgreSQL alone refuses that for postgres_fdw partitions).
+BEGIN;
 UPDATE events SET tenant_id = tenant_id + 100;
-SELECT count(*) = :before_rows AS same_rows, sum(tenant_id) = :before_sum AS same_keys FROM events;
+UPDATE plain SET tenant_id = tenant_id + 100;
+SELECT count(*) AS misplaced FROM events e JOIN fdwshard.shard s ON s.shard_relid = e.tableoid
+WHERE fdwshard_hash(e.tenant_id) NOT BETWEEN s.min_hash AND s.max_hash;
+SELECT * FROM compare('SELECT * FROM events');
+ROLLBACK;
 -- Setting it to NULL is refused, on local and on remote shards.
 UPDATE events SET tenant_id = NULL WHERE tenant_id = :to_local;
 UPDATE events SET tenant_id = NULL WHERE tenant_id = :to_node2;

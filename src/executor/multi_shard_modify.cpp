@@ -6,7 +6,10 @@
  */
 #include "fdwshard/executor/multi_shard_modify.h"
 
+#include "fdwshard/executor/relocate_row.h"
 #include "fdwshard/executor/remote_statement.h"
+#include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/planner/distribution.h"
 #include "fdwshard/remote/connection.h"
 
 namespace fdwshard::executor
@@ -18,9 +21,11 @@ namespace
 /* Positions in CustomScan.custom_private. */
 enum MultiShardPrivate
 {
-	kTasks, /* per shard: List of String(shard name), Integer(nodeid), String(serverid), String(sql) or PlannedStmt */
+	kTasks, /* per shard: List of String(shard name), Integer(nodeid), String(serverid), String(sql) or PlannedStmt or
+	           Integer(0) (moves: a local shard run by the first local task's plan), String(shard relid) */
 	kParamSources,
-	kParamTypes
+	kParamTypes,
+	kMoves /* NIL, or List of String(distributed table relid), Integer(distribution column) */
 };
 
 /* One task as the executor reads it from custom_private. */
@@ -32,6 +37,8 @@ struct TaskState
 	char *sql;
 	PlannedStmt *local_plan;
 	int round; /* foreign shards: how many of the same worker's shards go before it */
+	Oid relid;
+	List *misplaced; /* moves: new distribution values (text) of rows that left this foreign shard */
 };
 
 struct MultiShardState
@@ -49,6 +56,13 @@ struct MultiShardState
 	FmgrInfo *in_functions;
 	Oid *typioparams;
 	MemoryContextCallback cleanup;
+	/* moves: the distributed table and its distribution column */
+	Oid moves_relid;
+	AttrNumber dist_attnum;
+	Oid dist_type;
+	Oid dist_collation;
+	FmgrInfo dist_in;
+	Oid dist_typioparam;
 };
 
 extern const CustomScanMethods kMultiShardScanMethods;
@@ -84,14 +98,21 @@ CreateMultiShardState(CustomScan *scan)
 		task->serverid = (Oid) strtoul(strVal(lthird(items)), NULL, 10);
 		if (IsA(work, PlannedStmt))
 			task->local_plan = (PlannedStmt *) work;
-		else
+		else if (IsA(work, String))
 			task->sql = strVal(work);
+		task->relid = (Oid) strtoul(strVal(list_nth(items, 4)), NULL, 10);
 		for (int j = 0; j < i && OidIsValid(task->serverid); j++)
 			if (state->tasks[j].serverid == task->serverid)
 				task->round++;
 	}
 	state->param_sources = (List *) list_nth(scan->custom_private, kParamSources);
 	state->param_types = (List *) list_nth(scan->custom_private, kParamTypes);
+	List *moves = (List *) list_nth(scan->custom_private, kMoves);
+	if (moves != NIL)
+	{
+		state->moves_relid = (Oid) strtoul(strVal(linitial(moves)), NULL, 10);
+		state->dist_attnum = intVal(lsecond(moves));
+	}
 	return (Node *) state;
 }
 
@@ -114,26 +135,97 @@ BeginMultiShard(CustomScanState *node, EState *estate, int)
 	}
 	state->row_slot = ExecAllocTableSlot(&estate->es_tupleTable, desc, &TTSOpsMinimalTuple);
 
+	if (OidIsValid(state->moves_relid))
+	{
+		/* The executor holds the distributed table's lock (the plan's range table). */
+		Relation rel = relation_open(state->moves_relid, NoLock);
+		Distribution distribution;
+		if (!GetDistribution(rel, &distribution))
+			elog(ERROR, "fdwshard: \"%s\" is not a distributed table", RelationGetRelationName(rel));
+		state->dist_type = TupleDescAttr(RelationGetDescr(rel), state->dist_attnum - 1)->atttypid;
+		state->dist_collation = exprInputCollation((Node *) distribution.partition_key);
+		relation_close(rel, NoLock);
+		Oid input_function;
+		getTypeInputInfo(state->dist_type, &input_function, &state->dist_typioparam);
+		fmgr_info(input_function, &state->dist_in);
+	}
+
 	state->cleanup.func = ClearResult;
 	state->cleanup.arg = state;
 	MemoryContextRegisterResetCallback(estate->es_query_cxt, &state->cleanup);
 }
 
+/* Moves: notes the new distribution values (the last column) that belong in another shard. */
+void
+NoteMisplacedRows(MultiShardState *state, TaskState *task)
+{
+	PGresult *result = state->result;
+	int column = PQnfields(result) - 1;
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(state->moves_relid);
+
+	if (table == NULL || column < 0)
+		elog(ERROR, "fdwshard: \"%s\" is not a distributed table", get_rel_name(state->moves_relid));
+	for (int row = 0; row < PQntuples(result); row++)
+	{
+		if (PQgetisnull(result, row, column))
+			ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+			                errmsg("null value in distribution column \"%s\" of relation \"%s\"",
+			                       get_attname(state->moves_relid, state->dist_attnum, false),
+			                       get_rel_name(state->moves_relid))));
+		char *text = PQgetvalue(result, row, column);
+		Datum value = InputFunctionCall(&state->dist_in, text, state->dist_typioparam, -1);
+		if (catalog::ShardForHash(table, DatumHash(value, state->dist_type, state->dist_collation))->relid !=
+		    task->relid)
+			task->misplaced = lappend(task->misplaced, pstrdup(text));
+	}
+}
+
+int
+CompareText(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+/* Moves: rows left in a foreign shard that is no longer theirs go to their shard, once per value. */
+void
+MoveMisplacedRows(MultiShardState *state)
+{
+	for (int i = 0; i < state->task_count; i++)
+	{
+		TaskState *task = &state->tasks[i];
+		const char *previous = NULL;
+		ListCell *cell;
+
+		list_sort(task->misplaced, CompareText);
+		foreach (cell, task->misplaced)
+		{
+			const char *text = (const char *) lfirst(cell);
+			if (previous != NULL && strcmp(previous, text) == 0)
+				continue;
+			previous = text;
+			MoveRowsOutOfShard(task->relid, state->moves_relid, state->dist_attnum,
+			                   InputFunctionCall(&state->dist_in, (char *) text, state->dist_typioparam, -1));
+		}
+	}
+}
+
 /* Counts a foreign shard's rows and keeps its RETURNING rows; frees the result. */
 void
-ConsumeResult(MultiShardState *state, const TaskState *task)
+ConsumeResult(MultiShardState *state, TaskState *task)
 {
 	EState *estate = state->css.ss.ps.state;
 	PGresult *result = state->result;
 
 	estate->es_processed += strtoul(PQcmdTuples(result), NULL, 10);
+	if (OidIsValid(state->moves_relid))
+		NoteMisplacedRows(state, task);
 	if (state->rows != NULL && PQresultStatus(result) == PGRES_TUPLES_OK)
 	{
 		TupleTableSlot *slot = state->css.ss.ss_ScanTupleSlot;
 		TupleDesc desc = slot->tts_tupleDescriptor;
 		ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
 
-		if (PQnfields(result) != desc->natts)
+		if (PQnfields(result) != desc->natts + (OidIsValid(state->moves_relid) ? 1 : 0))
 			ereport(ERROR, (errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
 			                errmsg("worker returned %d columns, expected %d", PQnfields(result), desc->natts),
 			                errdetail("Remote SQL: %s", task->sql)));
@@ -218,7 +310,7 @@ Execute(MultiShardState *state)
 				sent = true;
 			}
 		}
-		if (round == 0)
+		if (round == 0 && !OidIsValid(state->moves_relid))
 			for (int i = 0; i < state->task_count; i++)
 				if (state->tasks[i].local_plan != NULL)
 					RunLocalTask(state, &state->tasks[i]);
@@ -233,6 +325,14 @@ Execute(MultiShardState *state)
 		}
 		if (!sent)
 			break;
+	}
+	if (OidIsValid(state->moves_relid))
+	{
+		/* After the foreign shards: rows the local plan routes into them must not be updated again. */
+		for (int i = 0; i < state->task_count; i++)
+			if (state->tasks[i].local_plan != NULL)
+				RunLocalTask(state, &state->tasks[i]);
+		MoveMisplacedRows(state);
 	}
 	state->executed = true;
 }
@@ -287,6 +387,9 @@ ExplainMultiShard(CustomScanState *node, List *, ExplainState *es)
 	MultiShardState *state = (MultiShardState *) node;
 
 	ExplainPropertyInteger("Shards", NULL, state->task_count, es);
+	if (OidIsValid(state->moves_relid))
+		ExplainPropertyText("Row Movement",
+		                    "foreign shards in place, local shards by tuple routing, then misplaced rows", es);
 	for (int i = 0; i < state->task_count; i++)
 	{
 		int32 nodeid = state->tasks[i].nodeid;
@@ -339,7 +442,7 @@ const CustomExecMethods kMultiShardExecMethods = {
 
 PlannedStmt *
 MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
-                         const ship::ShippedQuery *params)
+                         const ship::ShippedQuery *params, const catalog::CachedTable *moves)
 {
 	List *scan_tlist;
 	List *tlist;
@@ -360,10 +463,13 @@ MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int
 		const catalog::CachedShard *shard = tasks[i].shard;
 		Oid relid = shard->relid;
 		char *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
-		Node *work = tasks[i].local_plan != NULL ? (Node *) tasks[i].local_plan : (Node *) makeString(tasks[i].sql);
+		Node *work = tasks[i].local_plan != NULL ? (Node *) tasks[i].local_plan
+		             : tasks[i].sql != NULL      ? (Node *) makeString(tasks[i].sql)
+		                                         : (Node *) makeInteger(0);
 
-		task_items = lappend(task_items, list_make4(makeString(name), makeInteger(shard->nodeid),
-		                                            makeString(psprintf("%u", shard->serverid)), work));
+		task_items = lappend(task_items, list_make5(makeString(name), makeInteger(shard->nodeid),
+		                                            makeString(psprintf("%u", shard->serverid)), work,
+		                                            makeString(psprintf("%u", relid))));
 		if (tasks[i].local_plan != NULL)
 		{
 			relation_oids = list_concat(relation_oids, tasks[i].local_plan->relationOids);
@@ -381,8 +487,10 @@ MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int
 	scan->methods = &kMultiShardScanMethods;
 	scan->custom_scan_tlist = scan_tlist;
 	scan->custom_exprs = local_exprs;
-	scan->custom_private = list_make3(task_items, params != NULL ? params->param_sources : NIL,
-	                                  params != NULL ? params->param_types : NIL);
+	List *move_items =
+	    moves != NULL ? list_make2(makeString(psprintf("%u", moves->relid)), makeInteger(moves->dist_attnum)) : NIL;
+	scan->custom_private = list_make4(task_items, params != NULL ? params->param_sources : NIL,
+	                                  params != NULL ? params->param_types : NIL, move_items);
 
 	PlannedStmt *stmt = makeNode(PlannedStmt);
 	stmt->commandType = query->commandType;

@@ -5,6 +5,8 @@
  * statement's scan is over, this trigger moves such rows: delete from the old shard, insert
  * through the distributed table so tuple routing picks the new one.
  */
+#include "fdwshard/executor/relocate_row.h"
+
 #include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/guard.h"
@@ -70,24 +72,30 @@ RelocateRow(TriggerData *trigger)
 		elog(ERROR, "fdwshard: \"%s\" is not a distributed table", get_rel_name(parent_relid));
 	bool misplaced = catalog::ShardForHash(table, hash)->relid != shard_relid;
 
-	SPI_connect();
 	if (misplaced)
-	{
-		/* Every row of this shard with this value is misplaced: move them all at once. */
-		char *columns = remote::InsertableColumnList(parent_relid);
-		char *sql = psprintf("WITH moved AS (DELETE FROM ONLY %s WHERE %s %s $1 RETURNING %s) "
-		                     "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved",
-		                     remote::QualifiedRelationName(shard_relid), quote_identifier(NameStr(att->attname)),
-		                     EqualityOperator(att->atttypid), columns, remote::QualifiedRelationName(parent_relid),
-		                     columns, columns);
-		uint64 moved = SpiRun(sql, {SpiArg{att->atttypid, value, false}});
-		elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " row(s) out of shard \"%s\"", moved,
-		     RelationGetRelationName(shard));
-	}
-	SPI_finish();
+		MoveRowsOutOfShard(shard_relid, parent_relid, distribution.attnum, value);
 }
 
 } // namespace
+
+void
+MoveRowsOutOfShard(Oid shard_relid, Oid parent_relid, AttrNumber attnum, Datum value)
+{
+	Oid column_type = get_atttype(parent_relid, attnum);
+	char *column = get_attname(parent_relid, attnum, false);
+
+	SPI_connect();
+	/* Every row of this shard with this value is misplaced: move them all at once. */
+	char *columns = remote::InsertableColumnList(parent_relid);
+	char *sql =
+	    psprintf("WITH moved AS (DELETE FROM ONLY %s WHERE %s %s $1 RETURNING %s) "
+	             "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved",
+	             remote::QualifiedRelationName(shard_relid), quote_identifier(column), EqualityOperator(column_type),
+	             columns, remote::QualifiedRelationName(parent_relid), columns, columns);
+	uint64 moved = SpiRun(sql, {SpiArg{column_type, value, false}});
+	elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " row(s) out of shard \"%s\"", moved, get_rel_name(shard_relid));
+	SPI_finish();
+}
 
 } // namespace fdwshard
 

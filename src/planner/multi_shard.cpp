@@ -85,9 +85,33 @@ KeepShardsOfArray(const CachedTable *table, ScalarArrayOpExpr *op, bool *keep)
 	return true;
 }
 
+/* Marks in keep the shard of "dist_col = constant"; false when op is not that. */
+bool
+KeepShardOfEquality(const CachedTable *table, OpExpr *op, bool *keep)
+{
+	if (list_length(op->args) != 2 || !IsDistributionEquality(op->opno, table->dist_type))
+		return false;
+	Node *other;
+	if (IsDistributionColumn((Node *) linitial(op->args), table))
+		other = (Node *) lsecond(op->args);
+	else if (IsDistributionColumn((Node *) lsecond(op->args), table))
+		other = (Node *) linitial(op->args);
+	else
+		return false;
+	other = FoldConstant(other);
+	if (!IsA(other, Const))
+		return false;
+	/* "= NULL" holds for no row: any one shard will do. */
+	Const *value = (Const *) other;
+	int32 hash = value->constisnull ? 0 : DatumHash(value->constvalue, value->consttype, op->inputcollid);
+	keep[catalog::ShardIndexForHash(table, hash)] = true;
+	return true;
+}
+
 /*
- * Which shards can hold rows the statement touches: a top-level "dist_col IN (constants)" or
- * "= ANY (constant array)" keeps the shards of those values; otherwise every shard.
+ * Which shards can hold rows the statement touches: a top-level "dist_col = constant",
+ * "dist_col IN (constants)" or "= ANY (constant array)" keeps the shards of those values;
+ * otherwise every shard.
  */
 bool *
 ShardsToKeep(Query *query, const CachedTable *table)
@@ -100,6 +124,8 @@ ShardsToKeep(Query *query, const CachedTable *table)
 		{
 			Node *conjunct = (Node *) lfirst(cell);
 			if (IsA(conjunct, ScalarArrayOpExpr) && KeepShardsOfArray(table, (ScalarArrayOpExpr *) conjunct, keep))
+				return keep;
+			if (IsA(conjunct, OpExpr) && KeepShardOfEquality(table, (OpExpr *) conjunct, keep))
 				return keep;
 		}
 	}
@@ -121,6 +147,72 @@ ShardQuery(Query *query, const CachedShard *shard)
 	return copy;
 }
 
+/* "key >= min AND key <= max" for the hash range of shard, key being the partition key expression. */
+Expr *
+HashRangeClause(Expr *key, const CachedShard *shard)
+{
+	Oid ge = get_opfamily_member(INTEGER_BTREE_FAM_OID, INT4OID, INT4OID, BTGreaterEqualStrategyNumber);
+	Oid le = get_opfamily_member(INTEGER_BTREE_FAM_OID, INT4OID, INT4OID, BTLessEqualStrategyNumber);
+	Expr *min = (Expr *) makeConst(INT4OID, -1, InvalidOid, sizeof(int32), Int32GetDatum(shard->min_hash), false, true);
+	Expr *max = (Expr *) makeConst(INT4OID, -1, InvalidOid, sizeof(int32), Int32GetDatum(shard->max_hash), false, true);
+	Expr *lower = make_opclause(ge, BOOLOID, false, (Expr *) copyObject(key), min, InvalidOid, InvalidOid);
+	Expr *upper = make_opclause(le, BOOLOID, false, (Expr *) copyObject(key), max, InvalidOid, InvalidOid);
+	set_opfuncid((OpExpr *) lower);
+	set_opfuncid((OpExpr *) upper);
+	return make_andclause(list_make2(lower, upper));
+}
+
+/*
+ * The plan of query over its local shards only (kept), as PostgreSQL plans a partitioned
+ * UPDATE: rows whose distribution column changes move to their new shard by tuple routing,
+ * into foreign shards too, since none of those is a result relation of this plan.
+ */
+PlannedStmt *
+PlanLocalShards(Query *query, const CachedTable *table, const bool *keep, int cursor_options,
+                ParamListInfo bound_params)
+{
+	Query *copy = (Query *) copyObject(query);
+	Relation rel = relation_open(table->relid, NoLock);
+	Distribution distribution;
+	bool distributed = GetDistribution(rel, &distribution);
+	Expr *key = distributed ? (Expr *) copyObject(distribution.partition_key) : NULL;
+	relation_close(rel, NoLock);
+	if (!distributed)
+		return NULL;
+
+	List *ranges = NIL;
+	for (int i = 0; i < table->shard_count; i++)
+		if (keep[i] && !OidIsValid(table->shards[i].serverid))
+			ranges = lappend(ranges, HashRangeClause(key, &table->shards[i]));
+	Expr *local_only = list_length(ranges) == 1 ? (Expr *) linitial(ranges) : make_orclause(ranges);
+	copy->jointree->quals = copy->jointree->quals == NULL
+	                            ? (Node *) local_only
+	                            : (Node *) make_andclause(list_make2(copy->jointree->quals, local_only));
+	PlannedStmt *plan = PlanOrdinary(copy, NULL, cursor_options, bound_params, false);
+
+	/* The foreign shards' rows are updated by their own statements: never twice. */
+	ListCell *cell;
+	foreach (cell, plan->resultRelations)
+		if (rt_fetch(lfirst_int(cell), plan->rtable)->relkind == RELKIND_FOREIGN_TABLE)
+			return NULL;
+	return plan;
+}
+
+/* The query a foreign shard runs when rows may move: its RETURNING list also gives the new distribution value. */
+Query *
+WithNewValue(Query *query, const CachedTable *table)
+{
+	Query *copy = (Query *) copyObject(query);
+	Oid type;
+	int32 typmod;
+	Oid collation;
+	get_atttypetypmodcoll(table->relid, table->dist_attnum, &type, &typmod, &collation);
+	copy->returningList = lappend(copy->returningList,
+	                              makeTargetEntry((Expr *) makeVar(1, table->dist_attnum, type, typmod, collation, 0),
+	                                              list_length(copy->returningList) + 1, NULL, false));
+	return copy;
+}
+
 } // namespace
 
 PlannedStmt *
@@ -136,8 +228,9 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 		return NULL;
 	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
 	if (table == NULL || table->has_row_triggers || table->has_stmt_triggers ||
-	    AssignsColumn(parse, table->dist_attnum) || SystemColumnWalker((Node *) parse, NULL))
+	    SystemColumnWalker((Node *) parse, NULL))
 		return NULL;
+	bool moves = AssignsColumn(parse, table->dist_attnum);
 
 	bool *keep = ShardsToKeep(parse, table);
 	bool any_foreign = false;
@@ -158,6 +251,7 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 	ship::ShippedQuery params;
 	bool have_params = false;
 	List *shard_rtes = NIL;
+	bool local_planned = false;
 	for (int i = 0; i < table->shard_count; i++)
 	{
 		if (!keep[i])
@@ -172,6 +266,8 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 		if (OidIsValid(shard->serverid))
 		{
 			ship::ShippedQuery shipped;
+			if (moves)
+				shard_query = WithNewValue(shard_query, table);
 			if (!ship::ShipQuery(shard_query, list_make1_oid(shard->relid), &shipped))
 				return NULL;
 			task->sql = shipped.sql;
@@ -179,15 +275,24 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 				params = shipped;
 			have_params = true;
 		}
-		else
+		else if (!moves)
 			task->local_plan = PlanOrdinary(shard_query, NULL, cursor_options, bound_params, false);
+		else if (!local_planned)
+		{
+			/* One plan for every local shard, which runs after the foreign shards' statements. */
+			task->local_plan = PlanLocalShards(parse, table, keep, cursor_options, bound_params);
+			if (task->local_plan == NULL)
+				return NULL;
+			local_planned = true;
+		}
 	}
 
-	elog(DEBUG1, "fdwshard: %s of %s runs as one statement on each of %d shard(s)",
-	     parse->commandType == CMD_UPDATE ? "UPDATE" : "DELETE", get_rel_name(table->relid), task_count);
+	elog(DEBUG1, "fdwshard: %s of %s runs as one statement on each of %d shard(s)%s",
+	     parse->commandType == CMD_UPDATE ? "UPDATE" : "DELETE", get_rel_name(table->relid), task_count,
+	     moves ? ", then moves rows whose distribution column changed" : "");
 	List *rtable = list_concat(list_copy(parse->rtable), shard_rtes);
 	rtable = list_concat(rtable, RelationRtes(parse, true));
-	return executor::MakeMultiShardModifyPlan(parse, rtable, tasks, task_count, &params);
+	return executor::MakeMultiShardModifyPlan(parse, rtable, tasks, task_count, &params, moves ? table : NULL);
 }
 
 } // namespace fdwshard::multi_shard

@@ -12,7 +12,7 @@ struct ShardTask
 {
 	const catalog::CachedShard *shard;
 	char *sql;               /* foreign shard: the statement deparsed against it */
-	PlannedStmt *local_plan; /* local shard: the statement planned against it */
+	PlannedStmt *local_plan; /* local shard: the statement planned against it (moves: of every local shard, or NULL) */
 };
 
 /*
@@ -21,9 +21,15 @@ struct ShardTask
  * time, one per worker at once, while the local shards' plans run in this process. It returns
  * the RETURNING rows of every shard and counts every shard's rows. rtable becomes the plan's
  * range table (the distributed table first, for permission checks).
+ *
+ * moves, when the UPDATE changes the distribution column of that table: the foreign shards'
+ * statements (each returning the new distribution value last) update rows in place; then the
+ * one local plan runs, moving its rows by tuple routing; then rows left in a foreign shard that
+ * is no longer theirs move to their shard. Each step sees the shards after the ones before it,
+ * so no row is updated twice.
  */
 PlannedStmt *MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
-                                      const ship::ShippedQuery *params);
+                                      const ship::ShippedQuery *params, const catalog::CachedTable *moves);
 
 /* Registers the custom scan methods. */
 void InitMultiShardModify(void);

@@ -1,10 +1,19 @@
 /* The row trigger that moves rows whose distribution column changed out of their shard. */
 #pragma once
 
+#include "fdwshard/pg.h"
+
 namespace fdwshard
 {
 
 /* Name of the AFTER UPDATE OF <distribution column> trigger on every distributed table. */
 constexpr const char *kRelocateTriggerName = "fdwshard_relocate_row";
+
+/*
+ * Moves every row of the shard shard_relid whose distribution column (attnum of the distributed
+ * table parent_relid) equals value into its shard: deleted there, inserted through the
+ * distributed table, in one statement (SPI).
+ */
+void MoveRowsOutOfShard(Oid shard_relid, Oid parent_relid, AttrNumber attnum, Datum value);
 
 } // namespace fdwshard
