@@ -3,6 +3,7 @@
 #include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/executor/deferred_plan.h"
 #include "fdwshard/executor/multi_shard_modify.h"
+#include "fdwshard/executor/partial_aggregate.h"
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/executor/routed_explain.h"
 #include "fdwshard/commands/utility_hook.h"
@@ -33,6 +34,7 @@ extern "C"
 		fdwshard::executor::InitRemoteStatement();
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::executor::InitMultiShardModify();
+		fdwshard::executor::InitPartialAggregate();
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitAutocommit();
 		fdwshard::remote::InitNodeWait();

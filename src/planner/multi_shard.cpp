@@ -108,11 +108,8 @@ KeepShardOfEquality(const CachedTable *table, OpExpr *op, bool *keep)
 	return true;
 }
 
-/*
- * Which shards can hold rows the statement touches: a top-level "dist_col = constant",
- * "dist_col IN (constants)" or "= ANY (constant array)" keeps the shards of those values;
- * otherwise every shard.
- */
+} // namespace
+
 bool *
 ShardsToKeep(Query *query, const CachedTable *table)
 {
@@ -133,6 +130,9 @@ ShardsToKeep(Query *query, const CachedTable *table)
 		keep[i] = true;
 	return keep;
 }
+
+namespace
+{
 
 /* A copy of query whose target is the shard; permissions stay checked on the distributed table. */
 Query *

@@ -13,6 +13,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/multi_shard.h"
+#include "fdwshard/planner/multi_shard_aggregate.h"
 #include "fdwshard/planner/router.h"
 #include "fdwshard/planner/tree_walk.h"
 
@@ -252,6 +253,9 @@ Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo b
 	PlannedStmt *multi_shard = multi_shard::PlanMultiShardModify(parse, cursor_options, bound_params);
 	if (multi_shard != NULL)
 		return multi_shard;
+	PlannedStmt *aggregate = multi_shard::PlanMultiShardAggregate(parse, query_string, cursor_options, bound_params);
+	if (aggregate != NULL)
+		return aggregate;
 	return PlanOrdinary(parse, query_string, cursor_options, bound_params, true);
 }
 

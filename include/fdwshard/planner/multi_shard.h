@@ -1,6 +1,7 @@
 /* Multi-shard UPDATE and DELETE: one statement per shard, run on the shard's node. */
 #pragma once
 
+#include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/pg.h"
 
 namespace fdwshard::multi_shard
@@ -15,5 +16,12 @@ namespace fdwshard::multi_shard
  * foreign shard to gain on. parse is not modified.
  */
 PlannedStmt *PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_params);
+
+/*
+ * Which shards of table can hold rows query (over table alone, varno 1) reads or writes: a
+ * top-level "dist_col = constant", "dist_col IN (constants)" or "= ANY (constant array)" keeps
+ * the shards of those values; otherwise every shard. palloc'd, by shard index.
+ */
+bool *ShardsToKeep(Query *query, const catalog::CachedTable *table);
 
 } // namespace fdwshard::multi_shard

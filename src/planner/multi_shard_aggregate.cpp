@@ -1,0 +1,499 @@
+/*
+ * Multi-shard aggregates (see planner/multi_shard_aggregate.h). PostgreSQL 15's postgres_fdw
+ * cannot push partial aggregates, and a GROUP BY is never the partition key fdwshard_hash(col),
+ * so its own plan pulls every row of every foreign shard. Here each shard runs
+ *     SELECT g1.., partial1.. FROM shard WHERE quals GROUP BY g1..
+ * and the coordinator runs the user's query over those rows, with each aggregate replaced by
+ * its combination (count -> sum of counts, avg -> sum of sums / sum of counts, ...), planned by
+ * PostgreSQL over a function RTE whose scan is then swapped for the custom scan returning the
+ * shards' rows (executor/partial_aggregate.cpp). The results are exactly PostgreSQL's, numeric
+ * display scales included: avg is numeric_div(sum, count) there as here.
+ */
+#include "fdwshard/planner/multi_shard_aggregate.h"
+
+#include "fdwshard/executor/partial_aggregate.h"
+#include "fdwshard/planner/multi_shard.h"
+#include "fdwshard/planner/planner.h"
+#include "fdwshard/planner/tree_walk.h"
+
+namespace fdwshard::multi_shard
+{
+
+using catalog::CachedShard;
+using catalog::CachedTable;
+
+namespace
+{
+
+/* The function RTE's index in the coordinator query: it replaces the distributed table. */
+constexpr int kPartialsRti = 1;
+
+struct CombineContext
+{
+	bool ok;
+	List *group_exprs;  /* GROUP BY expressions: partial columns 1..n */
+	List *group_names;  /* their column names (String), as the user named them where possible */
+	List *partials;     /* partial aggregates, columns n+1..: Aggrefs */
+	List *seen_aggrefs; /* original aggregates already combined */
+	List *seen_combined;
+};
+
+bool
+IsBuiltinPgCatalog(Oid funcid)
+{
+	return funcid < FirstGenbkiObjectId && get_func_namespace(funcid) == PG_CATALOG_NAMESPACE;
+}
+
+/* Types whose partial values survive the text round trip from a worker exactly. */
+bool
+IsNumericType(Oid type)
+{
+	return type == INT2OID || type == INT4OID || type == INT8OID || type == NUMERICOID || type == FLOAT4OID ||
+	       type == FLOAT8OID;
+}
+
+bool
+IsMinMaxType(Oid type)
+{
+	return IsNumericType(type) || type == TEXTOID || type == BPCHAROID || type == DATEOID || type == TIMESTAMPOID ||
+	       type == TIMESTAMPTZOID;
+}
+
+/* GROUP BY values come back as text too: only types whose text form means the same on every node. */
+bool
+IsGroupType(Oid type)
+{
+	return IsMinMaxType(type) || type == VARCHAROID || type == BOOLOID || type == UUIDOID;
+}
+
+Var *
+PartialColumn(int attno, Oid type, Oid collation)
+{
+	return makeVar(kPartialsRti, attno, type, -1, collation, 0);
+}
+
+/* The partial aggregate column for aggref (appended to context), as a Var of the partial rows. */
+Var *
+AddPartial(CombineContext *context, Aggref *aggref)
+{
+	context->partials = lappend(context->partials, aggref);
+	return PartialColumn(list_length(context->group_exprs) + list_length(context->partials), aggref->aggtype,
+	                     aggref->aggcollid);
+}
+
+/* pg_catalog.<name>(arg) as an aggregate over one expression. */
+Aggref *
+MakeAggregate(const char *name, Expr *arg, Oid collation, Expr *filter)
+{
+	Oid argtype = exprType((Node *) arg);
+	Oid funcid =
+	    LookupFuncName(list_make2(makeString(pstrdup("pg_catalog")), makeString(pstrdup(name))), 1, &argtype, false);
+	Aggref *aggref = makeNode(Aggref);
+	aggref->aggfnoid = funcid;
+	aggref->aggtype = get_func_rettype(funcid);
+	aggref->aggcollid = type_is_collatable(aggref->aggtype) ? collation : InvalidOid;
+	aggref->inputcollid = collation;
+	aggref->aggtranstype = InvalidOid;
+	aggref->aggargtypes = list_make1_oid(argtype);
+	aggref->args = list_make1(makeTargetEntry(arg, 1, NULL, false));
+	aggref->aggfilter = filter;
+	aggref->aggkind = AGGKIND_NORMAL;
+	aggref->aggsplit = AGGSPLIT_SIMPLE;
+	aggref->aggno = -1;
+	aggref->aggtransno = -1;
+	aggref->location = -1;
+	return aggref;
+}
+
+Expr *
+Cast(Expr *expr, Oid type)
+{
+	Oid from = exprType((Node *) expr);
+	if (from == type)
+		return expr;
+	Node *cast =
+	    coerce_to_target_type(NULL, (Node *) expr, from, type, -1, COERCION_EXPLICIT, COERCE_EXPLICIT_CAST, -1);
+	if (cast == NULL)
+		elog(ERROR, "fdwshard: no cast from type %u to %u", from, type);
+	return (Expr *) cast;
+}
+
+/* The sum of a partial count column: COALESCE(sum(col), 0)::numeric (0 when no shard had rows). */
+Expr *
+SumOfCounts(Var *count)
+{
+	CoalesceExpr *coalesce = makeNode(CoalesceExpr);
+	coalesce->coalescetype = NUMERICOID;
+	coalesce->coalescecollid = InvalidOid;
+	coalesce->args = list_make2(
+	    MakeAggregate("sum", (Expr *) count, InvalidOid, NULL),
+	    makeConst(NUMERICOID, -1, InvalidOid, -1, DirectFunctionCall1(int8_numeric, Int64GetDatum(0)), false, false));
+	coalesce->location = -1;
+	return (Expr *) coalesce;
+}
+
+/*
+ * The coordinator's expression for aggref, adding its partial aggregates to context, or NULL
+ * when the aggregate cannot be split exactly.
+ */
+Expr *
+CombineAggref(CombineContext *context, Aggref *aggref)
+{
+	if (aggref->agglevelsup != 0 || aggref->aggkind != AGGKIND_NORMAL || aggref->aggdistinct != NIL ||
+	    aggref->aggorder != NIL || aggref->aggdirectargs != NIL || aggref->aggvariadic ||
+	    !IsBuiltinPgCatalog(aggref->aggfnoid))
+		return NULL;
+
+	if (aggref->aggfnoid == F_COUNT_ || aggref->aggfnoid == F_COUNT_ANY)
+		return Cast(SumOfCounts(AddPartial(context, (Aggref *) copyObject(aggref))), INT8OID);
+
+	if (list_length(aggref->args) != 1)
+		return NULL;
+	const char *name = get_func_name(aggref->aggfnoid);
+	Expr *arg = ((TargetEntry *) linitial(aggref->args))->expr;
+	Oid argtype = exprType((Node *) arg);
+
+	if (strcmp(name, "min") == 0 || strcmp(name, "max") == 0)
+	{
+		if (!IsMinMaxType(aggref->aggtype))
+			return NULL;
+		Var *partial = AddPartial(context, (Aggref *) copyObject(aggref));
+		return (Expr *) MakeAggregate(name, (Expr *) partial, aggref->inputcollid, NULL);
+	}
+	if (strcmp(name, "sum") == 0)
+	{
+		/* sum(int2/int4) is int8, sum(int8) numeric, others their own type: summing partials keeps it. */
+		if (!IsNumericType(argtype))
+			return NULL;
+		Var *partial = AddPartial(context, (Aggref *) copyObject(aggref));
+		return Cast((Expr *) MakeAggregate("sum", (Expr *) partial, InvalidOid, NULL), aggref->aggtype);
+	}
+	if (strcmp(name, "avg") == 0)
+	{
+		if (!IsNumericType(argtype))
+			return NULL;
+		bool floating = argtype == FLOAT4OID || argtype == FLOAT8OID;
+		/* avg(float4) accumulates in float8, as sum(x::float8) does; sum(float4) would not. */
+		Expr *sum_arg = floating ? Cast((Expr *) copyObject(arg), FLOAT8OID) : (Expr *) copyObject(arg);
+		Aggref *partial_sum =
+		    MakeAggregate("sum", sum_arg, aggref->inputcollid, (Expr *) copyObject(aggref->aggfilter));
+		Aggref *partial_count = (Aggref *) copyObject(aggref);
+		partial_count->aggfnoid = F_COUNT_ANY;
+		partial_count->aggtype = INT8OID;
+		partial_count->aggcollid = InvalidOid;
+		Var *sum_column = AddPartial(context, partial_sum);
+		Var *count_column = AddPartial(context, partial_count);
+		Expr *sum = (Expr *) MakeAggregate("sum", (Expr *) sum_column, InvalidOid, NULL);
+		Expr *count = SumOfCounts(count_column);
+		/*
+		 * PostgreSQL's avg is numeric_div(sum::numeric, count::numeric) for integers and numeric
+		 * (the same operands and display scales as here) and sum / count in float8 for floats. No
+		 * rows: the sum is NULL and so is the (strict) division.
+		 */
+		if (floating)
+			return (Expr *) makeFuncExpr(F_FLOAT8DIV, FLOAT8OID, list_make2(sum, Cast(count, FLOAT8OID)), InvalidOid,
+			                             InvalidOid, COERCE_EXPLICIT_CALL);
+		return (Expr *) makeFuncExpr(F_NUMERIC_DIV, NUMERICOID, list_make2(Cast(sum, NUMERICOID), count), InvalidOid,
+		                             InvalidOid, COERCE_EXPLICIT_CALL);
+	}
+	return NULL;
+}
+
+Node *CombineMutator(Node *node, void *raw_context);
+
+/* Rewrites an expression of the user's query over the partial rows: group expressions become their columns. */
+Node *
+CombineMutator(Node *node, void *raw_context)
+{
+	CombineContext *context = (CombineContext *) raw_context;
+	if (node == NULL || !context->ok)
+		return node;
+
+	int position = 1;
+	ListCell *cell;
+	foreach (cell, context->group_exprs)
+	{
+		Node *group_expr = (Node *) lfirst(cell);
+		if (equal(node, group_expr))
+			return (Node *) makeVar(kPartialsRti, position, exprType(group_expr), exprTypmod(group_expr),
+			                        exprCollation(group_expr), 0);
+		position++;
+	}
+	if (IsA(node, Aggref))
+	{
+		ListCell *combined_cell;
+		forboth(
+		    cell, context->seen_aggrefs, combined_cell,
+		    context->seen_combined) if (equal(node, lfirst(cell))) return (Node *) copyObject(lfirst(combined_cell));
+		Expr *combined = CombineAggref(context, (Aggref *) node);
+		if (combined == NULL)
+		{
+			context->ok = false;
+			return node;
+		}
+		context->seen_aggrefs = lappend(context->seen_aggrefs, node);
+		context->seen_combined = lappend(context->seen_combined, combined);
+		return (Node *) copyObject(combined);
+	}
+	/* A column outside GROUP BY (a functionally dependent one) or a GROUPING() is not in the partial rows. */
+	if (IsA(node, Var) || IsA(node, GroupingFunc) || IsA(node, Query) || IsA(node, SubLink))
+	{
+		context->ok = false;
+		return node;
+	}
+	return expression_tree_mutator(node, MutatorFn(CombineMutator), context);
+}
+
+/* The shape this slice handles: aggregates over one distributed table, nothing else. */
+bool
+IsSplittableAggregateQuery(Query *parse, int cursor_options)
+{
+	if (parse->commandType != CMD_SELECT || parse->utilityStmt != NULL || !parse->hasAggs || parse->hasWindowFuncs ||
+	    parse->hasTargetSRFs || parse->hasSubLinks || parse->hasDistinctOn || parse->hasRecursive ||
+	    parse->hasModifyingCTE || parse->hasForUpdate || parse->hasRowSecurity || parse->cteList != NIL ||
+	    parse->distinctClause != NIL || parse->groupingSets != NIL || parse->rowMarks != NIL ||
+	    parse->setOperations != NULL || list_length(parse->rtable) != 1 || (cursor_options & CURSOR_OPT_SCROLL))
+		return false;
+	if (parse->jointree == NULL || list_length(parse->jointree->fromlist) != 1 ||
+	    !IsA(linitial(parse->jointree->fromlist), RangeTblRef) ||
+	    ((RangeTblRef *) linitial(parse->jointree->fromlist))->rtindex != 1)
+		return false;
+	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
+	return rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_PARTITIONED_TABLE && rte->inh &&
+	       rte->securityQuals == NIL && rte->tablesample == NULL;
+}
+
+/* System columns and whole-row references mean something else on a shard. */
+bool
+SystemColumnWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return ((Var *) node)->varattno <= 0;
+	return expression_tree_walker(node, WalkerFn(SystemColumnWalker), context);
+}
+
+/* The user's name of a GROUP BY column for EXPLAIN, unless taken or like a partial's (p1, ...): g<n> then. */
+char *
+GroupColumnName(SortGroupClause *clause, Query *parse, const CombineContext *context)
+{
+	char *name = get_sortgroupclause_tle(clause, parse->targetList)->resname;
+	bool usable =
+	    name != NULL && strcmp(name, "?column?") != 0 && !(name[0] == 'p' && isdigit((unsigned char) name[1]));
+	ListCell *cell;
+	foreach (cell, context->group_names)
+		usable = usable && strcmp(strVal(lfirst(cell)), name) != 0;
+	return usable ? pstrdup(name) : psprintf("g%d", list_length(context->group_names) + 1);
+}
+
+/* SELECT group exprs, partials FROM <table> WHERE <quals> GROUP BY group exprs: a shard's part. */
+Query *
+WorkerQuery(Query *parse, const CombineContext *context)
+{
+	Query *worker = (Query *) copyObject(parse);
+	List *targets = NIL;
+	List *group_clause = NIL;
+	int resno = 1;
+	ListCell *cell;
+
+	foreach (cell, parse->groupClause)
+	{
+		SortGroupClause *clause = (SortGroupClause *) copyObject(lfirst(cell));
+		Expr *expr = (Expr *) copyObject(get_sortgroupclause_expr(clause, parse->targetList));
+		TargetEntry *entry = makeTargetEntry(expr, resno, psprintf("g%d", resno), false);
+		entry->ressortgroupref = resno;
+		clause->tleSortGroupRef = resno;
+		targets = lappend(targets, entry);
+		group_clause = lappend(group_clause, clause);
+		resno++;
+	}
+	int partial = 1;
+	foreach (cell, context->partials)
+		targets = lappend(
+		    targets, makeTargetEntry((Expr *) copyObject(lfirst(cell)), resno++, psprintf("p%d", partial++), false));
+	worker->targetList = targets;
+	worker->groupClause = group_clause;
+	worker->havingQual = NULL;
+	worker->sortClause = NIL;
+	worker->limitOffset = NULL;
+	worker->limitCount = NULL;
+	worker->limitOption = LIMIT_OPTION_DEFAULT;
+	worker->hasAggs = true;
+	return worker;
+}
+
+/* FROM json_to_recordset('[]') AS partials(g1 t, ..., p1 t, ...): the partial rows' place in the plan. */
+RangeTblEntry *
+PartialsRte(const CombineContext *context)
+{
+	RangeTblFunction *function = makeNode(RangeTblFunction);
+	List *names = NIL;
+	List *exprs = list_concat(list_copy(context->group_exprs), context->partials);
+	ListCell *cell;
+	int column = 1;
+	foreach (cell, exprs)
+	{
+		Node *expr = (Node *) lfirst(cell);
+		bool group = column <= list_length(context->group_exprs);
+		names = lappend(names, group ? list_nth(context->group_names, column - 1)
+		                             : makeString(psprintf("p%d", column - list_length(context->group_exprs))));
+		function->funccoltypes = lappend_oid(function->funccoltypes, exprType(expr));
+		function->funccoltypmods = lappend_int(function->funccoltypmods, exprTypmod(expr));
+		function->funccolcollations = lappend_oid(function->funccolcollations, exprCollation(expr));
+		column++;
+	}
+	/* Any function returning SETOF record: its scan is always replaced, never run. */
+	FuncExpr *call =
+	    makeFuncExpr(F_JSON_TO_RECORDSET, RECORDOID,
+	                 list_make1(makeConst(JSONOID, -1, InvalidOid, -1, CStringGetTextDatum("[]"), false, false)),
+	                 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	call->funcretset = true;
+	function->funcexpr = (Node *) call;
+	function->funccolcount = list_length(names);
+	function->funccolnames = names;
+
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_FUNCTION;
+	rte->functions = list_make1(function);
+	rte->eref = makeAlias("partials", names);
+	rte->inFromCl = true;
+	return rte;
+}
+
+/* Replaces the scan of the partial rows in plan's tree; the number of scans replaced. */
+int
+ReplacePartialsScan(Plan **plan, const executor::ShardTask *tasks, int task_count, const ship::ShippedQuery *params)
+{
+	if (*plan == NULL)
+		return 0;
+	if (IsA(*plan, FunctionScan) && ((FunctionScan *) *plan)->scan.scanrelid == kPartialsRti)
+	{
+		*plan = (Plan *) executor::MakePartialAggregateScan((FunctionScan *) *plan, tasks, task_count, params);
+		return 1;
+	}
+	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params) +
+	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params);
+}
+
+} // namespace
+
+PlannedStmt *
+PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
+{
+	if (!IsSplittableAggregateQuery(parse, cursor_options))
+		return NULL;
+	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
+	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
+	if (table == NULL || query_tree_walker(parse, WalkerFn(SystemColumnWalker), NULL, 0))
+		return NULL;
+
+	/* The coordinator's query: the user's, over the partial rows. */
+	CombineContext context;
+	memset(&context, 0, sizeof(context));
+	context.ok = true;
+	ListCell *cell;
+	foreach (cell, parse->groupClause)
+	{
+		Node *expr = (Node *) get_sortgroupclause_expr((SortGroupClause *) lfirst(cell), parse->targetList);
+		if (contain_volatile_functions(expr) || !IsGroupType(exprType(expr)))
+			return NULL;
+		context.group_exprs = lappend(context.group_exprs, expr);
+		context.group_names = lappend(context.group_names,
+		                              makeString(GroupColumnName((SortGroupClause *) lfirst(cell), parse, &context)));
+	}
+	Query *coordinator = (Query *) copyObject(parse);
+	List *targets = NIL;
+	foreach (cell, coordinator->targetList)
+	{
+		TargetEntry *entry = (TargetEntry *) lfirst(cell);
+		entry->expr = (Expr *) CombineMutator((Node *) entry->expr, &context);
+		targets = lappend(targets, entry);
+	}
+	coordinator->targetList = targets;
+	coordinator->havingQual = CombineMutator(coordinator->havingQual, &context);
+	if (!context.ok || context.partials == NIL)
+		return NULL;
+	coordinator->rtable = list_make1(PartialsRte(&context));
+	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
+	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
+
+	/* Each shard's part. */
+	Query *worker = WorkerQuery(parse, &context);
+	bool *keep = ShardsToKeep(parse, table);
+	bool any_foreign = false;
+	for (int i = 0; i < table->shard_count; i++)
+		any_foreign = any_foreign || (keep[i] && OidIsValid(table->shards[i].serverid));
+	/* Only local shards: PostgreSQL's own plan reads them in one executor, with nothing to send. */
+	if (!any_foreign)
+		return NULL;
+	executor::ShardTask *tasks = (executor::ShardTask *) palloc0(sizeof(executor::ShardTask) * table->shard_count);
+	int task_count = 0;
+	ship::ShippedQuery params;
+	memset(&params, 0, sizeof(params));
+	bool have_params = false;
+	List *shard_rtes = NIL;
+	for (int i = 0; i < table->shard_count; i++)
+	{
+		if (!keep[i])
+			continue;
+		const CachedShard *shard = &table->shards[i];
+		if (!shard->same_attnos)
+			return NULL;
+		LockRelationOid(shard->relid, rte->rellockmode);
+		Query *shard_query = (Query *) copyObject(worker);
+		RangeTblEntry *shard_rte = rt_fetch(1, shard_query->rtable);
+		shard_rte->relid = shard->relid;
+		shard_rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
+		shard_rte->inh = false;
+		shard_rte->requiredPerms = 0;
+		/* The shard in the plan's range table: locked again when a cached plan is reused. */
+		shard_rtes = lappend(shard_rtes, copyObject(shard_rte));
+
+		executor::ShardTask *task = &tasks[task_count++];
+		task->shard = shard;
+		if (OidIsValid(shard->serverid))
+		{
+			ship::ShippedQuery shipped;
+			if (!ship::ShipQuery(shard_query, list_make1_oid(shard->relid), &shipped))
+				return NULL;
+			task->sql = shipped.sql;
+			if (!have_params)
+				params = shipped;
+			have_params = true;
+		}
+		else
+			task->local_plan =
+			    PlanOrdinary(shard_query, NULL, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
+	}
+
+	PlannedStmt *stmt =
+	    PlanOrdinary(coordinator, query_string, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
+	if (stmt->subplans != NIL || ReplacePartialsScan(&stmt->planTree, tasks, task_count, &params) != 1)
+	{
+		elog(DEBUG2, "fdwshard: unexpected plan over the partial aggregates, planning the ordinary way");
+		return NULL;
+	}
+	elog(DEBUG1, "fdwshard: aggregates of %s computed on each of %d shard(s), combined on the coordinator",
+	     get_rel_name(table->relid), task_count);
+
+	/*
+	 * Permissions are checked, and locks taken, on the distributed table; the shards are locked
+	 * too. The table keeps inh: nothing scans it, and EXPLAIN does not take the plan for one the
+	 * router made against shards (those leave it without).
+	 */
+	stmt->rtable = lappend(stmt->rtable, copyObject(rte));
+	stmt->rtable = list_concat(stmt->rtable, shard_rtes);
+	stmt->relationOids = lappend_oid(stmt->relationOids, table->relid);
+	foreach (cell, shard_rtes)
+		stmt->relationOids = lappend_oid(stmt->relationOids, ((RangeTblEntry *) lfirst(cell))->relid);
+	for (int i = 0; i < task_count; i++)
+		if (tasks[i].local_plan != NULL)
+		{
+			stmt->relationOids = list_concat(stmt->relationOids, tasks[i].local_plan->relationOids);
+			stmt->invalItems = list_concat(stmt->invalItems, tasks[i].local_plan->invalItems);
+		}
+	return stmt;
+}
+
+} // namespace fdwshard::multi_shard
