@@ -187,12 +187,27 @@ CombineAggref(CombineContext *context, Aggref *aggref)
 		Expr *count = SumOfCounts(count_column);
 		/*
 		 * PostgreSQL's avg is numeric_div(sum::numeric, count::numeric) for integers and numeric
-		 * (the same operands and display scales as here) and sum / count in float8 for floats. No
-		 * rows: the sum is NULL and so is the (strict) division.
+		 * (the same operands and display scales as here): no rows, the sum is NULL and so is the
+		 * (strict) division. For floats it is float8_avg of the {count, sum, sum of squares}
+		 * state, which divides without float8div's underflow check and is NULL for no rows.
 		 */
 		if (floating)
-			return (Expr *) makeFuncExpr(F_FLOAT8DIV, FLOAT8OID, list_make2(sum, Cast(count, FLOAT8OID)), InvalidOid,
-			                             InvalidOid, COERCE_EXPLICIT_CALL);
+		{
+			CoalesceExpr *float_sum = makeNode(CoalesceExpr);
+			float_sum->coalescetype = FLOAT8OID;
+			float_sum->args = list_make2(
+			    sum, makeConst(FLOAT8OID, -1, InvalidOid, sizeof(float8), Float8GetDatum(0.0), false, FLOAT8PASSBYVAL));
+			float_sum->location = -1;
+			ArrayExpr *state = makeNode(ArrayExpr);
+			state->array_typeid = FLOAT8ARRAYOID;
+			state->element_typeid = FLOAT8OID;
+			state->elements = list_make3(
+			    Cast(count, FLOAT8OID), float_sum,
+			    makeConst(FLOAT8OID, -1, InvalidOid, sizeof(float8), Float8GetDatum(0.0), false, FLOAT8PASSBYVAL));
+			state->location = -1;
+			return (Expr *) makeFuncExpr(F_FLOAT8_AVG, FLOAT8OID, list_make1(state), InvalidOid, InvalidOid,
+			                             COERCE_EXPLICIT_CALL);
+		}
 		return (Expr *) makeFuncExpr(F_NUMERIC_DIV, NUMERICOID, list_make2(Cast(sum, NUMERICOID), count), InvalidOid,
 		                             InvalidOid, COERCE_EXPLICIT_CALL);
 	}
