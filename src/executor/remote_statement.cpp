@@ -6,6 +6,7 @@
 #include "fdwshard/executor/remote_statement.h"
 
 #include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/executor/result_row.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/planner/router.h"
 #include "fdwshard/remote/autocommit.h"
@@ -44,8 +45,7 @@ struct RemoteScanState
 	PGresult *result; /* owned; cleared by EndCustomScan or the executor context's reset callback */
 	int next_row;
 	bool executed;
-	FmgrInfo *in_functions;
-	Oid *typioparams;
+	RowInput input;
 	MemoryContextCallback cleanup;
 };
 
@@ -87,15 +87,7 @@ BeginRemoteScan(CustomScanState *node, EState *estate, int)
 
 	state->local_states = ExecInitExprList(scan->custom_exprs, &node->ss.ps);
 
-	TupleDesc desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
-	state->in_functions = (FmgrInfo *) palloc0(sizeof(FmgrInfo) * Max(desc->natts, 1));
-	state->typioparams = (Oid *) palloc0(sizeof(Oid) * Max(desc->natts, 1));
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Oid input_function;
-		getTypeInputInfo(TupleDescAttr(desc, i)->atttypid, &input_function, &state->typioparams[i]);
-		fmgr_info(input_function, &state->in_functions[i]);
-	}
+	InitRowInput(&state->input, node->ss.ss_ScanTupleSlot->tts_tupleDescriptor);
 
 	state->cleanup.func = ClearResult;
 	state->cleanup.arg = state;
@@ -145,16 +137,7 @@ ExecRemoteScan(CustomScanState *node)
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	ResetExprContext(econtext);
 	MemoryContext old_context = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
-	TupleDesc desc = slot->tts_tupleDescriptor;
-	int row = state->next_row++;
-	for (int i = 0; i < desc->natts; i++)
-	{
-		bool is_null = PQgetisnull(state->result, row, i);
-		slot->tts_isnull[i] = is_null;
-		slot->tts_values[i] =
-		    InputFunctionCall(&state->in_functions[i], is_null ? NULL : PQgetvalue(state->result, row, i),
-		                      state->typioparams[i], TupleDescAttr(desc, i)->atttypmod);
-	}
+	ReadResultRow(&state->input, state->result, state->next_row++, slot);
 	MemoryContextSwitchTo(old_context);
 	ExecStoreVirtualTuple(slot);
 
