@@ -1,19 +1,10 @@
 /* Custom scan that runs a multi-shard UPDATE or DELETE as one statement per shard, on the shard's node. */
 #pragma once
 
-#include "fdwshard/catalog/metadata_cache.h"
-#include "fdwshard/planner/ship.h"
+#include "fdwshard/executor/shard_tasks.h"
 
 namespace fdwshard::executor
 {
-
-/* One shard's part of the statement: SQL for a foreign shard, a plan for a local one. */
-struct ShardTask
-{
-	const catalog::CachedShard *shard;
-	char *sql;               /* foreign shard: the statement deparsed against it */
-	PlannedStmt *local_plan; /* local shard: the statement planned against it (moves: of every local shard, or NULL) */
-};
 
 /*
  * The PlannedStmt of query (a multi-shard UPDATE or DELETE) as one custom scan over tasks. The

@@ -1,7 +1,7 @@
 /* Custom scan that runs a partial-aggregate query on every shard and returns all their rows. */
 #pragma once
 
-#include "fdwshard/executor/multi_shard_modify.h"
+#include "fdwshard/executor/shard_tasks.h"
 
 namespace fdwshard::executor
 {

@@ -1,0 +1,98 @@
+/* Running a list of per-shard tasks: remote statements to all workers at once, local plans in process. */
+#pragma once
+
+#include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/executor/result_row.h"
+#include "fdwshard/planner/ship.h"
+
+namespace fdwshard::executor
+{
+
+/* One shard's part of a statement, as the planner makes it: SQL for a foreign shard, a plan for a local one. */
+struct ShardTask
+{
+	const catalog::CachedShard *shard;
+	char *sql;               /* foreign shard: the statement deparsed against it */
+	PlannedStmt *local_plan; /* local shard: the statement planned against it (moves: of every local shard, or NULL) */
+};
+
+/* How many items of a scan's custom_private the tasks take; the scan's own items follow. */
+constexpr int kShardTasksPrivateLength = 3;
+
+/* The custom_private of a scan of tasks (params NULL: none); the scan appends its own items. */
+List *ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params);
+
+/* The relations and objects the local plans of tasks depend on, added to stmt's: a change replans. */
+void AddShardTaskDependencies(PlannedStmt *stmt, const ShardTask *tasks, int task_count);
+
+/* One task as the executor reads it from custom_private. */
+struct ShardTaskState
+{
+	char *shard_name;
+	int32 nodeid;
+	Oid serverid; /* InvalidOid: local shard */
+	char *sql;
+	PlannedStmt *local_plan;
+	int round;  /* foreign shards: how many of the same worker's shards go before it */
+	Oid relid;  /* the shard */
+	int64 rows; /* rows the shard returned (foreign) or processed (local) */
+};
+
+/*
+ * The run-time state of a scan's tasks, palloc'd inside the scan's state. C-style: PostgreSQL
+ * frees it with the executor's memory, and the reset callback clears the result on error.
+ */
+struct ShardTaskRun
+{
+	ShardTaskState *tasks;
+	int task_count;
+	List *param_sources;
+	List *param_types;
+	List *local_states;         /* ExprState per coordinator-side expression */
+	bool counts_processed;      /* a modify: every shard's row count adds to the statement's */
+	int extra_columns;          /* trailing result columns the scan reads itself, not stored */
+	Tuplestorestate *rows;      /* every shard's rows; NULL: only counted */
+	TupleTableSlot *row_slot;   /* reads rows back */
+	TupleTableSlot *parse_slot; /* builds a row from a result */
+	RowInput input;
+	PGresult *result; /* owned while it is read; cleared by the executor context's reset callback on error */
+	MemoryContextCallback cleanup;
+};
+
+/* Reads the tasks from a scan's custom_private (CreateCustomScanState). */
+void ReadShardTasks(ShardTaskRun *run, List *custom_private);
+
+/* Sets up the parameters' expressions, the row input and the cleanup of node's tasks (BeginCustomScan). */
+void BeginShardTasks(ShardTaskRun *run, CustomScanState *node, EState *estate);
+
+/* Called with each foreign shard's result before its rows are stored (run->result owns it). */
+typedef void (*ShardResultFn)(void *arg, ShardTaskState *task, PGresult *result);
+
+/*
+ * Runs every task of node once; keep_rows stores every shard's rows in run->rows. Round r sends
+ * the r-th statement of each worker, runs the local shards during the first round (unless
+ * local_first_round is false: the caller runs them after, RunLocalShardTasks), then waits for
+ * the round's results: the workers (and the coordinator) work at the same time, each worker's
+ * statements run one after another on its one postgres_fdw connection, which keeps the
+ * transaction's remote work on that connection.
+ */
+void RunShardTasks(ShardTaskRun *run, CustomScanState *node, bool keep_rows, bool local_first_round,
+                   ShardResultFn on_result, void *arg);
+
+/* Runs the local shards' plans in this process, under the statement's snapshot and parameters. */
+void RunLocalShardTasks(ShardTaskRun *run, CustomScanState *node);
+
+/* Frees the rows and any result (EndCustomScan). */
+void EndShardTasks(ShardTaskRun *run);
+
+/* The next stored row into slot; false after the last. */
+bool NextShardTaskRow(ShardTaskRun *run, TupleTableSlot *slot);
+
+/* Replays the stored rows (ReScanCustomScan): the tasks ran once. */
+void RescanShardTasks(ShardTaskRun *run);
+
+/* EXPLAIN: the nodes and their shards (with rows_received, the rows each node sent); VERBOSE adds each foreign shard's
+ * SQL. */
+void ExplainShardTasks(const ShardTaskRun *run, bool rows_received, ExplainState *es);
+
+} // namespace fdwshard::executor

@@ -1,0 +1,294 @@
+/* Per-shard tasks of a custom scan (see executor/shard_tasks.h): workers all at once, local shards in process. */
+#include "fdwshard/executor/shard_tasks.h"
+
+#include "fdwshard/executor/remote_statement.h"
+#include "fdwshard/guard.h"
+#include "fdwshard/remote/connection.h"
+
+namespace fdwshard::executor
+{
+
+namespace
+{
+
+/* Positions in CustomScan.custom_private. */
+enum ShardTasksPrivateItem
+{
+	kTasks, /* per shard: List of String(shard name), Integer(nodeid), String(serverid), String(sql) or PlannedStmt or
+	           Integer(0) (a local shard run by another task's plan), String(shard relid) */
+	kParamSources,
+	kParamTypes
+};
+static_assert(kParamTypes + 1 == kShardTasksPrivateLength, "the scans' own items follow the tasks'");
+
+void
+ClearResult(ShardTaskRun *run)
+{
+	if (run->result != NULL)
+		PQclear(run->result);
+	run->result = NULL;
+}
+
+/* The executor context's reset callback: an error left a result being read. */
+void
+ClearResultCallback(void *arg)
+{
+	pg::Entry([&] { ClearResult((ShardTaskRun *) arg); });
+}
+
+/* Counts a foreign shard's rows and keeps them; frees the result. */
+void
+ConsumeResult(ShardTaskRun *run, CustomScanState *node, ShardTaskState *task, ShardResultFn on_result, void *arg)
+{
+	PGresult *result = run->result;
+
+	if (run->counts_processed)
+		node->ss.ps.state->es_processed += strtoul(PQcmdTuples(result), NULL, 10);
+	task->rows += PQntuples(result);
+	if (on_result != NULL)
+		on_result(arg, task, result);
+	if (run->rows != NULL)
+	{
+		TupleTableSlot *slot = run->parse_slot;
+		TupleDesc desc = slot->tts_tupleDescriptor;
+		ExprContext *econtext = node->ss.ps.ps_ExprContext;
+
+		if (PQresultStatus(result) != PGRES_TUPLES_OK || PQnfields(result) != desc->natts + run->extra_columns)
+			ereport(ERROR, (errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
+			                errmsg("worker returned %d columns, expected %d", PQnfields(result), desc->natts),
+			                errdetail("Remote SQL: %s", task->sql)));
+		for (int row = 0; row < PQntuples(result); row++)
+		{
+			ResetExprContext(econtext);
+			MemoryContext old_context = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+			ExecClearTuple(slot);
+			ReadResultRow(&run->input, result, row, slot);
+			ExecStoreVirtualTuple(slot);
+			MemoryContextSwitchTo(old_context);
+			tuplestore_puttupleslot(run->rows, slot);
+		}
+		ExecClearTuple(slot);
+	}
+	ClearResult(run);
+}
+
+void
+RunLocalTask(ShardTaskRun *run, CustomScanState *node, ShardTaskState *task)
+{
+	EState *estate = node->ss.ps.state;
+	DestReceiver *dest = None_Receiver;
+
+	if (run->rows != NULL)
+	{
+		dest = CreateDestReceiver(DestTuplestore);
+		SetTuplestoreDestReceiverParams(dest, run->rows, estate->es_query_cxt, false, NULL, NULL);
+	}
+	QueryDesc *query_desc = CreateQueryDesc(task->local_plan, estate->es_sourceText, GetActiveSnapshot(),
+	                                        InvalidSnapshot, dest, estate->es_param_list_info, estate->es_queryEnv, 0);
+	ExecutorStart(query_desc, 0);
+	ExecutorRun(query_desc, ForwardScanDirection, 0, true);
+	ExecutorFinish(query_desc);
+	task->rows += query_desc->estate->es_processed;
+	if (run->counts_processed)
+		estate->es_processed += query_desc->estate->es_processed;
+	ExecutorEnd(query_desc);
+	FreeQueryDesc(query_desc);
+	if (dest != None_Receiver)
+		dest->rDestroy(dest);
+}
+
+} // namespace
+
+List *
+ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params)
+{
+	List *task_items = NIL;
+	for (int i = 0; i < task_count; i++)
+	{
+		const catalog::CachedShard *shard = tasks[i].shard;
+		Oid relid = shard->relid;
+		char *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+		Node *work = tasks[i].local_plan != NULL ? (Node *) tasks[i].local_plan
+		             : tasks[i].sql != NULL      ? (Node *) makeString(tasks[i].sql)
+		                                         : (Node *) makeInteger(0);
+
+		task_items = lappend(task_items, list_make5(makeString(name), makeInteger(shard->nodeid),
+		                                            makeString(psprintf("%u", shard->serverid)), work,
+		                                            makeString(psprintf("%u", relid))));
+	}
+	return list_make3(task_items, params != NULL ? params->param_sources : NIL,
+	                  params != NULL ? params->param_types : NIL);
+}
+
+void
+AddShardTaskDependencies(PlannedStmt *stmt, const ShardTask *tasks, int task_count)
+{
+	for (int i = 0; i < task_count; i++)
+		if (tasks[i].local_plan != NULL)
+		{
+			stmt->relationOids = list_concat(stmt->relationOids, tasks[i].local_plan->relationOids);
+			stmt->invalItems = list_concat(stmt->invalItems, tasks[i].local_plan->invalItems);
+		}
+}
+
+void
+ReadShardTasks(ShardTaskRun *run, List *custom_private)
+{
+	List *tasks = (List *) list_nth(custom_private, kTasks);
+	run->task_count = list_length(tasks);
+	run->tasks = (ShardTaskState *) palloc0(sizeof(ShardTaskState) * Max(run->task_count, 1));
+	for (int i = 0; i < run->task_count; i++)
+	{
+		List *items = (List *) list_nth(tasks, i);
+		ShardTaskState *task = &run->tasks[i];
+		Node *work = (Node *) lfourth(items);
+
+		task->shard_name = strVal(linitial(items));
+		task->nodeid = intVal(lsecond(items));
+		task->serverid = (Oid) strtoul(strVal(lthird(items)), NULL, 10);
+		if (IsA(work, PlannedStmt))
+			task->local_plan = (PlannedStmt *) work;
+		else if (IsA(work, String))
+			task->sql = strVal(work);
+		task->relid = (Oid) strtoul(strVal(list_nth(items, 4)), NULL, 10);
+		for (int j = 0; j < i && OidIsValid(task->serverid); j++)
+			if (run->tasks[j].serverid == task->serverid)
+				task->round++;
+	}
+	run->param_sources = (List *) list_nth(custom_private, kParamSources);
+	run->param_types = (List *) list_nth(custom_private, kParamTypes);
+}
+
+void
+BeginShardTasks(ShardTaskRun *run, CustomScanState *node, EState *estate)
+{
+	CustomScan *scan = (CustomScan *) node->ss.ps.plan;
+	TupleDesc desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+
+	run->local_states = ExecInitExprList(scan->custom_exprs, &node->ss.ps);
+	InitRowInput(&run->input, desc);
+	run->row_slot = ExecAllocTableSlot(&estate->es_tupleTable, desc, &TTSOpsMinimalTuple);
+	run->parse_slot = ExecAllocTableSlot(&estate->es_tupleTable, desc, &TTSOpsVirtual);
+
+	run->cleanup.func = ClearResultCallback;
+	run->cleanup.arg = run;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, &run->cleanup);
+}
+
+void
+RunShardTasks(ShardTaskRun *run, CustomScanState *node, bool keep_rows, bool local_first_round, ShardResultFn on_result,
+              void *arg)
+{
+	EState *estate = node->ss.ps.state;
+	Oid *types;
+	const char **values =
+	    ShippedParameterValues(&node->ss.ps, run->param_sources, run->param_types, run->local_states, &types);
+	int param_count = list_length(run->param_sources);
+
+	if (keep_rows)
+	{
+		MemoryContext old_context = MemoryContextSwitchTo(estate->es_query_cxt);
+		run->rows = tuplestore_begin_heap(false, false, work_mem);
+		MemoryContextSwitchTo(old_context);
+	}
+
+	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * Max(run->task_count, 1));
+	for (int round = 0;; round++)
+	{
+		bool sent = false;
+		for (int i = 0; i < run->task_count; i++)
+		{
+			ShardTaskState *task = &run->tasks[i];
+			if (task->sql != NULL && task->round == round)
+			{
+				conns[i] = remote::SendParams(task->serverid, task->sql, param_count, types, values);
+				sent = true;
+			}
+		}
+		if (round == 0 && local_first_round)
+			RunLocalShardTasks(run, node);
+		for (int i = 0; i < run->task_count; i++)
+		{
+			ShardTaskState *task = &run->tasks[i];
+			if (task->sql != NULL && task->round == round)
+			{
+				run->result = remote::FinishParams(task->serverid, conns[i], task->sql);
+				ConsumeResult(run, node, task, on_result, arg);
+			}
+		}
+		if (!sent)
+			break;
+	}
+}
+
+void
+RunLocalShardTasks(ShardTaskRun *run, CustomScanState *node)
+{
+	for (int i = 0; i < run->task_count; i++)
+		if (run->tasks[i].local_plan != NULL)
+			RunLocalTask(run, node, &run->tasks[i]);
+}
+
+void
+EndShardTasks(ShardTaskRun *run)
+{
+	ClearResult(run);
+	if (run->rows != NULL)
+		tuplestore_end(run->rows);
+	run->rows = NULL;
+}
+
+bool
+NextShardTaskRow(ShardTaskRun *run, TupleTableSlot *slot)
+{
+	ExecClearTuple(slot);
+	if (run->rows == NULL || !tuplestore_gettupleslot(run->rows, true, false, run->row_slot))
+		return false;
+	ExecCopySlot(slot, run->row_slot);
+	return true;
+}
+
+void
+RescanShardTasks(ShardTaskRun *run)
+{
+	if (run->rows != NULL)
+		tuplestore_rescan(run->rows);
+}
+
+void
+ExplainShardTasks(const ShardTaskRun *run, bool rows_received, ExplainState *es)
+{
+	for (int i = 0; i < run->task_count; i++)
+	{
+		int32 nodeid = run->tasks[i].nodeid;
+		bool seen = false;
+		for (int j = 0; j < i && !seen; j++)
+			seen = run->tasks[j].nodeid == nodeid;
+		if (seen)
+			continue;
+
+		StringInfoData shards;
+		initStringInfo(&shards);
+		int64 rows = 0;
+		for (int j = i; j < run->task_count; j++)
+			if (run->tasks[j].nodeid == nodeid)
+			{
+				appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "", run->tasks[j].shard_name);
+				rows += run->tasks[j].rows;
+			}
+		if (rows_received)
+			appendStringInfo(&shards, " (rows received: " INT64_FORMAT ")", rows);
+		const catalog::CachedNode *shard_node = catalog::LookupNode(nodeid);
+		/* Host without port: regression output must not depend on the ports a test cluster got. */
+		const char *label = shard_node == NULL     ? psprintf("Node %d", nodeid)
+		                    : shard_node->is_local ? psprintf("Node %d (local)", nodeid)
+		                                           : psprintf("Node %d (%s)", nodeid, shard_node->host);
+		ExplainPropertyText(label, shards.data, es);
+	}
+	if (es->verbose)
+		for (int i = 0; i < run->task_count; i++)
+			if (run->tasks[i].sql != NULL)
+				ExplainPropertyText(psprintf("Remote SQL on %s", run->tasks[i].shard_name), run->tasks[i].sql, es);
+}
+
+} // namespace fdwshard::executor
