@@ -7,9 +7,9 @@
 #include "fdwshard/planner/multi_shard.h"
 
 #include "fdwshard/executor/multi_shard_modify.h"
-#include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/planner.h"
+#include "fdwshard/planner/shard_query.h"
 #include "fdwshard/planner/ship.h"
 #include "fdwshard/planner/tree_walk.h"
 
@@ -22,19 +22,6 @@ using catalog::CachedTable;
 namespace
 {
 
-/* System columns and whole-row references mean something else on a shard (tableoid, the row type). */
-bool
-SystemColumnWalker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Var))
-		return ((Var *) node)->varattno <= 0;
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, WalkerFn(SystemColumnWalker), context, 0);
-	return expression_tree_walker(node, WalkerFn(SystemColumnWalker), context);
-}
-
 bool
 AssignsColumn(Query *query, AttrNumber attnum)
 {
@@ -46,105 +33,6 @@ AssignsColumn(Query *query, AttrNumber attnum)
 			return true;
 	}
 	return false;
-}
-
-/* Is node the distribution column of the target (varno 1, the only relation)? */
-bool
-IsDistributionColumn(Node *node, const CachedTable *table)
-{
-	while (node != NULL && IsA(node, RelabelType))
-		node = (Node *) ((RelabelType *) node)->arg;
-	return node != NULL && IsA(node, Var) && ((Var *) node)->varlevelsup == 0 &&
-	       ((Var *) node)->varattno == table->dist_attnum;
-}
-
-/* Marks in keep the shards that can hold value; false when value is not a usable constant. */
-bool
-KeepShardsOfArray(const CachedTable *table, ScalarArrayOpExpr *op, bool *keep)
-{
-	if (!op->useOr || list_length(op->args) != 2 || !IsDistributionColumn((Node *) linitial(op->args), table) ||
-	    !IsDistributionEquality(op->opno, table->dist_type))
-		return false;
-	Node *array = FoldConstant((Node *) lsecond(op->args));
-	if (!IsA(array, Const) || ((Const *) array)->constisnull)
-		return false;
-
-	ArrayType *values = DatumGetArrayTypeP(((Const *) array)->constvalue);
-	Oid element_type = ARR_ELEMTYPE(values);
-	int16 typlen;
-	bool typbyval;
-	char typalign;
-	Datum *elements;
-	bool *nulls;
-	int count;
-	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
-	for (int i = 0; i < count; i++)
-		if (!nulls[i])
-			keep[catalog::ShardIndexForHash(table, DatumHash(elements[i], element_type, op->inputcollid))] = true;
-	return true;
-}
-
-/* Marks in keep the shard of "dist_col = constant"; false when op is not that. */
-bool
-KeepShardOfEquality(const CachedTable *table, OpExpr *op, bool *keep)
-{
-	if (list_length(op->args) != 2 || !IsDistributionEquality(op->opno, table->dist_type))
-		return false;
-	Node *other;
-	if (IsDistributionColumn((Node *) linitial(op->args), table))
-		other = (Node *) lsecond(op->args);
-	else if (IsDistributionColumn((Node *) lsecond(op->args), table))
-		other = (Node *) linitial(op->args);
-	else
-		return false;
-	other = FoldConstant(other);
-	if (!IsA(other, Const))
-		return false;
-	/* "= NULL" holds for no row: any one shard will do. */
-	Const *value = (Const *) other;
-	int32 hash = value->constisnull ? 0 : DatumHash(value->constvalue, value->consttype, op->inputcollid);
-	keep[catalog::ShardIndexForHash(table, hash)] = true;
-	return true;
-}
-
-} // namespace
-
-bool *
-ShardsToKeep(Query *query, const CachedTable *table)
-{
-	bool *keep = (bool *) palloc0(sizeof(bool) * table->shard_count);
-	if (query->jointree->quals != NULL)
-	{
-		ListCell *cell;
-		foreach (cell, make_ands_implicit((Expr *) query->jointree->quals))
-		{
-			Node *conjunct = (Node *) lfirst(cell);
-			if (IsA(conjunct, ScalarArrayOpExpr) && KeepShardsOfArray(table, (ScalarArrayOpExpr *) conjunct, keep))
-				return keep;
-			if (IsA(conjunct, OpExpr) && KeepShardOfEquality(table, (OpExpr *) conjunct, keep))
-				return keep;
-		}
-	}
-	for (int i = 0; i < table->shard_count; i++)
-		keep[i] = true;
-	return keep;
-}
-
-namespace
-{
-
-/* A copy of query whose target is the shard; permissions stay checked on the distributed table. */
-Query *
-ShardQuery(Query *query, const CachedShard *shard)
-{
-	Query *copy = (Query *) copyObject(query);
-	RangeTblEntry *rte = rt_fetch(copy->resultRelation, copy->rtable);
-	rte->relid = shard->relid;
-	rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
-	rte->inh = false;
-	rte->requiredPerms = 0;
-	return copy;
 }
 
 /* "key >= min AND key <= max" for the hash range of shard, key being the partition key expression. */
@@ -227,53 +115,35 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 	    rte->securityQuals != NIL)
 		return NULL;
 	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
-	if (table == NULL || table->has_row_triggers || table->has_stmt_triggers ||
-	    SystemColumnWalker((Node *) parse, NULL))
+	if (table == NULL || table->has_row_triggers || table->has_stmt_triggers || planner::ReferencesSystemColumn(parse))
 		return NULL;
 	bool moves = AssignsColumn(parse, table->dist_attnum);
 
-	bool *keep = ShardsToKeep(parse, table);
-	bool any_foreign = false;
+	bool *keep = planner::ShardsToKeep(parse, table);
 	for (int i = 0; i < table->shard_count; i++)
-	{
-		if (!keep[i])
-			continue;
-		if (!table->shards[i].same_attnos)
+		if (keep[i] && !table->shards[i].same_attnos)
 			return NULL;
-		any_foreign = any_foreign || OidIsValid(table->shards[i].serverid);
-	}
 	/* Only local shards: PostgreSQL's own plan does the same work in one executor. */
-	if (!any_foreign)
+	if (!planner::KeepsForeignShard(table, keep))
 		return NULL;
 
-	executor::ShardTask *tasks = (executor::ShardTask *) palloc0(sizeof(executor::ShardTask) * table->shard_count);
-	int task_count = 0;
-	ship::ShippedQuery params;
-	bool have_params = false;
-	List *shard_rtes = NIL;
+	planner::ShardTaskList list;
+	planner::InitShardTaskList(&list, table);
 	bool local_planned = false;
 	for (int i = 0; i < table->shard_count; i++)
 	{
 		if (!keep[i])
 			continue;
 		const CachedShard *shard = &table->shards[i];
-		LockRelationOid(shard->relid, rte->rellockmode);
-		Query *shard_query = ShardQuery(parse, shard);
-		/* The shard in the plan's range table: locked again when a cached plan is reused. */
-		shard_rtes = lappend(shard_rtes, copyObject(rt_fetch(1, shard_query->rtable)));
-		executor::ShardTask *task = &tasks[task_count++];
-		task->shard = shard;
+		Query *shard_query;
+		executor::ShardTask *task =
+		    planner::AddShardTask(&list, parse, parse->resultRelation, shard, rte->rellockmode, &shard_query);
 		if (OidIsValid(shard->serverid))
 		{
-			ship::ShippedQuery shipped;
 			if (moves)
 				shard_query = WithNewValue(shard_query, table);
-			if (!ship::ShipQuery(shard_query, list_make1_oid(shard->relid), &shipped))
+			if (!planner::ShipShardTask(shard_query, task, &list.params))
 				return NULL;
-			task->sql = shipped.sql;
-			if (!have_params)
-				params = shipped;
-			have_params = true;
 		}
 		else if (!moves)
 			task->local_plan = PlanOrdinary(shard_query, NULL, cursor_options, bound_params, false);
@@ -288,11 +158,12 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 	}
 
 	elog(DEBUG1, "fdwshard: %s of %s runs as one statement on each of %d shard(s)%s",
-	     parse->commandType == CMD_UPDATE ? "UPDATE" : "DELETE", get_rel_name(table->relid), task_count,
+	     parse->commandType == CMD_UPDATE ? "UPDATE" : "DELETE", get_rel_name(table->relid), list.task_count,
 	     moves ? ", then moves rows whose distribution column changed" : "");
-	List *rtable = list_concat(list_copy(parse->rtable), shard_rtes);
+	List *rtable = list_concat(list_copy(parse->rtable), list.shard_rtes);
 	rtable = list_concat(rtable, RelationRtes(parse, true));
-	return executor::MakeMultiShardModifyPlan(parse, rtable, tasks, task_count, &params, moves ? table : NULL);
+	return executor::MakeMultiShardModifyPlan(parse, rtable, list.tasks, list.task_count, &list.params,
+	                                          moves ? table : NULL);
 }
 
 } // namespace fdwshard::multi_shard

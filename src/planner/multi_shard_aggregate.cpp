@@ -12,8 +12,8 @@
 #include "fdwshard/planner/multi_shard_aggregate.h"
 
 #include "fdwshard/executor/partial_aggregate.h"
-#include "fdwshard/planner/multi_shard.h"
 #include "fdwshard/planner/planner.h"
+#include "fdwshard/planner/shard_query.h"
 #include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard::multi_shard
@@ -278,17 +278,6 @@ IsSplittableAggregateQuery(Query *parse, int cursor_options)
 	       rte->securityQuals == NIL && rte->tablesample == NULL;
 }
 
-/* System columns and whole-row references mean something else on a shard. */
-bool
-SystemColumnWalker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Var))
-		return ((Var *) node)->varattno <= 0;
-	return expression_tree_walker(node, WalkerFn(SystemColumnWalker), context);
-}
-
 /* The user's name of a GROUP BY column for EXPLAIN, unless taken or like a partial's (p1, ...): g<n> then. */
 char *
 GroupColumnName(SortGroupClause *clause, Query *parse, const CombineContext *context)
@@ -400,7 +389,7 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 		return NULL;
 	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
 	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
-	if (table == NULL || query_tree_walker(parse, WalkerFn(SystemColumnWalker), NULL, 0))
+	if (table == NULL || planner::ReferencesSystemColumn(parse))
 		return NULL;
 
 	/* The coordinator's query: the user's, over the partial rows. */
@@ -435,19 +424,12 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 
 	/* Each shard's part. */
 	Query *worker = WorkerQuery(parse, &context);
-	bool *keep = ShardsToKeep(parse, table);
-	bool any_foreign = false;
-	for (int i = 0; i < table->shard_count; i++)
-		any_foreign = any_foreign || (keep[i] && OidIsValid(table->shards[i].serverid));
+	bool *keep = planner::ShardsToKeep(parse, table);
 	/* Only local shards: PostgreSQL's own plan reads them in one executor, with nothing to send. */
-	if (!any_foreign)
+	if (!planner::KeepsForeignShard(table, keep))
 		return NULL;
-	executor::ShardTask *tasks = (executor::ShardTask *) palloc0(sizeof(executor::ShardTask) * table->shard_count);
-	int task_count = 0;
-	ship::ShippedQuery params;
-	memset(&params, 0, sizeof(params));
-	bool have_params = false;
-	List *shard_rtes = NIL;
+	planner::ShardTaskList list;
+	planner::InitShardTaskList(&list, table);
 	for (int i = 0; i < table->shard_count; i++)
 	{
 		if (!keep[i])
@@ -455,27 +437,12 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 		const CachedShard *shard = &table->shards[i];
 		if (!shard->same_attnos)
 			return NULL;
-		LockRelationOid(shard->relid, rte->rellockmode);
-		Query *shard_query = (Query *) copyObject(worker);
-		RangeTblEntry *shard_rte = rt_fetch(1, shard_query->rtable);
-		shard_rte->relid = shard->relid;
-		shard_rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
-		shard_rte->inh = false;
-		shard_rte->requiredPerms = 0;
-		/* The shard in the plan's range table: locked again when a cached plan is reused. */
-		shard_rtes = lappend(shard_rtes, copyObject(shard_rte));
-
-		executor::ShardTask *task = &tasks[task_count++];
-		task->shard = shard;
+		Query *shard_query;
+		executor::ShardTask *task = planner::AddShardTask(&list, worker, 1, shard, rte->rellockmode, &shard_query);
 		if (OidIsValid(shard->serverid))
 		{
-			ship::ShippedQuery shipped;
-			if (!ship::ShipQuery(shard_query, list_make1_oid(shard->relid), &shipped))
+			if (!planner::ShipShardTask(shard_query, task, &list.params))
 				return NULL;
-			task->sql = shipped.sql;
-			if (!have_params)
-				params = shipped;
-			have_params = true;
 		}
 		else
 			task->local_plan =
@@ -484,13 +451,13 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 
 	PlannedStmt *stmt =
 	    PlanOrdinary(coordinator, query_string, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
-	if (stmt->subplans != NIL || ReplacePartialsScan(&stmt->planTree, tasks, task_count, &params) != 1)
+	if (stmt->subplans != NIL || ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params) != 1)
 	{
 		elog(DEBUG2, "fdwshard: unexpected plan over the partial aggregates, planning the ordinary way");
 		return NULL;
 	}
 	elog(DEBUG1, "fdwshard: aggregates of %s computed on each of %d shard(s), combined on the coordinator",
-	     get_rel_name(table->relid), task_count);
+	     get_rel_name(table->relid), list.task_count);
 
 	/*
 	 * Permissions are checked, and locks taken, on the distributed table; the shards are locked
@@ -498,16 +465,11 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	 * router made against shards (those leave it without).
 	 */
 	stmt->rtable = lappend(stmt->rtable, copyObject(rte));
-	stmt->rtable = list_concat(stmt->rtable, shard_rtes);
+	stmt->rtable = list_concat(stmt->rtable, list.shard_rtes);
 	stmt->relationOids = lappend_oid(stmt->relationOids, table->relid);
-	foreach (cell, shard_rtes)
+	foreach (cell, list.shard_rtes)
 		stmt->relationOids = lappend_oid(stmt->relationOids, ((RangeTblEntry *) lfirst(cell))->relid);
-	for (int i = 0; i < task_count; i++)
-		if (tasks[i].local_plan != NULL)
-		{
-			stmt->relationOids = list_concat(stmt->relationOids, tasks[i].local_plan->relationOids);
-			stmt->invalItems = list_concat(stmt->invalItems, tasks[i].local_plan->invalItems);
-		}
+	executor::AddShardTaskDependencies(stmt, list.tasks, list.task_count);
 	return stmt;
 }
 

@@ -15,6 +15,7 @@
 #include "fdwshard/planner/multi_shard.h"
 #include "fdwshard/planner/multi_shard_aggregate.h"
 #include "fdwshard/planner/router.h"
+#include "fdwshard/planner/shard_query.h"
 #include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard
@@ -126,30 +127,16 @@ PruningClauseForArray(Query *query, ScalarArrayOpExpr *op)
 	    !IsDistributionEquality(op->opno, distribution.column_type))
 		return NULL;
 
-	Node *array = FoldConstant((Node *) lsecond(op->args));
-	if (!IsA(array, Const) || ((Const *) array)->constisnull)
+	int32 *hashes;
+	int hash_count;
+	if (!planner::ConstantArrayHashes((Node *) lsecond(op->args), op->inputcollid, &hashes, &hash_count) ||
+	    hash_count == 0)
 		return NULL;
 
-	ArrayType *values = DatumGetArrayTypeP(((Const *) array)->constvalue);
-	Oid element_type = ARR_ELEMTYPE(values);
-	int16 typlen;
-	bool typbyval;
-	char typalign;
-	Datum *elements;
-	bool *nulls;
-	int count;
-	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
-
-	Datum *hashes = (Datum *) palloc(sizeof(Datum) * (count + 1));
-	int hash_count = 0;
-	for (int i = 0; i < count; i++)
-		if (!nulls[i])
-			hashes[hash_count++] = Int32GetDatum(DatumHash(elements[i], element_type, op->inputcollid));
-	if (hash_count == 0)
-		return NULL;
-
-	ArrayType *hash_array = construct_array(hashes, hash_count, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+	Datum *hash_datums = (Datum *) palloc(sizeof(Datum) * hash_count);
+	for (int i = 0; i < hash_count; i++)
+		hash_datums[i] = Int32GetDatum(hashes[i]);
+	ArrayType *hash_array = construct_array(hash_datums, hash_count, INT4OID, sizeof(int32), true, TYPALIGN_INT);
 	ScalarArrayOpExpr *clause = makeNode(ScalarArrayOpExpr);
 	clause->opno = Int4EqualOperator;
 	clause->opfuncid = F_INT4EQ;

@@ -17,11 +17,4 @@ namespace fdwshard::multi_shard
  */
 PlannedStmt *PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_params);
 
-/*
- * Which shards of table can hold rows query (over table alone, varno 1) reads or writes: a
- * top-level "dist_col = constant", "dist_col IN (constants)" or "= ANY (constant array)" keeps
- * the shards of those values; otherwise every shard. palloc'd, by shard index.
- */
-bool *ShardsToKeep(Query *query, const catalog::CachedTable *table);
-
 } // namespace fdwshard::multi_shard

@@ -1,0 +1,187 @@
+/* The per-shard parts of a multi-shard statement (see planner/shard_query.h), for UPDATE/DELETE and aggregates. */
+#include "fdwshard/planner/shard_query.h"
+
+#include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/planner/distribution.h"
+#include "fdwshard/planner/tree_walk.h"
+
+namespace fdwshard::planner
+{
+
+using catalog::CachedShard;
+using catalog::CachedTable;
+
+namespace
+{
+
+bool
+SystemColumnWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return ((Var *) node)->varattno <= 0;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, WalkerFn(SystemColumnWalker), context, 0);
+	return expression_tree_walker(node, WalkerFn(SystemColumnWalker), context);
+}
+
+/* Is node the distribution column of the target (varno 1, the only relation)? */
+bool
+IsDistributionColumn(Node *node, const CachedTable *table)
+{
+	while (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node != NULL && IsA(node, Var) && ((Var *) node)->varlevelsup == 0 &&
+	       ((Var *) node)->varattno == table->dist_attnum;
+}
+
+/* Marks in keep the shards that can hold value; false when value is not a usable constant. */
+bool
+KeepShardsOfArray(const CachedTable *table, ScalarArrayOpExpr *op, bool *keep)
+{
+	int32 *hashes;
+	int count;
+
+	if (!op->useOr || list_length(op->args) != 2 || !IsDistributionColumn((Node *) linitial(op->args), table) ||
+	    !IsDistributionEquality(op->opno, table->dist_type) ||
+	    !ConstantArrayHashes((Node *) lsecond(op->args), op->inputcollid, &hashes, &count))
+		return false;
+	for (int i = 0; i < count; i++)
+		keep[catalog::ShardIndexForHash(table, hashes[i])] = true;
+	return true;
+}
+
+/* Marks in keep the shard of "dist_col = constant"; false when op is not that. */
+bool
+KeepShardOfEquality(const CachedTable *table, OpExpr *op, bool *keep)
+{
+	if (list_length(op->args) != 2 || !IsDistributionEquality(op->opno, table->dist_type))
+		return false;
+	Node *other;
+	if (IsDistributionColumn((Node *) linitial(op->args), table))
+		other = (Node *) lsecond(op->args);
+	else if (IsDistributionColumn((Node *) lsecond(op->args), table))
+		other = (Node *) linitial(op->args);
+	else
+		return false;
+	other = FoldConstant(other);
+	if (!IsA(other, Const))
+		return false;
+	/* "= NULL" holds for no row: any one shard will do. */
+	Const *value = (Const *) other;
+	int32 hash = value->constisnull ? 0 : DatumHash(value->constvalue, value->consttype, op->inputcollid);
+	keep[catalog::ShardIndexForHash(table, hash)] = true;
+	return true;
+}
+
+} // namespace
+
+bool
+ConstantArrayHashes(Node *array, Oid collation, int32 **hashes_out, int *count_out)
+{
+	array = FoldConstant(array);
+	if (!IsA(array, Const) || ((Const *) array)->constisnull)
+		return false;
+
+	ArrayType *values = DatumGetArrayTypeP(((Const *) array)->constvalue);
+	Oid element_type = ARR_ELEMTYPE(values);
+	int16 typlen;
+	bool typbyval;
+	char typalign;
+	Datum *elements;
+	bool *nulls;
+	int count;
+	get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+	deconstruct_array(values, element_type, typlen, typbyval, typalign, &elements, &nulls, &count);
+
+	int32 *hashes = (int32 *) palloc(sizeof(int32) * (count + 1));
+	int hash_count = 0;
+	for (int i = 0; i < count; i++)
+		if (!nulls[i])
+			hashes[hash_count++] = DatumHash(elements[i], element_type, collation);
+	*hashes_out = hashes;
+	*count_out = hash_count;
+	return true;
+}
+
+bool *
+ShardsToKeep(Query *query, const CachedTable *table)
+{
+	bool *keep = (bool *) palloc0(sizeof(bool) * table->shard_count);
+	if (query->jointree->quals != NULL)
+	{
+		ListCell *cell;
+		foreach (cell, make_ands_implicit((Expr *) query->jointree->quals))
+		{
+			Node *conjunct = (Node *) lfirst(cell);
+			if (IsA(conjunct, ScalarArrayOpExpr) && KeepShardsOfArray(table, (ScalarArrayOpExpr *) conjunct, keep))
+				return keep;
+			if (IsA(conjunct, OpExpr) && KeepShardOfEquality(table, (OpExpr *) conjunct, keep))
+				return keep;
+		}
+	}
+	for (int i = 0; i < table->shard_count; i++)
+		keep[i] = true;
+	return keep;
+}
+
+bool
+ReferencesSystemColumn(Query *query)
+{
+	return SystemColumnWalker((Node *) query, NULL);
+}
+
+Query *
+ShardQuery(Query *query, Index rti, const CachedShard *shard)
+{
+	Query *copy = (Query *) copyObject(query);
+	RangeTblEntry *rte = rt_fetch(rti, copy->rtable);
+	rte->relid = shard->relid;
+	rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
+	rte->inh = false;
+	rte->requiredPerms = 0;
+	return copy;
+}
+
+bool
+KeepsForeignShard(const CachedTable *table, const bool *keep)
+{
+	for (int i = 0; i < table->shard_count; i++)
+		if (keep[i] && OidIsValid(table->shards[i].serverid))
+			return true;
+	return false;
+}
+
+void
+InitShardTaskList(ShardTaskList *list, const CachedTable *table)
+{
+	memset(list, 0, sizeof(*list));
+	list->tasks = (executor::ShardTask *) palloc0(sizeof(executor::ShardTask) * table->shard_count);
+}
+
+executor::ShardTask *
+AddShardTask(ShardTaskList *list, Query *query, Index rti, const CachedShard *shard, LOCKMODE lockmode,
+             Query **shard_query)
+{
+	LockRelationOid(shard->relid, lockmode);
+	*shard_query = ShardQuery(query, rti, shard);
+	list->shard_rtes = lappend(list->shard_rtes, copyObject(rt_fetch(rti, (*shard_query)->rtable)));
+	executor::ShardTask *task = &list->tasks[list->task_count++];
+	task->shard = shard;
+	return task;
+}
+
+bool
+ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params)
+{
+	ship::ShippedQuery shipped;
+	if (!ship::ShipQuery(shard_query, list_make1_oid(task->shard->relid), &shipped))
+		return false;
+	task->sql = shipped.sql;
+	if (params->sql == NULL)
+		*params = shipped;
+	return true;
+}
+
+} // namespace fdwshard::planner
