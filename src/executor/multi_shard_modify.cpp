@@ -250,48 +250,15 @@ PlannedStmt *
 MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
                          const ship::ShippedQuery *params, const catalog::CachedTable *moves)
 {
-	List *scan_tlist;
-	List *tlist;
-	int width;
-	ListCell *cell;
-
-	OutputTargetLists(query->returningList, &scan_tlist, &tlist, &width);
-
-	List *local_exprs = NIL;
-	if (params != NULL)
-		foreach (cell, params->local_exprs)
-			local_exprs = lappend(local_exprs, expression_planner((Expr *) lfirst(cell)));
-
-	CustomScan *scan = makeNode(CustomScan);
-	scan->scan.plan.targetlist = tlist;
-	scan->scan.plan.startup_cost = 100.0 * task_count; /* one round trip per shard */
-	scan->scan.plan.total_cost = scan->scan.plan.startup_cost + cpu_tuple_cost;
-	scan->scan.plan.plan_rows = 1;
-	scan->scan.plan.plan_width = width;
-	scan->scan.scanrelid = 0;
-	scan->methods = &kMultiShardScanMethods;
-	scan->custom_scan_tlist = scan_tlist;
-	scan->custom_exprs = local_exprs;
+	/* One round trip per shard. */
+	CustomScan *scan = MakeOutputScan(query->returningList, params != NULL ? params->local_exprs : NIL,
+	                                  &kMultiShardScanMethods, 100.0 * task_count);
 	List *move_items =
 	    moves != NULL ? list_make2(makeString(psprintf("%u", moves->relid)), makeInteger(moves->dist_attnum)) : NIL;
 	scan->custom_private = lappend(ShardTasksPrivate(tasks, task_count, params), move_items);
 
-	PlannedStmt *stmt = makeNode(PlannedStmt);
-	stmt->commandType = query->commandType;
-	stmt->queryId = query->queryId;
-	stmt->hasReturning = query->returningList != NIL;
-	stmt->canSetTag = query->canSetTag;
-	stmt->planTree = (Plan *) scan;
-	stmt->rtable = rtable;
-	foreach (cell, rtable)
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
-		if (rte->rtekind == RTE_RELATION)
-			stmt->relationOids = lappend_oid(stmt->relationOids, rte->relid);
-	}
+	PlannedStmt *stmt = MakeScanStatement(query, rtable, scan);
 	AddShardTaskDependencies(stmt, tasks, task_count);
-	stmt->stmt_location = query->stmt_location;
-	stmt->stmt_len = query->stmt_len;
 	return stmt;
 }
 

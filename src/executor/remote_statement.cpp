@@ -215,6 +215,44 @@ ShardNames(List *shards)
 	return names.data;
 }
 
+/*
+ * A hand-built scan's target lists for output (a SELECT list or RETURNING list): *scan_tlist
+ * the expressions (custom_scan_tlist), *tlist INDEX_VAR references to them, *width their width.
+ */
+void
+OutputTargetLists(List *output, List **scan_tlist_out, List **tlist_out, int *width_out)
+{
+	List *scan_tlist = NIL;
+	List *tlist = NIL;
+	AttrNumber resno = 1;
+	int width = 0;
+	ListCell *cell;
+
+	foreach (cell, output)
+	{
+		TargetEntry *entry = (TargetEntry *) lfirst(cell);
+		if (entry->resjunk)
+			continue;
+		Expr *expr = entry->expr;
+		Oid type = exprType((Node *) expr);
+		int32 typmod = exprTypmod((Node *) expr);
+		Oid collation = exprCollation((Node *) expr);
+
+		/* EXPLAIN shows these; a subquery there cannot be shown outside its statement. */
+		if (contain_subplans((Node *) expr))
+			expr = (Expr *) makeNullConst(type, typmod, collation);
+		scan_tlist = lappend(scan_tlist, makeTargetEntry((Expr *) copyObject(expr), resno, entry->resname, false));
+		tlist = lappend(tlist, makeTargetEntry((Expr *) makeVar(INDEX_VAR, resno, type, typmod, collation, 0), resno,
+		                                       entry->resname, false));
+		width += get_typavgwidth(type, typmod);
+		resno++;
+	}
+
+	*scan_tlist_out = scan_tlist;
+	*tlist_out = tlist;
+	*width_out = width;
+}
+
 } // namespace
 
 /*
@@ -268,44 +306,9 @@ ShippedParameterValues(PlanState *plan_state, List *param_sources, List *param_t
 	return values;
 }
 
-void
-OutputTargetLists(List *output, List **scan_tlist_out, List **tlist_out, int *width_out)
+CustomScan *
+MakeOutputScan(List *output, List *local_exprs, const CustomScanMethods *methods, Cost startup_cost)
 {
-	List *scan_tlist = NIL;
-	List *tlist = NIL;
-	AttrNumber resno = 1;
-	int width = 0;
-	ListCell *cell;
-
-	foreach (cell, output)
-	{
-		TargetEntry *entry = (TargetEntry *) lfirst(cell);
-		if (entry->resjunk)
-			continue;
-		Expr *expr = entry->expr;
-		Oid type = exprType((Node *) expr);
-		int32 typmod = exprTypmod((Node *) expr);
-		Oid collation = exprCollation((Node *) expr);
-
-		/* EXPLAIN shows these; a subquery there cannot be shown outside its statement. */
-		if (contain_subplans((Node *) expr))
-			expr = (Expr *) makeNullConst(type, typmod, collation);
-		scan_tlist = lappend(scan_tlist, makeTargetEntry((Expr *) copyObject(expr), resno, entry->resname, false));
-		tlist = lappend(tlist, makeTargetEntry((Expr *) makeVar(INDEX_VAR, resno, type, typmod, collation, 0), resno,
-		                                       entry->resname, false));
-		width += get_typavgwidth(type, typmod);
-		resno++;
-	}
-
-	*scan_tlist_out = scan_tlist;
-	*tlist_out = tlist;
-	*width_out = width;
-}
-
-PlannedStmt *
-MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *statement)
-{
-	List *output = query->commandType == CMD_SELECT ? query->targetList : query->returningList;
 	List *scan_tlist;
 	List *tlist;
 	int width;
@@ -313,25 +316,24 @@ MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *state
 
 	OutputTargetLists(output, &scan_tlist, &tlist, &width);
 
-	List *local_exprs = NIL;
-	foreach (cell, statement->local_exprs)
-		local_exprs = lappend(local_exprs, expression_planner((Expr *) lfirst(cell)));
-
 	CustomScan *scan = makeNode(CustomScan);
+	foreach (cell, local_exprs)
+		scan->custom_exprs = lappend(scan->custom_exprs, expression_planner((Expr *) lfirst(cell)));
 	scan->scan.plan.targetlist = tlist;
-	scan->scan.plan.startup_cost = 100.0; /* one round trip, as postgres_fdw's DEFAULT_FDW_STARTUP_COST */
-	scan->scan.plan.total_cost = 100.0 + cpu_tuple_cost;
+	scan->scan.plan.startup_cost = startup_cost;
+	scan->scan.plan.total_cost = startup_cost + cpu_tuple_cost;
 	scan->scan.plan.plan_rows = 1;
 	scan->scan.plan.plan_width = width;
 	scan->scan.scanrelid = 0;
-	scan->methods = &kRemoteScanMethods;
+	scan->methods = methods;
 	scan->custom_scan_tlist = scan_tlist;
-	scan->custom_exprs = local_exprs;
-	scan->custom_private =
-	    list_make5(makeString(statement->sql), makeString(psprintf("%u", statement->serverid)),
-	               makeInteger(statement->nodeid), makeString(ShardNames(statement->shards)), statement->param_sources);
-	scan->custom_private = lappend(scan->custom_private, statement->param_types);
-	scan->custom_private = lappend(scan->custom_private, makeInteger(query->commandType));
+	return scan;
+}
+
+PlannedStmt *
+MakeScanStatement(Query *query, List *rtable, CustomScan *scan)
+{
+	ListCell *cell;
 
 	PlannedStmt *stmt = makeNode(PlannedStmt);
 	stmt->commandType = query->commandType;
@@ -350,6 +352,20 @@ MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *state
 	stmt->stmt_location = query->stmt_location;
 	stmt->stmt_len = query->stmt_len;
 	return stmt;
+}
+
+PlannedStmt *
+MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *statement)
+{
+	List *output = query->commandType == CMD_SELECT ? query->targetList : query->returningList;
+	/* One round trip, as postgres_fdw's DEFAULT_FDW_STARTUP_COST. */
+	CustomScan *scan = MakeOutputScan(output, statement->local_exprs, &kRemoteScanMethods, 100.0);
+	scan->custom_private =
+	    list_make5(makeString(statement->sql), makeString(psprintf("%u", statement->serverid)),
+	               makeInteger(statement->nodeid), makeString(ShardNames(statement->shards)), statement->param_sources);
+	scan->custom_private = lappend(scan->custom_private, statement->param_types);
+	scan->custom_private = lappend(scan->custom_private, makeInteger(query->commandType));
+	return MakeScanStatement(query, rtable, scan);
 }
 
 void

@@ -33,10 +33,14 @@ const char **ShippedParameterValues(PlanState *plan_state, List *param_sources, 
                                     Oid **types_out);
 
 /*
- * A hand-built scan's target lists for output (a SELECT list or RETURNING list): *scan_tlist
- * the expressions (custom_scan_tlist), *tlist INDEX_VAR references to them, *width their width.
+ * A hand-built custom scan with methods that returns output (a SELECT list or RETURNING list),
+ * its coordinator-side expressions planned from local_exprs; startup_cost counts the round trips
+ * it waits for. The caller fills custom_private.
  */
-void OutputTargetLists(List *output, List **scan_tlist, List **tlist, int *width);
+CustomScan *MakeOutputScan(List *output, List *local_exprs, const CustomScanMethods *methods, Cost startup_cost);
+
+/* The PlannedStmt of query whose plan is scan alone; rtable becomes its range table. */
+PlannedStmt *MakeScanStatement(Query *query, List *rtable, CustomScan *scan);
 
 /* Registers the custom scan methods (for plan copies sent to parallel workers). */
 void InitRemoteStatement(void);
