@@ -104,4 +104,18 @@ Entry(Body &&body) -> decltype(body())
 	RaiseCaught(edata, message);
 }
 
+/*
+ * A function PostgreSQL calls through a pointer (custom scan methods, callbacks) as a named
+ * one-line shim: EntryPoint<F>::Call runs F in Entry, so F can be written as plain code.
+ */
+template <auto F> struct EntryPoint;
+
+template <typename R, typename... Args, R (*F)(Args...)> struct EntryPoint<F>
+{
+	static R Call(Args... args)
+	{
+		return Entry([&]() -> R { return F(args...); });
+	}
+};
+
 } // namespace fdwshard::pg

@@ -21,10 +21,8 @@ constexpr int kMoves = kShardTasksPrivateLength;
 
 struct MultiShardState
 {
-	CustomScanState css; /* must be first */
-	ShardTaskRun run;
-	bool executed;
-	List **misplaced; /* moves, per task: new distribution values (text) of rows that left its foreign shard */
+	ShardTaskScan scan; /* must be first */
+	List **misplaced;   /* moves, per task: new distribution values (text) of rows that left its foreign shard */
 	/* moves: the distributed table and its distribution column */
 	Oid moves_relid;
 	AttrNumber dist_attnum;
@@ -40,29 +38,26 @@ extern const CustomExecMethods kMultiShardExecMethods;
 Node *
 CreateMultiShardState(CustomScan *scan)
 {
-	MultiShardState *state = (MultiShardState *) palloc0(sizeof(MultiShardState));
-	NodeSetTag(state, T_CustomScanState);
-	state->css.methods = &kMultiShardExecMethods;
-
-	ReadShardTasks(&state->run, scan->custom_private);
-	state->run.counts_processed = true;
-	state->misplaced = (List **) palloc0(sizeof(List *) * Max(state->run.task_count, 1));
+	MultiShardState *state =
+	    (MultiShardState *) CreateShardTaskScan(scan, sizeof(MultiShardState), &kMultiShardExecMethods);
+	state->scan.counts_processed = true;
+	state->misplaced = (List **) palloc0(sizeof(List *) * Max(state->scan.task_count, 1));
 	List *moves = (List *) list_nth(scan->custom_private, kMoves);
 	if (moves != NIL)
 	{
 		state->moves_relid = (Oid) strtoul(strVal(linitial(moves)), NULL, 10);
 		state->dist_attnum = intVal(lsecond(moves));
-		state->run.extra_columns = 1; /* the new distribution value */
+		state->scan.extra_columns = 1; /* the new distribution value */
 	}
 	return (Node *) state;
 }
 
 void
-BeginMultiShard(CustomScanState *node, EState *estate, int)
+BeginMultiShard(CustomScanState *node, EState *estate, int eflags)
 {
 	MultiShardState *state = (MultiShardState *) node;
 
-	BeginShardTasks(&state->run, node, estate);
+	BeginShardTaskScan(node, estate, eflags);
 	if (OidIsValid(state->moves_relid))
 	{
 		/* The executor holds the distributed table's lock (the plan's range table). */
@@ -84,7 +79,7 @@ void
 NoteMisplacedRows(void *arg, ShardTaskState *task, PGresult *result)
 {
 	MultiShardState *state = (MultiShardState *) arg;
-	List **misplaced = &state->misplaced[task - state->run.tasks];
+	List **misplaced = &state->misplaced[task - state->scan.tasks];
 	int column = PQnfields(result) - 1;
 	const catalog::CachedTable *table = catalog::LookupDistributedTable(state->moves_relid);
 
@@ -115,7 +110,7 @@ CompareText(const ListCell *a, const ListCell *b)
 void
 MoveMisplacedRows(MultiShardState *state)
 {
-	for (int i = 0; i < state->run.task_count; i++)
+	for (int i = 0; i < state->scan.task_count; i++)
 	{
 		const char *previous = NULL;
 		ListCell *cell;
@@ -127,7 +122,7 @@ MoveMisplacedRows(MultiShardState *state)
 			if (previous != NULL && strcmp(previous, text) == 0)
 				continue;
 			previous = text;
-			MoveRowsOutOfShard(state->run.tasks[i].relid, state->moves_relid, state->dist_attnum,
+			MoveRowsOutOfShard(state->scan.tasks[i].relid, state->moves_relid, state->dist_attnum,
 			                   InputFunctionCall(&state->dist_in, (char *) text, state->dist_typioparam, -1));
 		}
 	}
@@ -138,16 +133,15 @@ void
 Execute(MultiShardState *state)
 {
 	bool moves = OidIsValid(state->moves_relid);
-	bool returning = ((CustomScan *) state->css.ss.ps.plan)->custom_scan_tlist != NIL;
+	bool returning = ((CustomScan *) state->scan.css.ss.ps.plan)->custom_scan_tlist != NIL;
 
-	RunShardTasks(&state->run, &state->css, returning, !moves, moves ? NoteMisplacedRows : NULL, state);
+	RunShardTasks(&state->scan, returning, !moves, moves ? NoteMisplacedRows : NULL, state);
 	if (moves)
 	{
 		/* After the foreign shards: rows the local plan routes into them must not be updated again. */
-		RunLocalShardTasks(&state->run, &state->css);
+		RunLocalShardTasks(&state->scan);
 		MoveMisplacedRows(state);
 	}
-	state->executed = true;
 }
 
 TupleTableSlot *
@@ -156,19 +150,15 @@ ExecMultiShard(CustomScanState *node)
 	MultiShardState *state = (MultiShardState *) node;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 
-	if (!state->executed)
+	if (!state->scan.executed)
 		Execute(state);
-
-	if (!NextShardTaskRow(&state->run, slot))
+	if (!NextShardTaskRow(&state->scan, slot) || node->ss.ps.ps_ProjInfo == NULL)
 		return slot;
-	if (node->ss.ps.ps_ProjInfo != NULL)
-	{
-		ExprContext *econtext = node->ss.ps.ps_ExprContext;
-		ResetExprContext(econtext);
-		econtext->ecxt_scantuple = slot;
-		return ExecProject(node->ss.ps.ps_ProjInfo);
-	}
-	return slot;
+
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ResetExprContext(econtext);
+	econtext->ecxt_scantuple = slot;
+	return ExecProject(node->ss.ps.ps_ProjInfo);
 }
 
 /* The nodes and their shards; VERBOSE adds each foreign shard's statement. */
@@ -177,72 +167,22 @@ ExplainMultiShard(CustomScanState *node, List *, ExplainState *es)
 {
 	MultiShardState *state = (MultiShardState *) node;
 
-	ExplainPropertyInteger("Shards", NULL, state->run.task_count, es);
+	ExplainPropertyInteger("Shards", NULL, state->scan.task_count, es);
 	if (OidIsValid(state->moves_relid))
 		ExplainPropertyText("Row Movement",
 		                    "foreign shards in place, local shards by tuple routing, then misplaced rows", es);
-	ExplainShardTasks(&state->run, false, es);
-}
-
-/* PostgreSQL's entry points: each runs its body in pg::Entry. */
-
-Node *
-CreateMultiShardEntry(CustomScan *scan)
-{
-	return pg::Entry([&] { return CreateMultiShardState(scan); });
-}
-
-void
-BeginMultiShardEntry(CustomScanState *node, EState *estate, int eflags)
-{
-	pg::Entry([&] { BeginMultiShard(node, estate, eflags); });
-}
-
-TupleTableSlot *
-ExecMultiShardEntry(CustomScanState *node)
-{
-	return pg::Entry([&] { return ExecMultiShard(node); });
-}
-
-void
-EndMultiShardEntry(CustomScanState *node)
-{
-	pg::Entry([&] { EndShardTasks(&((MultiShardState *) node)->run); });
-}
-
-void
-ReScanMultiShardEntry(CustomScanState *node)
-{
-	/* The statement ran once: replay its rows. */
-	pg::Entry([&] { RescanShardTasks(&((MultiShardState *) node)->run); });
-}
-
-void
-ExplainMultiShardEntry(CustomScanState *node, List *ancestors, ExplainState *es)
-{
-	pg::Entry([&] { ExplainMultiShard(node, ancestors, es); });
+	ExplainShardTasks(&state->scan, false, es);
 }
 
 const CustomScanMethods kMultiShardScanMethods = {
     "FdwShard Multi-Shard Modify",
-    CreateMultiShardEntry,
+    pg::EntryPoint<CreateMultiShardState>::Call,
 };
 
-const CustomExecMethods kMultiShardExecMethods = {
-    "FdwShard Multi-Shard Modify",
-    BeginMultiShardEntry,
-    ExecMultiShardEntry,
-    EndMultiShardEntry,
-    ReScanMultiShardEntry,
-    NULL, /* MarkPos */
-    NULL, /* RestrPos */
-    NULL, /* EstimateDSM */
-    NULL, /* InitializeDSM */
-    NULL, /* ReInitializeDSM */
-    NULL, /* InitializeWorker */
-    NULL, /* ShutdownCustomScan */
-    ExplainMultiShardEntry,
-};
+const CustomExecMethods kMultiShardExecMethods =
+    SerialExecMethods("FdwShard Multi-Shard Modify", pg::EntryPoint<BeginMultiShard>::Call,
+                      pg::EntryPoint<ExecMultiShard>::Call, pg::EntryPoint<EndShardTaskScan>::Call,
+                      pg::EntryPoint<ReScanShardTaskScan>::Call, pg::EntryPoint<ExplainMultiShard>::Call);
 
 } // namespace
 

@@ -1,6 +1,7 @@
 /* The "FdwShard Partial Aggregate" custom scan (see executor/partial_aggregate.h): every shard's partial rows. */
 #include "fdwshard/executor/partial_aggregate.h"
 
+#include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/planner/tree_walk.h"
 
@@ -10,39 +11,25 @@ namespace fdwshard::executor
 namespace
 {
 
-struct PartialState
-{
-	CustomScanState css; /* must be first */
-	ShardTaskRun run;    /* every shard's partial rows */
-	bool executed;
-};
-
 extern const CustomScanMethods kPartialScanMethods;
 extern const CustomExecMethods kPartialExecMethods;
 
 Node *
-CreatePartialState(CustomScan *scan)
+CreatePartialState(CustomScan *plan)
 {
-	PartialState *state = (PartialState *) palloc0(sizeof(PartialState));
-	NodeSetTag(state, T_CustomScanState);
-	state->css.methods = &kPartialExecMethods;
-	ReadShardTasks(&state->run, scan->custom_private);
-	return (Node *) state;
+	return CreateShardTaskScan(plan, sizeof(ShardTaskScan), &kPartialExecMethods);
 }
 
 TupleTableSlot *
 NextPartialRow(ScanState *node)
 {
-	PartialState *state = (PartialState *) node;
+	ShardTaskScan *scan = (ShardTaskScan *) node;
 	TupleTableSlot *slot = node->ss_ScanTupleSlot;
 
-	if (!state->executed)
-	{
-		/* As the multi-shard modify scan runs its statements (see RunShardTasks). */
-		RunShardTasks(&state->run, &state->css, true, true, NULL, NULL);
-		state->executed = true;
-	}
-	NextShardTaskRow(&state->run, slot);
+	/* As the multi-shard modify scan runs its statements (see RunShardTasks), keeping every row. */
+	if (!scan->executed)
+		RunShardTasks(scan, true, true, NULL, NULL);
+	NextShardTaskRow(scan, slot);
 	return slot;
 }
 
@@ -52,55 +39,27 @@ RecheckPartialRow(ScanState *, TupleTableSlot *)
 	return true;
 }
 
-/* PostgreSQL's entry points: each runs its body in pg::Entry. */
-
-Node *
-CreatePartialEntry(CustomScan *scan)
-{
-	return pg::Entry([&] { return CreatePartialState(scan); });
-}
-
-void
-BeginPartialEntry(CustomScanState *node, EState *estate, int)
-{
-	pg::Entry([&] { BeginShardTasks(&((PartialState *) node)->run, node, estate); });
-}
-
 TupleTableSlot *
-ExecPartialEntry(CustomScanState *node)
+ExecPartial(CustomScanState *node)
 {
-	return pg::Entry([&] { return ExecScan(&node->ss, NextPartialRow, RecheckPartialRow); });
+	return ExecScan(&node->ss, NextPartialRow, RecheckPartialRow);
 }
 
 void
-EndPartialEntry(CustomScanState *node)
-{
-	pg::Entry([&] { EndShardTasks(&((PartialState *) node)->run); });
-}
-
-void
-ReScanPartialEntry(CustomScanState *node)
+ReScanPartial(CustomScanState *node)
 {
 	/* The shards' queries ran once (no parameter of this node changes between scans): replay their rows. */
-	pg::Entry(
-	    [&]
-	    {
-		    RescanShardTasks(&((PartialState *) node)->run);
-		    ExecScanReScan(&node->ss);
-	    });
+	ReScanShardTaskScan(node);
+	ExecScanReScan(&node->ss);
 }
 
 /* The nodes and their shards; VERBOSE adds each foreign shard's query; ANALYZE the rows each shard sent. */
 void
-ExplainPartialEntry(CustomScanState *node, List *, ExplainState *es)
+ExplainPartial(CustomScanState *node, List *, ExplainState *es)
 {
-	pg::Entry(
-	    [&]
-	    {
-		    const ShardTaskRun *run = &((PartialState *) node)->run;
-		    ExplainPropertyInteger("Shards", NULL, run->task_count, es);
-		    ExplainShardTasks(run, es->analyze, es);
-	    });
+	const ShardTaskScan *scan = (const ShardTaskScan *) node;
+	ExplainPropertyInteger("Shards", NULL, scan->task_count, es);
+	ExplainShardTasks(scan, es->analyze, es);
 }
 
 Node *
@@ -119,24 +78,12 @@ IndexVarMutator(Node *node, void *context)
 
 const CustomScanMethods kPartialScanMethods = {
     "FdwShard Partial Aggregate",
-    CreatePartialEntry,
+    pg::EntryPoint<CreatePartialState>::Call,
 };
 
-const CustomExecMethods kPartialExecMethods = {
-    "FdwShard Partial Aggregate",
-    BeginPartialEntry,
-    ExecPartialEntry,
-    EndPartialEntry,
-    ReScanPartialEntry,
-    NULL, /* MarkPos */
-    NULL, /* RestrPos */
-    NULL, /* EstimateDSM */
-    NULL, /* InitializeDSM */
-    NULL, /* ReInitializeDSM */
-    NULL, /* InitializeWorker */
-    NULL, /* ShutdownCustomScan */
-    ExplainPartialEntry,
-};
+const CustomExecMethods kPartialExecMethods = SerialExecMethods(
+    "FdwShard Partial Aggregate", pg::EntryPoint<BeginShardTaskScan>::Call, pg::EntryPoint<ExecPartial>::Call,
+    pg::EntryPoint<EndShardTaskScan>::Call, pg::EntryPoint<ReScanPartial>::Call, pg::EntryPoint<ExplainPartial>::Call);
 
 } // namespace
 

@@ -89,7 +89,7 @@ BeginRemoteScan(CustomScanState *node, EState *estate, int)
 
 	InitRowInput(&state->input, node->ss.ss_ScanTupleSlot->tts_tupleDescriptor);
 
-	state->cleanup.func = ClearResult;
+	state->cleanup.func = pg::EntryPoint<ClearResult>::Call;
 	state->cleanup.arg = state;
 	MemoryContextRegisterResetCallback(estate->es_query_cxt, &state->cleanup);
 }
@@ -178,24 +178,13 @@ ExplainRemoteScan(CustomScanState *node, List *, ExplainState *es)
 
 const CustomScanMethods kRemoteScanMethods = {
     "FdwShard Router",
-    CreateRemoteScanState,
+    pg::EntryPoint<CreateRemoteScanState>::Call,
 };
 
-const CustomExecMethods kRemoteExecMethods = {
-    "FdwShard Router",
-    BeginRemoteScan,
-    ExecRemoteScan,
-    EndRemoteScan,
-    ReScanRemoteScan,
-    NULL, /* MarkPos */
-    NULL, /* RestrPos */
-    NULL, /* EstimateDSM */
-    NULL, /* InitializeDSM */
-    NULL, /* ReInitializeDSM */
-    NULL, /* InitializeWorker */
-    NULL, /* ShutdownCustomScan */
-    ExplainRemoteScan,
-};
+const CustomExecMethods kRemoteExecMethods =
+    SerialExecMethods("FdwShard Router", pg::EntryPoint<BeginRemoteScan>::Call, pg::EntryPoint<ExecRemoteScan>::Call,
+                      pg::EntryPoint<EndRemoteScan>::Call, pg::EntryPoint<ReScanRemoteScan>::Call,
+                      pg::EntryPoint<ExplainRemoteScan>::Call);
 
 char *
 ShardNames(List *shards)

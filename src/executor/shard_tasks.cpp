@@ -22,38 +22,38 @@ enum ShardTasksPrivateItem
 static_assert(kParamTypes + 1 == kShardTasksPrivateLength, "the scans' own items follow the tasks'");
 
 void
-ClearResult(ShardTaskRun *run)
+ClearResult(ShardTaskScan *scan)
 {
-	if (run->result != NULL)
-		PQclear(run->result);
-	run->result = NULL;
+	if (scan->result != NULL)
+		PQclear(scan->result);
+	scan->result = NULL;
 }
 
 /* The executor context's reset callback: an error left a result being read. */
 void
 ClearResultCallback(void *arg)
 {
-	pg::Entry([&] { ClearResult((ShardTaskRun *) arg); });
+	ClearResult((ShardTaskScan *) arg);
 }
 
 /* Counts a foreign shard's rows and keeps them; frees the result. */
 void
-ConsumeResult(ShardTaskRun *run, CustomScanState *node, ShardTaskState *task, ShardResultFn on_result, void *arg)
+ConsumeResult(ShardTaskScan *scan, ShardTaskState *task, ShardResultFn on_result, void *arg)
 {
-	PGresult *result = run->result;
+	PGresult *result = scan->result;
 
-	if (run->counts_processed)
-		node->ss.ps.state->es_processed += strtoul(PQcmdTuples(result), NULL, 10);
+	if (scan->counts_processed)
+		scan->css.ss.ps.state->es_processed += strtoul(PQcmdTuples(result), NULL, 10);
 	task->rows += PQntuples(result);
 	if (on_result != NULL)
 		on_result(arg, task, result);
-	if (run->rows != NULL)
+	if (scan->rows != NULL)
 	{
-		TupleTableSlot *slot = run->parse_slot;
+		TupleTableSlot *slot = scan->parse_slot;
 		TupleDesc desc = slot->tts_tupleDescriptor;
-		ExprContext *econtext = node->ss.ps.ps_ExprContext;
+		ExprContext *econtext = scan->css.ss.ps.ps_ExprContext;
 
-		if (PQresultStatus(result) != PGRES_TUPLES_OK || PQnfields(result) != desc->natts + run->extra_columns)
+		if (PQresultStatus(result) != PGRES_TUPLES_OK || PQnfields(result) != desc->natts + scan->extra_columns)
 			ereport(ERROR, (errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
 			                errmsg("worker returned %d columns, expected %d", PQnfields(result), desc->natts),
 			                errdetail("Remote SQL: %s", task->sql)));
@@ -62,26 +62,26 @@ ConsumeResult(ShardTaskRun *run, CustomScanState *node, ShardTaskState *task, Sh
 			ResetExprContext(econtext);
 			MemoryContext old_context = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
 			ExecClearTuple(slot);
-			ReadResultRow(&run->input, result, row, slot);
+			ReadResultRow(&scan->input, result, row, slot);
 			ExecStoreVirtualTuple(slot);
 			MemoryContextSwitchTo(old_context);
-			tuplestore_puttupleslot(run->rows, slot);
+			tuplestore_puttupleslot(scan->rows, slot);
 		}
 		ExecClearTuple(slot);
 	}
-	ClearResult(run);
+	ClearResult(scan);
 }
 
 void
-RunLocalTask(ShardTaskRun *run, CustomScanState *node, ShardTaskState *task)
+RunLocalTask(ShardTaskScan *scan, ShardTaskState *task)
 {
-	EState *estate = node->ss.ps.state;
+	EState *estate = scan->css.ss.ps.state;
 	DestReceiver *dest = None_Receiver;
 
-	if (run->rows != NULL)
+	if (scan->rows != NULL)
 	{
 		dest = CreateDestReceiver(DestTuplestore);
-		SetTuplestoreDestReceiverParams(dest, run->rows, estate->es_query_cxt, false, NULL, NULL);
+		SetTuplestoreDestReceiverParams(dest, scan->rows, estate->es_query_cxt, false, NULL, NULL);
 	}
 	QueryDesc *query_desc = CreateQueryDesc(task->local_plan, estate->es_sourceText, GetActiveSnapshot(),
 	                                        InvalidSnapshot, dest, estate->es_param_list_info, estate->es_queryEnv, 0);
@@ -89,7 +89,7 @@ RunLocalTask(ShardTaskRun *run, CustomScanState *node, ShardTaskState *task)
 	ExecutorRun(query_desc, ForwardScanDirection, 0, true);
 	ExecutorFinish(query_desc);
 	task->rows += query_desc->estate->es_processed;
-	if (run->counts_processed)
+	if (scan->counts_processed)
 		estate->es_processed += query_desc->estate->es_processed;
 	ExecutorEnd(query_desc);
 	FreeQueryDesc(query_desc);
@@ -131,16 +131,20 @@ AddShardTaskDependencies(PlannedStmt *stmt, const ShardTask *tasks, int task_cou
 		}
 }
 
-void
-ReadShardTasks(ShardTaskRun *run, List *custom_private)
+Node *
+CreateShardTaskScan(CustomScan *plan, Size size, const CustomExecMethods *methods)
 {
-	List *tasks = (List *) list_nth(custom_private, kTasks);
-	run->task_count = list_length(tasks);
-	run->tasks = (ShardTaskState *) palloc0(sizeof(ShardTaskState) * Max(run->task_count, 1));
-	for (int i = 0; i < run->task_count; i++)
+	ShardTaskScan *scan = (ShardTaskScan *) palloc0(size);
+	NodeSetTag(scan, T_CustomScanState);
+	scan->css.methods = methods;
+
+	List *tasks = (List *) list_nth(plan->custom_private, kTasks);
+	scan->task_count = list_length(tasks);
+	scan->tasks = (ShardTaskState *) palloc0(sizeof(ShardTaskState) * Max(scan->task_count, 1));
+	for (int i = 0; i < scan->task_count; i++)
 	{
 		List *items = (List *) list_nth(tasks, i);
-		ShardTaskState *task = &run->tasks[i];
+		ShardTaskState *task = &scan->tasks[i];
 		Node *work = (Node *) lfourth(items);
 
 		task->shard_name = strVal(linitial(items));
@@ -152,53 +156,53 @@ ReadShardTasks(ShardTaskRun *run, List *custom_private)
 			task->sql = strVal(work);
 		task->relid = (Oid) strtoul(strVal(list_nth(items, 4)), NULL, 10);
 		for (int j = 0; j < i && OidIsValid(task->serverid); j++)
-			if (run->tasks[j].serverid == task->serverid)
+			if (scan->tasks[j].serverid == task->serverid)
 				task->round++;
 	}
-	run->param_sources = (List *) list_nth(custom_private, kParamSources);
-	run->param_types = (List *) list_nth(custom_private, kParamTypes);
+	scan->param_sources = (List *) list_nth(plan->custom_private, kParamSources);
+	scan->param_types = (List *) list_nth(plan->custom_private, kParamTypes);
+	return (Node *) scan;
 }
 
 void
-BeginShardTasks(ShardTaskRun *run, CustomScanState *node, EState *estate)
+BeginShardTaskScan(CustomScanState *node, EState *estate, int)
 {
-	CustomScan *scan = (CustomScan *) node->ss.ps.plan;
+	ShardTaskScan *scan = (ShardTaskScan *) node;
 	TupleDesc desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
 
-	run->local_states = ExecInitExprList(scan->custom_exprs, &node->ss.ps);
-	InitRowInput(&run->input, desc);
-	run->row_slot = ExecAllocTableSlot(&estate->es_tupleTable, desc, &TTSOpsMinimalTuple);
-	run->parse_slot = ExecAllocTableSlot(&estate->es_tupleTable, desc, &TTSOpsVirtual);
+	scan->local_states = ExecInitExprList(((CustomScan *) node->ss.ps.plan)->custom_exprs, &node->ss.ps);
+	InitRowInput(&scan->input, desc);
+	scan->row_slot = ExecAllocTableSlot(&estate->es_tupleTable, desc, &TTSOpsMinimalTuple);
+	scan->parse_slot = ExecAllocTableSlot(&estate->es_tupleTable, desc, &TTSOpsVirtual);
 
-	run->cleanup.func = ClearResultCallback;
-	run->cleanup.arg = run;
-	MemoryContextRegisterResetCallback(estate->es_query_cxt, &run->cleanup);
+	scan->cleanup.func = pg::EntryPoint<ClearResultCallback>::Call;
+	scan->cleanup.arg = scan;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, &scan->cleanup);
 }
 
 void
-RunShardTasks(ShardTaskRun *run, CustomScanState *node, bool keep_rows, bool local_first_round, ShardResultFn on_result,
-              void *arg)
+RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, ShardResultFn on_result, void *arg)
 {
-	EState *estate = node->ss.ps.state;
+	EState *estate = scan->css.ss.ps.state;
 	Oid *types;
 	const char **values =
-	    ShippedParameterValues(&node->ss.ps, run->param_sources, run->param_types, run->local_states, &types);
-	int param_count = list_length(run->param_sources);
+	    ShippedParameterValues(&scan->css.ss.ps, scan->param_sources, scan->param_types, scan->local_states, &types);
+	int param_count = list_length(scan->param_sources);
 
 	if (keep_rows)
 	{
 		MemoryContext old_context = MemoryContextSwitchTo(estate->es_query_cxt);
-		run->rows = tuplestore_begin_heap(false, false, work_mem);
+		scan->rows = tuplestore_begin_heap(false, false, work_mem);
 		MemoryContextSwitchTo(old_context);
 	}
 
-	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * Max(run->task_count, 1));
+	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * Max(scan->task_count, 1));
 	for (int round = 0;; round++)
 	{
 		bool sent = false;
-		for (int i = 0; i < run->task_count; i++)
+		for (int i = 0; i < scan->task_count; i++)
 		{
-			ShardTaskState *task = &run->tasks[i];
+			ShardTaskState *task = &scan->tasks[i];
 			if (task->sql != NULL && task->round == round)
 			{
 				conns[i] = remote::SendParams(task->serverid, task->sql, param_count, types, values);
@@ -206,75 +210,78 @@ RunShardTasks(ShardTaskRun *run, CustomScanState *node, bool keep_rows, bool loc
 			}
 		}
 		if (round == 0 && local_first_round)
-			RunLocalShardTasks(run, node);
-		for (int i = 0; i < run->task_count; i++)
+			RunLocalShardTasks(scan);
+		for (int i = 0; i < scan->task_count; i++)
 		{
-			ShardTaskState *task = &run->tasks[i];
+			ShardTaskState *task = &scan->tasks[i];
 			if (task->sql != NULL && task->round == round)
 			{
-				run->result = remote::FinishParams(task->serverid, conns[i], task->sql);
-				ConsumeResult(run, node, task, on_result, arg);
+				scan->result = remote::FinishParams(task->serverid, conns[i], task->sql);
+				ConsumeResult(scan, task, on_result, arg);
 			}
 		}
 		if (!sent)
 			break;
 	}
+	scan->executed = true;
 }
 
 void
-RunLocalShardTasks(ShardTaskRun *run, CustomScanState *node)
+RunLocalShardTasks(ShardTaskScan *scan)
 {
-	for (int i = 0; i < run->task_count; i++)
-		if (run->tasks[i].local_plan != NULL)
-			RunLocalTask(run, node, &run->tasks[i]);
+	for (int i = 0; i < scan->task_count; i++)
+		if (scan->tasks[i].local_plan != NULL)
+			RunLocalTask(scan, &scan->tasks[i]);
 }
 
 void
-EndShardTasks(ShardTaskRun *run)
+EndShardTaskScan(CustomScanState *node)
 {
-	ClearResult(run);
-	if (run->rows != NULL)
-		tuplestore_end(run->rows);
-	run->rows = NULL;
+	ShardTaskScan *scan = (ShardTaskScan *) node;
+	ClearResult(scan);
+	if (scan->rows != NULL)
+		tuplestore_end(scan->rows);
+	scan->rows = NULL;
 }
 
 bool
-NextShardTaskRow(ShardTaskRun *run, TupleTableSlot *slot)
+NextShardTaskRow(ShardTaskScan *scan, TupleTableSlot *slot)
 {
 	ExecClearTuple(slot);
-	if (run->rows == NULL || !tuplestore_gettupleslot(run->rows, true, false, run->row_slot))
+	if (scan->rows == NULL || !tuplestore_gettupleslot(scan->rows, true, false, scan->row_slot))
 		return false;
-	ExecCopySlot(slot, run->row_slot);
+	ExecCopySlot(slot, scan->row_slot);
 	return true;
 }
 
 void
-RescanShardTasks(ShardTaskRun *run)
+ReScanShardTaskScan(CustomScanState *node)
 {
-	if (run->rows != NULL)
-		tuplestore_rescan(run->rows);
+	ShardTaskScan *scan = (ShardTaskScan *) node;
+	if (scan->rows != NULL)
+		tuplestore_rescan(scan->rows);
 }
 
 void
-ExplainShardTasks(const ShardTaskRun *run, bool rows_received, ExplainState *es)
+ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *es)
 {
-	for (int i = 0; i < run->task_count; i++)
+	for (int i = 0; i < scan->task_count; i++)
 	{
-		int32 nodeid = run->tasks[i].nodeid;
+		int32 nodeid = scan->tasks[i].nodeid;
 		bool seen = false;
 		for (int j = 0; j < i && !seen; j++)
-			seen = run->tasks[j].nodeid == nodeid;
+			seen = scan->tasks[j].nodeid == nodeid;
 		if (seen)
 			continue;
 
 		StringInfoData shards;
 		initStringInfo(&shards);
 		int64 rows = 0;
-		for (int j = i; j < run->task_count; j++)
-			if (run->tasks[j].nodeid == nodeid)
+		for (int j = i; j < scan->task_count; j++)
+			if (scan->tasks[j].nodeid == nodeid)
 			{
-				appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "", run->tasks[j].shard_name);
-				rows += run->tasks[j].rows;
+				appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "", scan->tasks[j].shard_name);
+				rows += scan->tasks[j].rows;
 			}
 		if (rows_received)
 			appendStringInfo(&shards, " (rows received: " INT64_FORMAT ")", rows);
@@ -286,9 +293,9 @@ ExplainShardTasks(const ShardTaskRun *run, bool rows_received, ExplainState *es)
 		ExplainPropertyText(label, shards.data, es);
 	}
 	if (es->verbose)
-		for (int i = 0; i < run->task_count; i++)
-			if (run->tasks[i].sql != NULL)
-				ExplainPropertyText(psprintf("Remote SQL on %s", run->tasks[i].shard_name), run->tasks[i].sql, es);
+		for (int i = 0; i < scan->task_count; i++)
+			if (scan->tasks[i].sql != NULL)
+				ExplainPropertyText(psprintf("Remote SQL on %s", scan->tasks[i].shard_name), scan->tasks[i].sql, es);
 }
 
 } // namespace fdwshard::executor

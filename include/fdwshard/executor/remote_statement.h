@@ -42,6 +42,15 @@ CustomScan *MakeOutputScan(List *output, List *local_exprs, const CustomScanMeth
 /* The PlannedStmt of query whose plan is scan alone; rtable becomes its range table. */
 PlannedStmt *MakeScanStatement(Query *query, List *rtable, CustomScan *scan);
 
+/* The methods of a custom scan without mark/restore or parallelism: the callbacks given, NULL the rest. */
+constexpr CustomExecMethods
+SerialExecMethods(const char *name, void (*begin)(CustomScanState *, EState *, int),
+                  TupleTableSlot *(*exec)(CustomScanState *), void (*end)(CustomScanState *),
+                  void (*rescan)(CustomScanState *), void (*explain)(CustomScanState *, List *, ExplainState *))
+{
+	return CustomExecMethods{name, begin, exec, end, rescan, NULL, NULL, NULL, NULL, NULL, NULL, NULL, explain};
+}
+
 /* Registers the custom scan methods (for plan copies sent to parallel workers). */
 void InitRemoteStatement(void);
 

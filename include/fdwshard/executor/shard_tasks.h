@@ -39,11 +39,12 @@ struct ShardTaskState
 };
 
 /*
- * The run-time state of a scan's tasks, palloc'd inside the scan's state. C-style: PostgreSQL
- * frees it with the executor's memory, and the reset callback clears the result on error.
+ * The state of a custom scan of shard tasks, or the start of one (a scan's own fields follow).
+ * C-style: palloc'd, freed with the executor's memory; the reset callback clears the result on error.
  */
-struct ShardTaskRun
+struct ShardTaskScan
 {
+	CustomScanState css; /* must be first */
 	ShardTaskState *tasks;
 	int task_count;
 	List *param_sources;
@@ -51,6 +52,7 @@ struct ShardTaskRun
 	List *local_states;         /* ExprState per coordinator-side expression */
 	bool counts_processed;      /* a modify: every shard's row count adds to the statement's */
 	int extra_columns;          /* trailing result columns the scan reads itself, not stored */
+	bool executed;              /* the tasks ran (once per execution) */
 	Tuplestorestate *rows;      /* every shard's rows; NULL: only counted */
 	TupleTableSlot *row_slot;   /* reads rows back */
 	TupleTableSlot *parse_slot; /* builds a row from a result */
@@ -59,40 +61,41 @@ struct ShardTaskRun
 	MemoryContextCallback cleanup;
 };
 
-/* Reads the tasks from a scan's custom_private (CreateCustomScanState). */
-void ReadShardTasks(ShardTaskRun *run, List *custom_private);
+/* CreateCustomScanState: a state of size bytes (a ShardTaskScan first) with methods, the tasks read from plan. */
+Node *CreateShardTaskScan(CustomScan *plan, Size size, const CustomExecMethods *methods);
 
-/* Sets up the parameters' expressions, the row input and the cleanup of node's tasks (BeginCustomScan). */
-void BeginShardTasks(ShardTaskRun *run, CustomScanState *node, EState *estate);
+/* BeginCustomScan: the parameters' expressions, the row input and the result's cleanup. */
+void BeginShardTaskScan(CustomScanState *node, EState *estate, int eflags);
 
-/* Called with each foreign shard's result before its rows are stored (run->result owns it). */
+/* Called with each foreign shard's result before its rows are stored (scan->result owns it). */
 typedef void (*ShardResultFn)(void *arg, ShardTaskState *task, PGresult *result);
 
 /*
- * Runs every task of node once; keep_rows stores every shard's rows in run->rows. Round r sends
+ * Runs every task of scan once; keep_rows stores every shard's rows in scan->rows. Round r sends
  * the r-th statement of each worker, runs the local shards during the first round (unless
  * local_first_round is false: the caller runs them after, RunLocalShardTasks), then waits for
  * the round's results: the workers (and the coordinator) work at the same time, each worker's
  * statements run one after another on its one postgres_fdw connection, which keeps the
  * transaction's remote work on that connection.
  */
-void RunShardTasks(ShardTaskRun *run, CustomScanState *node, bool keep_rows, bool local_first_round,
-                   ShardResultFn on_result, void *arg);
+void RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, ShardResultFn on_result, void *arg);
 
 /* Runs the local shards' plans in this process, under the statement's snapshot and parameters. */
-void RunLocalShardTasks(ShardTaskRun *run, CustomScanState *node);
-
-/* Frees the rows and any result (EndCustomScan). */
-void EndShardTasks(ShardTaskRun *run);
+void RunLocalShardTasks(ShardTaskScan *scan);
 
 /* The next stored row into slot; false after the last. */
-bool NextShardTaskRow(ShardTaskRun *run, TupleTableSlot *slot);
+bool NextShardTaskRow(ShardTaskScan *scan, TupleTableSlot *slot);
 
-/* Replays the stored rows (ReScanCustomScan): the tasks ran once. */
-void RescanShardTasks(ShardTaskRun *run);
+/* EndCustomScan: frees the rows and any result. */
+void EndShardTaskScan(CustomScanState *node);
 
-/* EXPLAIN: the nodes and their shards (with rows_received, the rows each node sent); VERBOSE adds each foreign shard's
- * SQL. */
-void ExplainShardTasks(const ShardTaskRun *run, bool rows_received, ExplainState *es);
+/* ReScanCustomScan: the tasks ran once, their rows are replayed. */
+void ReScanShardTaskScan(CustomScanState *node);
+
+/*
+ * EXPLAIN, after the scan's own properties: the nodes and their shards (rows_received: with
+ * the rows each node's shards sent); VERBOSE adds each foreign shard's SQL.
+ */
+void ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *es);
 
 } // namespace fdwshard::executor
