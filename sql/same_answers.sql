@@ -21,6 +21,11 @@ PREPARE q(int, timestamptz) AS SELECT k, $2::text AS param, at::text, at FROM t 
 PREPARE p(int, timestamptz) AS SELECT k, $2::text AS param, at::text, at FROM plain WHERE k = $1;
 EXECUTE q(1, '2024-03-01');
 EXECUTE p(1, '2024-03-01');
+-- The issue's statement: shipped whole, with $2::text computed on the coordinator.
+PREPARE r(int, timestamptz) AS SELECT k, $2::text FROM t WHERE k = $1;
+PREPARE rp(int, timestamptz) AS SELECT k, $2::text FROM plain WHERE k = $1;
+EXECUTE r(1, '2024-03-01');
+EXECUTE rp(1, '2024-03-01');
 EXECUTE q(3, '2024-03-01');
 SET plan_cache_mode = force_generic_plan;
 EXECUTE q(7, '01/03/2024 12:00');
