@@ -58,7 +58,10 @@ void
 ExplainPartial(CustomScanState *node, List *, ExplainState *es)
 {
 	const ShardTaskScan *scan = (const ShardTaskScan *) node;
+	const CustomScan *plan = (const CustomScan *) node->ss.ps.plan;
 	ExplainPropertyInteger("Shards", NULL, scan->task_count, es);
+	if (intVal(list_nth(plan->custom_private, kShardTasksPrivateLength)))
+		ExplainPropertyText("Grouped By", "distribution column, whole query on each shard", es);
 	ExplainShardTasks(scan, es->analyze, es);
 }
 
@@ -89,7 +92,7 @@ const CustomExecMethods kPartialExecMethods = SerialExecMethods(
 
 CustomScan *
 MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
-                         const ship::ShippedQuery *params)
+                         const ship::ShippedQuery *params, bool whole)
 {
 	Index scanrelid = function_scan->scan.scanrelid;
 	RangeTblFunction *function = (RangeTblFunction *) linitial(function_scan->functions);
@@ -119,7 +122,7 @@ MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, in
 	ListCell *cell;
 	foreach (cell, params->local_exprs)
 		scan->custom_exprs = lappend(scan->custom_exprs, expression_planner((Expr *) lfirst(cell)));
-	scan->custom_private = ShardTasksPrivate(tasks, task_count, params);
+	scan->custom_private = lappend(ShardTasksPrivate(tasks, task_count, params), makeInteger(whole ? 1 : 0));
 	return scan;
 }
 

@@ -7,11 +7,14 @@
  * its combination (count -> sum of counts, avg -> sum of sums / sum of counts, ...), planned by
  * PostgreSQL over a function RTE whose scan is then swapped for the custom scan returning the
  * shards' rows (executor/partial_aggregate.cpp). The results are exactly PostgreSQL's, numeric
- * display scales included: avg is numeric_div(sum, count) there as here.
+ * display scales included: avg is numeric_div(sum, count) there as here. GROUP BY the
+ * distribution column puts every group in one shard: then each shard runs the whole query and
+ * the coordinator's, over the same placeholder, only orders and limits their rows.
  */
 #include "fdwshard/planner/multi_shard_aggregate.h"
 
 #include "fdwshard/executor/partial_aggregate.h"
+#include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/planner/shard_query.h"
 #include "fdwshard/planner/tree_walk.h"
@@ -327,25 +330,18 @@ WorkerQuery(Query *parse, const CombineContext *context)
 	return worker;
 }
 
-/* FROM json_to_recordset('[]') AS partials(g1 t, ..., p1 t, ...): the partial rows' place in the plan. */
+/* FROM json_to_recordset('[]') AS partials(names of exprs): the shards' rows' place in the plan. */
 RangeTblEntry *
-PartialsRte(const CombineContext *context)
+ShardRowsRte(List *names, List *exprs)
 {
 	RangeTblFunction *function = makeNode(RangeTblFunction);
-	List *names = NIL;
-	List *exprs = list_concat(list_copy(context->group_exprs), context->partials);
 	ListCell *cell;
-	int column = 1;
 	foreach (cell, exprs)
 	{
 		Node *expr = (Node *) lfirst(cell);
-		bool group = column <= list_length(context->group_exprs);
-		names = lappend(names, group ? list_nth(context->group_names, column - 1)
-		                             : makeString(psprintf("p%d", column - list_length(context->group_exprs))));
 		function->funccoltypes = lappend_oid(function->funccoltypes, exprType(expr));
 		function->funccoltypmods = lappend_int(function->funccoltypmods, exprTypmod(expr));
 		function->funccolcollations = lappend_oid(function->funccolcollations, exprCollation(expr));
-		column++;
 	}
 	/* Any function returning SETOF record: its scan is always replaced, never run. */
 	FuncExpr *call =
@@ -365,34 +361,170 @@ PartialsRte(const CombineContext *context)
 	return rte;
 }
 
-/* Replaces the scan of the partial rows in plan's tree; the number of scans replaced. */
+/* The partial rows: the GROUP BY columns, then the partial aggregates p1, ... */
+RangeTblEntry *
+PartialsRte(const CombineContext *context)
+{
+	List *names = list_copy(context->group_names);
+	for (int i = 1; i <= list_length(context->partials); i++)
+		names = lappend(names, makeString(psprintf("p%d", i)));
+	return ShardRowsRte(names, list_concat(list_copy(context->group_exprs), context->partials));
+}
+
+/* Replaces the scan of the shards' rows in plan's tree; the number of scans replaced. */
 int
-ReplacePartialsScan(Plan **plan, const executor::ShardTask *tasks, int task_count, const ship::ShippedQuery *params)
+ReplacePartialsScan(Plan **plan, const executor::ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
+                    bool whole)
 {
 	if (*plan == NULL)
 		return 0;
 	if (IsA(*plan, FunctionScan) && ((FunctionScan *) *plan)->scan.scanrelid == kPartialsRti)
 	{
-		*plan = (Plan *) executor::MakePartialAggregateScan((FunctionScan *) *plan, tasks, task_count, params);
+		*plan = (Plan *) executor::MakePartialAggregateScan((FunctionScan *) *plan, tasks, task_count, params, whole);
 		return 1;
 	}
-	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params) +
-	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params);
+	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params, whole) +
+	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params, whole);
 }
 
-} // namespace
-
-PlannedStmt *
-PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
+bool
+NonBuiltinAggregateWalker(Node *node, void *context)
 {
-	if (!IsSplittableAggregateQuery(parse, cursor_options))
-		return NULL;
-	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
-	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
-	if (table == NULL || planner::ReferencesSystemColumn(parse))
-		return NULL;
+	if (node == NULL)
+		return false;
+	if (IsA(node, Aggref) && !IsBuiltinPgCatalog(((Aggref *) node)->aggfnoid))
+		return true;
+	return expression_tree_walker(node, WalkerFn(NonBuiltinAggregateWalker), context);
+}
 
-	/* The coordinator's query: the user's, over the partial rows. */
+/* The query-level GROUP BY and ORDER BY clauses (ship.cpp sees only expressions) use built-in operators. */
+bool
+ClausesBuiltin(List *clauses)
+{
+	ListCell *cell;
+	foreach (cell, clauses)
+	{
+		SortGroupClause *clause = (SortGroupClause *) lfirst(cell);
+		if (clause->eqop >= FirstGenbkiObjectId ||
+		    (OidIsValid(clause->sortop) && clause->sortop >= FirstGenbkiObjectId))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Is one GROUP BY item the distribution column itself, grouped by an equality of its hash
+ * opfamily under a deterministic collation? Then rows of one group have equal hashes: every
+ * group lives in exactly one shard.
+ */
+bool
+GroupsByDistributionColumn(Query *parse, const CachedTable *table)
+{
+	ListCell *cell;
+	foreach (cell, parse->groupClause)
+	{
+		SortGroupClause *clause = (SortGroupClause *) lfirst(cell);
+		Node *expr = (Node *) get_sortgroupclause_expr(clause, parse->targetList);
+		if (!IsA(expr, Var))
+			continue;
+		Var *var = (Var *) expr;
+		if (var->varno == 1 && var->varlevelsup == 0 && var->varattno == table->dist_attnum &&
+		    IsDistributionEquality(clause->eqop, table->dist_type) &&
+		    (!OidIsValid(var->varcollid) || get_collation_isdeterministic(var->varcollid)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * LIMIT n OFFSET m ORDER BY keys of non-collatable types (which sort the same on every node):
+ * each shard sends only its first n + m groups, which hold every group of the answer (each
+ * group is in one shard). Constants only; anything else is not limited on the shards.
+ */
+Node *
+ShardLimit(Query *parse)
+{
+	if (parse->limitCount == NULL || parse->sortClause == NIL || parse->limitOption != LIMIT_OPTION_COUNT)
+		return NULL;
+	ListCell *cell;
+	foreach (cell, parse->sortClause)
+	{
+		Node *expr = (Node *) get_sortgroupclause_expr((SortGroupClause *) lfirst(cell), parse->targetList);
+		if (OidIsValid(exprCollation(expr)))
+			return NULL;
+	}
+	Node *count = FoldConstant((Node *) copyObject(parse->limitCount));
+	Node *offset = parse->limitOffset != NULL ? FoldConstant((Node *) copyObject(parse->limitOffset)) : NULL;
+	if (!IsA(count, Const) || ((Const *) count)->constisnull || ((Const *) count)->consttype != INT8OID ||
+	    (offset != NULL && (!IsA(offset, Const) || ((Const *) offset)->consttype != INT8OID)))
+		return NULL;
+	int64 total = DatumGetInt64(((Const *) count)->constvalue);
+	int64 skip = offset == NULL || ((Const *) offset)->constisnull ? 0 : DatumGetInt64(((Const *) offset)->constvalue);
+	if (total < 0 || skip < 0 || pg_add_s64_overflow(total, skip, &total))
+		return NULL;
+	return (Node *) makeConst(INT8OID, -1, InvalidOid, sizeof(int64), Int64GetDatum(total), false, FLOAT8PASSBYVAL);
+}
+
+/*
+ * GROUP BY the distribution column: each shard runs the whole query (aggregates, HAVING; ORDER
+ * BY with LIMIT n + m when ShardLimit allows) returning every target column, junk ones included
+ * (c1, ...); the coordinator's query is the user's over those rows, without GROUP BY or HAVING.
+ * false when the query is not of that kind.
+ */
+bool
+WholeQueries(Query *parse, const CachedTable *table, Query **coordinator_out, Query **worker_out, List **names_out,
+             List **exprs_out)
+{
+	if (!GroupsByDistributionColumn(parse, table) || !ClausesBuiltin(parse->groupClause) ||
+	    !ClausesBuiltin(parse->sortClause) || NonBuiltinAggregateWalker((Node *) parse->targetList, NULL) ||
+	    NonBuiltinAggregateWalker(parse->havingQual, NULL))
+		return false;
+
+	Query *worker = (Query *) copyObject(parse);
+	Query *coordinator = (Query *) copyObject(parse);
+	List *names = NIL;
+	List *exprs = NIL;
+	ListCell *cell;
+	foreach (cell, worker->targetList)
+	{
+		TargetEntry *entry = (TargetEntry *) lfirst(cell);
+		/* Values come back as text: only types whose text form means the same on every node. */
+		if (!IsGroupType(exprType((Node *) entry->expr)))
+			return false;
+		entry->resjunk = false;
+		entry->resname = psprintf("c%d", entry->resno);
+		names = lappend(names, makeString(entry->resname));
+		exprs = lappend(exprs, entry->expr);
+	}
+	Node *limit = ShardLimit(parse);
+	worker->limitOffset = NULL;
+	worker->limitCount = limit;
+	worker->limitOption = limit != NULL ? LIMIT_OPTION_COUNT : LIMIT_OPTION_DEFAULT;
+	if (limit == NULL)
+		worker->sortClause = NIL;
+
+	foreach (cell, coordinator->targetList)
+	{
+		TargetEntry *entry = (TargetEntry *) lfirst(cell);
+		Node *expr = (Node *) entry->expr;
+		entry->expr =
+		    (Expr *) makeVar(kPartialsRti, entry->resno, exprType(expr), exprTypmod(expr), exprCollation(expr), 0);
+	}
+	coordinator->groupClause = NIL;
+	coordinator->groupDistinct = false;
+	coordinator->havingQual = NULL;
+	coordinator->hasAggs = false;
+	*coordinator_out = coordinator;
+	*worker_out = worker;
+	*names_out = names;
+	*exprs_out = exprs;
+	return true;
+}
+
+/* The partial path's queries: the coordinator combines each shard's partial aggregates per group. */
+bool
+PartialQueries(Query *parse, Query **coordinator_out, Query **worker_out, List **names_out, List **exprs_out)
+{
 	CombineContext context;
 	memset(&context, 0, sizeof(context));
 	context.ok = true;
@@ -401,7 +533,7 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	{
 		Node *expr = (Node *) get_sortgroupclause_expr((SortGroupClause *) lfirst(cell), parse->targetList);
 		if (contain_volatile_functions(expr) || !IsGroupType(exprType(expr)))
-			return NULL;
+			return false;
 		context.group_exprs = lappend(context.group_exprs, expr);
 		context.group_names = lappend(context.group_names,
 		                              makeString(GroupColumnName((SortGroupClause *) lfirst(cell), parse, &context)));
@@ -417,13 +549,28 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	coordinator->targetList = targets;
 	coordinator->havingQual = CombineMutator(coordinator->havingQual, &context);
 	if (!context.ok || context.partials == NIL)
-		return NULL;
-	coordinator->rtable = list_make1(PartialsRte(&context));
+		return false;
+	RangeTblEntry *partials = PartialsRte(&context);
+	*coordinator_out = coordinator;
+	*worker_out = WorkerQuery(parse, &context);
+	*names_out = ((RangeTblFunction *) linitial(partials->functions))->funccolnames;
+	*exprs_out = list_concat(list_copy(context.group_exprs), context.partials);
+	return true;
+}
+
+/*
+ * The plan of coordinator (the user's query over the shards' rows names/exprs) with worker run
+ * on each shard (whole: the whole query); NULL when a shard's part cannot be shipped.
+ */
+PlannedStmt *
+PlanOverShardRows(Query *parse, const CachedTable *table, Query *coordinator, Query *worker, List *names, List *exprs,
+                  bool whole, const char *query_string, int cursor_options, ParamListInfo bound_params)
+{
+	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
+	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
 	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
 	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
 
-	/* Each shard's part. */
-	Query *worker = WorkerQuery(parse, &context);
 	bool *keep = planner::ShardsToKeep(parse, table);
 	/* Only local shards: PostgreSQL's own plan reads them in one executor, with nothing to send. */
 	if (!planner::KeepsForeignShard(table, keep))
@@ -451,19 +598,25 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 
 	PlannedStmt *stmt =
 	    PlanOrdinary(coordinator, query_string, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
-	if (stmt->subplans != NIL || ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params) != 1)
+	if (stmt->subplans != NIL ||
+	    ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params, whole) != 1)
 	{
-		elog(DEBUG2, "fdwshard: unexpected plan over the partial aggregates, planning the ordinary way");
+		elog(DEBUG2, "fdwshard: unexpected plan over the shards' rows, planning the ordinary way");
 		return NULL;
 	}
-	elog(DEBUG1, "fdwshard: aggregates of %s computed on each of %d shard(s), combined on the coordinator",
-	     get_rel_name(table->relid), list.task_count);
+	if (whole)
+		elog(DEBUG1, "fdwshard: %s grouped by its distribution column, the query runs whole on each of %d shard(s)",
+		     get_rel_name(table->relid), list.task_count);
+	else
+		elog(DEBUG1, "fdwshard: aggregates of %s computed on each of %d shard(s), combined on the coordinator",
+		     get_rel_name(table->relid), list.task_count);
 
 	/*
 	 * Permissions are checked, and locks taken, on the distributed table; the shards are locked
 	 * too. The table keeps inh: nothing scans it, and EXPLAIN does not take the plan for one the
 	 * router made against shards (those leave it without).
 	 */
+	ListCell *cell;
 	stmt->rtable = lappend(stmt->rtable, copyObject(rte));
 	stmt->rtable = list_concat(stmt->rtable, list.shard_rtes);
 	stmt->relationOids = lappend_oid(stmt->relationOids, table->relid);
@@ -471,6 +624,36 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 		stmt->relationOids = lappend_oid(stmt->relationOids, ((RangeTblEntry *) lfirst(cell))->relid);
 	executor::AddShardTaskDependencies(stmt, list.tasks, list.task_count);
 	return stmt;
+}
+
+} // namespace
+
+PlannedStmt *
+PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
+{
+	if (!IsSplittableAggregateQuery(parse, cursor_options))
+		return NULL;
+	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
+	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
+	if (table == NULL || planner::ReferencesSystemColumn(parse))
+		return NULL;
+
+	/* The coordinator's query (the user's, over the shards' rows) and each shard's part: whole first. */
+	Query *coordinator;
+	Query *worker;
+	List *names;
+	List *exprs;
+	if (WholeQueries(parse, table, &coordinator, &worker, &names, &exprs))
+	{
+		PlannedStmt *stmt = PlanOverShardRows(parse, table, coordinator, worker, names, exprs, true, query_string,
+		                                      cursor_options, bound_params);
+		if (stmt != NULL)
+			return stmt;
+	}
+	if (!PartialQueries(parse, &coordinator, &worker, &names, &exprs))
+		return NULL;
+	return PlanOverShardRows(parse, table, coordinator, worker, names, exprs, false, query_string, cursor_options,
+	                         bound_params);
 }
 
 } // namespace fdwshard::multi_shard

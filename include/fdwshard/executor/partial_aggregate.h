@@ -11,9 +11,11 @@ namespace fdwshard::executor
  * definition list of the partial rows, scanrelid its range table index in the final plan): it
  * runs tasks (SQL sent to the worker for foreign shards, all workers at once; plans run in this
  * process for local shards) and returns every shard's rows. The SQL lives only in the plan.
+ * whole: the shards run the whole aggregate query (grouped by the distribution column), which
+ * EXPLAIN says.
  */
 CustomScan *MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
-                                     const ship::ShippedQuery *params);
+                                     const ship::ShippedQuery *params, bool whole);
 
 /* Registers the custom scan methods. */
 void InitPartialAggregate(void);
