@@ -61,6 +61,8 @@ SELECT q, plan(q), same(q) FROM (VALUES
     ('SELECT tenant_id, stddev(amount), variance(qty), stddev_pop(ratio), var_samp(ratio) FROM events GROUP BY tenant_id'),
     ('SELECT tenant_id, sum(amount), avg(amount), min(day), max(at), max(note) FROM events GROUP BY tenant_id'),
     ('SELECT tenant_id, count(*) FILTER (WHERE qty > 2), avg(ratio) FILTER (WHERE flag) FROM events GROUP BY tenant_id'),
+    ('SELECT tenant_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY ratio), mode() WITHIN GROUP (ORDER BY qty DESC) FROM events GROUP BY tenant_id'),
+    ('SELECT tenant_id, GROUPING(tenant_id), count(*) FROM events GROUP BY tenant_id'),
     ('SELECT tenant_id, kind, count(*), string_agg(note, ''-'' ORDER BY id) FROM events GROUP BY tenant_id, kind'),
     ('SELECT kind, tenant_id, sum(qty) FROM events GROUP BY kind, tenant_id'),
     ('SELECT count(*), sum(qty) FROM events GROUP BY tenant_id'),
@@ -84,6 +86,9 @@ SELECT q, plan(q), same_ordered(q) FROM (VALUES
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT tenant_id, count(*) FROM events GROUP BY tenant_id HAVING count(DISTINCT kind) > 1
 ORDER BY count(*) DESC, tenant_id LIMIT 3 OFFSET 1;
+-- Text sorts by each node's collation: the shards group and the coordinator sorts and limits.
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT tenant_id, kind, count(*) FROM events WHERE tenant_id IN (1, 2) GROUP BY tenant_id, kind ORDER BY kind, tenant_id LIMIT 2;
 -- Rows received from the shards: at most LIMIT + OFFSET each.
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT tenant_id, count(*) FROM events GROUP BY tenant_id ORDER BY count(*) DESC, tenant_id LIMIT 1;
