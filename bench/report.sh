@@ -61,9 +61,14 @@ write_report() { # CSV
 	echo "- $((TENANTS * ROWS_PER_TENANT)) rows ($TENANTS tenants x $ROWS_PER_TENANT) in every system;" \
 		"one coordinator + 2 workers on this machine, same server settings for all (test/cluster.sh," \
 		"shared_buffers $SHARED_BUFFERS${MAX_FILES_PER_PROCESS:+, max_files_per_process $MAX_FILES_PER_PROCESS}, autovacuum off after VACUUM ANALYZE)"
-	echo "- pgbench -n -c $CLIENTS -j $THREADS -T $DURATION; median TPS of $REPEATS runs (runs interleaved across systems);" \
-		"ratio = median / plain's median; load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
-	echo "- latency workloads ($LATENCY_WORKLOADS): pgbench -n -c 1 -j 1 -M simple -t $ITERATIONS" \
+	local tps_workloads=0
+	for w in "${workloads[@]}"; do is_latency "$w" || tps_workloads=1; done
+	[ $tps_workloads = 0 ] || echo "- TPS workloads: pgbench -n -c $CLIENTS -j $THREADS -T $DURATION; median TPS of $REPEATS runs (runs interleaved across systems);" \
+		"ratio = median / plain's median"
+	echo "- load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
+	local latency_workloads=0
+	for w in "${workloads[@]}"; do is_latency "$w" && latency_workloads=1; done
+	[ $latency_workloads = 0 ] || echo "- latency workloads: pgbench -n -c 1 -j 1 -M simple -t $ITERATIONS" \
 		"(update_10pct: -t 1, after an untimed VACUUM, in rounds of its own after every other workload);" \
 		"a run's value is the median of its executions' latencies (pgbench per-transaction log);" \
 		"median ms of $REPEATS runs; x plain = median / plain's median (lower is faster)"
