@@ -3,15 +3,19 @@
 
 declare -A MED RUNLIST
 declare -A DESCRIBE=([select]="point SELECT by key" [agg]="per-tenant aggregate" [update]="UPDATE by key"
-	[insert]="single-row INSERT")
+	[insert]="single-row INSERT" [agg_all]="SELECT count(*), sum(amount) FROM events"
+	[agg_kind]="SELECT kind, count(*), avg(amount) FROM events GROUP BY kind"
+	[join_agg]="co-located events JOIN tenants ON tenant_id, count(*) and sum(amount) GROUP BY plan"
+	[update_10pct]="UPDATE events SET touched = touched + 1 WHERE kind = 'k3' (10% of the rows)")
 
-# medians CSV: "system,shards,workload,median,runs" per measured combination (runs sorted).
+# medians CSV: "system,shards,workload,median,runs" per measured combination (runs sorted; latencies
+# in ms with one decimal).
 medians() {
-	tail -n +2 "$1" | sort -t, -k2,2 -k3,3n -k5,5 -k6,6g | awk -F, '
+	tail -n +2 "$1" | sort -t, -k2,2 -k3,3n -k5,5 -k6,6g | awk -F, -v lat=" $LATENCY_WORKLOADS " '
 		function flush() { if (n) print key "," (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) "," runs }
 		{ k = $2 "," $3 "," $5
 		  if (k != key) { flush(); key = k; n = 0; runs = "" }
-		  v[++n] = $6; runs = runs (n > 1 ? " " : "") sprintf("%.0f", $6) }
+		  v[++n] = $6; runs = runs (n > 1 ? " " : "") sprintf(index(lat, " " $5 " ") ? "%.1f" : "%.0f", $6) }
 		END { flush() }'
 }
 
@@ -29,6 +33,14 @@ change() { # change SYSTEM WORKLOAD: TPS at 512 shards relative to 8 shards
 }
 verdict() { # verdict VALUE MIN
 	if [ -z "$1" ]; then echo "not measured"; elif awk "BEGIN { exit !($1 >= $2) }"; then echo "**met**"; else echo "**not met**"; fi
+}
+verdict_max() { # verdict_max VALUE MAX
+	if [ -z "$1" ]; then echo "not measured"; elif awk "BEGIN { exit !($1 <= $2) }"; then echo "**met**"; else echo "**not met**"; fi
+}
+speedup() { # speedup SYSTEM SHARDS OTHER WORKLOAD: OTHER's median latency / SYSTEM's (how many times faster)
+	local a b
+	a=$(med "$1" "$2" "$4") b=$(med "$3" "$2" "$4")
+	[ -n "$a" ] && [ -n "$b" ] && calc %.1f "$b / $a"
 }
 has_shards() { [[ " $SHARD_COUNTS " == *" $1 "* ]]; }
 has_workload() { [[ " ${workloads[*]} " == *" $1 "* ]]; }
@@ -49,8 +61,17 @@ write_report() { # CSV
 	echo "- $((TENANTS * ROWS_PER_TENANT)) rows ($TENANTS tenants x $ROWS_PER_TENANT) in every system;" \
 		"one coordinator + 2 workers on this machine, same server settings for all (test/cluster.sh," \
 		"shared_buffers $SHARED_BUFFERS${MAX_FILES_PER_PROCESS:+, max_files_per_process $MAX_FILES_PER_PROCESS}, autovacuum off after VACUUM ANALYZE)"
-	echo "- pgbench -n -c $CLIENTS -j $THREADS -T $DURATION; median TPS of $REPEATS runs (runs interleaved across systems);" \
-		"ratio = median / plain's median; load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
+	local tps_workloads=0
+	for w in "${workloads[@]}"; do is_latency "$w" || tps_workloads=1; done
+	[ $tps_workloads = 0 ] || echo "- TPS workloads: pgbench -n -c $CLIENTS -j $THREADS -T $DURATION; median TPS of $REPEATS runs (runs interleaved across systems);" \
+		"ratio = median / plain's median"
+	echo "- load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
+	local latency_workloads=0
+	for w in "${workloads[@]}"; do is_latency "$w" && latency_workloads=1; done
+	[ $latency_workloads = 0 ] || echo "- latency workloads: pgbench -n -c 1 -j 1 -M simple -t $ITERATIONS" \
+		"(update_10pct: -t 1, after an untimed VACUUM, in rounds of its own after every other workload);" \
+		"a run's value is the median of its executions' latencies (pgbench per-transaction log);" \
+		"median ms of $REPEATS runs; x plain = median / plain's median (lower is faster)"
 	echo "- failed transactions: none (checked); serialization failures retried by pgbench (--max-tries=10):" \
 		"$(awk -F, 'NR > 1 { s += $8 } END { print s + 0 }' "$1")"
 	echo "- systems: **plain** one table; **native_local** PARTITION BY HASH, local partitions;" \
@@ -63,18 +84,25 @@ write_report() { # CSV
 	done
 	echo
 	for w in "${workloads[@]}"; do
-		mode=${w##*_}
 		echo
-		echo "## $w: ${DESCRIBE[${w%_*}]:-${w%_*}}, -M $mode"
-		echo
-		echo "| system | shards | median TPS | x plain | runs |"
+		if is_latency "$w"; then
+			echo "## $w: ${DESCRIBE[$w]:-$w} (latency)"
+			echo
+			echo "| system | shards | median ms | x plain | runs (ms) |"
+		else
+			mode=${w##*_}
+			echo "## $w: ${DESCRIBE[${w%_*}]:-${w%_*}}, -M $mode"
+			echo
+			echo "| system | shards | median TPS | x plain | runs |"
+		fi
 		echo "|---|---:|---:|---:|---|"
 		for line in "${RUNS[@]}"; do
 			IFS=: read -r sys n db <<<"$line"
 			m=$(med "$sys" "$n" "$w")
 			[ -n "$m" ] || continue
 			r=$(ratio "$sys" "$n" "$w") || r="-"
-			printf '| %s | %s | %.0f | %s | %s |\n' "$sys" "$([ "$n" = 0 ] && echo - || echo "$n")" "$m" "$r" \
+			printf "| %s | %s | $(is_latency "$w" && echo %.1f || echo %.0f) | %s | %s |\n" \
+				"$sys" "$([ "$n" = 0 ] && echo - || echo "$n")" "$m" "$r" \
 				"${RUNLIST[$sys,$n,$w]}"
 		done
 	done
@@ -86,6 +114,7 @@ write_report() { # CSV
 		echo "| workload | fdwshard_local | native_local | fdwshard_remote | native_fdw |"
 		echo "|---|---:|---:|---:|---:|"
 		for w in "${workloads[@]}"; do
+			if is_latency "$w"; then continue; fi
 			echo -n "| $w |"
 			for sys in fdwshard_local native_local fdwshard_remote native_fdw; do
 				r=$(change "$sys" "$w") && echo -n " $r% |" || echo -n " - |"
@@ -116,11 +145,33 @@ write_report() { # CSV
 		done
 	fi
 	for w in "${workloads[@]}"; do
+		if is_latency "$w"; then continue; fi
 		case $w in select_*) min=0.25 ;; update_* | insert_*) min=0.5 ;; *) continue ;; esac
 		r=$(ratio fdwshard_remote "$ts" "$w") || r=""
 		echo "| remote shards (2 workers), $ts shards, $w >= $min x plain | ${r:--} |" \
 			"$(ratio native_fdw "$ts" "$w" || echo -) | $(verdict "$r" "$min") |"
 	done
+	# Multi-shard latency targets (issue 9): remote shards >= 7x faster than native_fdw and <= 1.5x plain,
+	# local shards <= 1.1x plain; the multi-shard UPDATE <= 2x plain.
+	for w in agg_all agg_kind join_agg; do
+		has_workload "$w" || continue
+		r=$(speedup fdwshard_remote "$ts" native_fdw "$w") || r=""
+		echo "| remote shards (2 workers), $ts shards, $w: >= 7x faster than native_fdw | ${r:+${r}x} | - | $(verdict "$r" 7) |"
+		r=$(ratio fdwshard_remote "$ts" "$w") || r=""
+		echo "| remote shards (2 workers), $ts shards, $w: latency <= 1.5 x plain | ${r:--} |" \
+			"$(ratio native_fdw "$ts" "$w" || echo -) | $(verdict_max "$r" 1.5) |"
+		r=$(ratio fdwshard_local "$ts" "$w") || r=""
+		echo "| local shards, $ts shards, $w: latency <= 1.1 x plain | ${r:--} |" \
+			"$(ratio native_local "$ts" "$w" || echo -) | $(verdict_max "$r" 1.1) |"
+	done
+	if has_workload update_10pct; then
+		r=$(ratio fdwshard_remote "$ts" update_10pct) || r=""
+		echo "| remote shards (2 workers), $ts shards, update_10pct: latency <= 2 x plain | ${r:--} |" \
+			"$(ratio native_fdw "$ts" update_10pct || echo -) | $(verdict_max "$r" 2) |"
+		r=$(ratio fdwshard_local "$ts" update_10pct) || r=""
+		echo "| local shards, $ts shards, update_10pct: latency <= 2 x plain | ${r:--} |" \
+			"$(ratio native_local "$ts" update_10pct || echo -) | $(verdict_max "$r" 2) |"
+	fi
 }
 
 # update_readme README REPORT: replaces the text between the "latest results" markers.

@@ -20,9 +20,10 @@ if [ $QUICK = 1 ]; then
 fi
 SHARD_COUNTS=${SHARD_COUNTS:-8 32 128 512}
 SYSTEMS=${SYSTEMS:-plain native_local native_fdw fdwshard_local fdwshard_remote}
-WORKLOADS=${WORKLOADS:-select_simple select_prepared agg_simple agg_prepared update_prepared insert_prepared}
+WORKLOADS=${WORKLOADS:-select_simple select_prepared agg_simple agg_prepared update_prepared insert_prepared agg_all agg_kind join_agg update_10pct}
 DURATION=${DURATION:-4}
 REPEATS=${REPEATS:-3}
+ITERATIONS=${ITERATIONS:-5}
 CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
 TENANTS=${TENANTS:-10000}
@@ -32,9 +33,16 @@ UPDATE_README=${UPDATE_README:-$((1 - QUICK))}
 
 source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
 
+# Latency workloads: multi-shard analytic statements, timed one at a time by a single client (the
+# script is the workload's own name); modifying ones run after every other workload, see below.
+LATENCY_WORKLOADS="agg_all agg_kind join_agg update_10pct"
+MODIFYING_LATENCY_WORKLOADS="update_10pct"
+is_latency() { [[ " $LATENCY_WORKLOADS " == *" $1 "* ]]; }
+is_modifying_latency() { [[ " $MODIFYING_LATENCY_WORKLOADS " == *" $1 "* ]]; }
 for w in $WORKLOADS; do
+	if is_latency "$w"; then continue; fi
 	[ -f "bench/workloads/${w%_*}.sql" ] && [[ ${w##*_} =~ ^(simple|extended|prepared)$ ]] ||
-		{ echo "unknown workload $w (want <script>_<simple|extended|prepared>)" >&2; exit 2; }
+		{ echo "unknown workload $w (want <script>_<simple|extended|prepared> or one of $LATENCY_WORKLOADS)" >&2; exit 2; }
 done
 # The systems to measure, as system:shards:database; plain is the baseline of every ratio.
 RUNS=()
@@ -49,9 +57,19 @@ done
 [[ " $SYSTEMS " == *" plain "* ]] || echo "note: without plain in SYSTEMS there are no ratios" >&2
 
 read -ra workloads <<<"$WORKLOADS"
+# Phase 1 runs every workload that leaves the data other workloads read as it was (the TPS workloads'
+# single-row writes included, as before); phase 2 runs the modifying latency workloads (UPDATE of 10%
+# of the rows), whose new row versions would otherwise slow the scans of later rounds.
+phase1=() phase2=()
+for w in "${workloads[@]}"; do
+	if is_modifying_latency "$w"; then phase2+=("$w"); else phase1+=("$w"); fi
+done
 total=$((${#RUNS[@]} * ${#workloads[@]} * REPEATS))
-echo "== plan: ${#RUNS[@]} systems x ${#workloads[@]} workloads x $REPEATS repeats = $total pgbench runs of ${DURATION}s" \
-	"(~$(((total * DURATION * 21 / 20 + ${#RUNS[@]} * 20 + 59) / 60)) min with ~20 s loading per database)"
+nlat=0
+for w in "${workloads[@]}"; do if is_latency "$w"; then nlat=$((nlat + 1)); fi; done
+echo "== plan: ${#RUNS[@]} systems x ${#workloads[@]} workloads x $REPEATS repeats = $total pgbench runs" \
+	"($((${#workloads[@]} - nlat)) TPS workloads of ${DURATION}s: ~$((((${#workloads[@]} - nlat) * ${#RUNS[@]} * REPEATS * DURATION * 21 / 20 + ${#RUNS[@]} * 20 + 59) / 60)) min" \
+	"with ~20 s loading per database; $nlat latency workloads: seconds to minutes per system)"
 
 if [ $SKIP_BUILD = 0 ]; then bash scripts/build.sh; fi
 
@@ -87,14 +105,24 @@ sql() {
 # Same schema and rows everywhere: ROWS_PER_TENANT rows for each of TENANTS tenants, stored tenant
 # by tenant, so one tenant's rows fill the same few pages in every system (rows spread over the
 # table would favour many partitions, which pack fewer tenants per page range, on aggregates).
-COLUMNS="tenant_id int NOT NULL, id bigint NOT NULL, value int NOT NULL, payload text"
-ROWS="SELECT t, i, (t * 7 + i * 13) % 1000, md5((t * 1000 + i)::text)
+# kind, amount and touched are for the latency workloads only (the TPS workloads do not read them;
+# select's SELECT * returns them): kind takes 10 values, each on 10% of every tenant's rows.
+COLUMNS="tenant_id int NOT NULL, id bigint NOT NULL, value int NOT NULL, payload text,
+         kind text, amount numeric, touched int"
+ROWS="SELECT t, i, (t * 7 + i * 13) % 1000, md5((t * 1000 + i)::text),
+             'k' || (t + i) % 10, ((t * 31 + i * 17) % 10000) / 100.0, 0
       FROM generate_series(1, $TENANTS) t, generate_series(1, $ROWS_PER_TENANT) i ORDER BY t, i"
+# tenants: one row per tenant, co-located with events (same distribution column and shards).
+TENANT_COLUMNS="tenant_id int NOT NULL, name text, plan text"
+TENANT_ROWS="SELECT t, 'tenant ' || t, (ARRAY['free', 'pro', 'enterprise'])[t % 3 + 1]
+             FROM generate_series(1, $TENANTS) t"
 
 load_plain() { # DB
 	sql "$C" "$1" <<-SQL
 		CREATE TABLE events ($COLUMNS, PRIMARY KEY (tenant_id, id));
 		INSERT INTO events $ROWS;
+		CREATE TABLE tenants ($TENANT_COLUMNS, PRIMARY KEY (tenant_id));
+		INSERT INTO tenants $TENANT_ROWS;
 	SQL
 }
 
@@ -104,6 +132,10 @@ load_native_local() { # DB N: native hash partitioning, N local partitions
 		SELECT format('CREATE TABLE events_%s PARTITION OF events FOR VALUES WITH (MODULUS $2, REMAINDER %s)', r, r)
 		FROM generate_series(0, $2 - 1) r \gexec
 		INSERT INTO events $ROWS;
+		CREATE TABLE tenants ($TENANT_COLUMNS, PRIMARY KEY (tenant_id)) PARTITION BY HASH (tenant_id);
+		SELECT format('CREATE TABLE tenants_%s PARTITION OF tenants FOR VALUES WITH (MODULUS $2, REMAINDER %s)', r, r)
+		FROM generate_series(0, $2 - 1) r \gexec
+		INSERT INTO tenants $TENANT_ROWS;
 	SQL
 }
 
@@ -112,6 +144,8 @@ load_native_fdw() { # DB N: the seed-000 design, N postgres_fdw partitions alter
 	for w in 0 1; do
 		sql "${W[$w]}" "$1" <<-SQL
 			SELECT format('CREATE TABLE events_%s ($COLUMNS, PRIMARY KEY (tenant_id, id))', r)
+			FROM generate_series(0, $2 - 1) r WHERE r % 2 = $w \gexec
+			SELECT format('CREATE TABLE tenants_%s ($TENANT_COLUMNS, PRIMARY KEY (tenant_id))', r)
 			FROM generate_series(0, $2 - 1) r WHERE r % 2 = $w \gexec
 		SQL
 	done
@@ -129,6 +163,11 @@ load_native_fdw() { # DB N: the seed-000 design, N postgres_fdw partitions alter
 		               SERVER worker%s', r, r, r % 2)
 		FROM generate_series(0, $2 - 1) r \gexec
 		INSERT INTO events $ROWS;
+		CREATE TABLE tenants ($TENANT_COLUMNS) PARTITION BY HASH (tenant_id);
+		SELECT format('CREATE FOREIGN TABLE tenants_%s PARTITION OF tenants FOR VALUES WITH (MODULUS $2, REMAINDER %s)
+		               SERVER worker%s', r, r, r % 2)
+		FROM generate_series(0, $2 - 1) r \gexec
+		INSERT INTO tenants $TENANT_ROWS;
 	SQL
 }
 
@@ -144,6 +183,9 @@ load_fdwshard() { # DB N local|remote: load a plain table, then create_distribut
 		CREATE TABLE events ($COLUMNS, PRIMARY KEY (tenant_id, id));
 		INSERT INTO events $ROWS;
 		SELECT create_distributed_table('events', 'tenant_id', shard_count := $2);
+		CREATE TABLE tenants ($TENANT_COLUMNS, PRIMARY KEY (tenant_id));
+		INSERT INTO tenants $TENANT_ROWS;
+		SELECT create_distributed_table('tenants', 'tenant_id', shard_count := $2, colocate_with := 'events');
 	SQL
 }
 
@@ -167,13 +209,17 @@ expected_layout() { # SYSTEM N
 	esac
 }
 LAYOUT="SELECT count(*) FILTER (WHERE c.relkind = 'f') || '|' || count(*)
-        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass"
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass;
+        SELECT count(*) FILTER (WHERE c.relkind = 'f') || '|' || count(*)
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'tenants'::regclass;"
 mid=$((TENANTS / 2 + 7))
 SAMPLES="SELECT count(*), sum(value) FROM events;
 SELECT count(*), sum(value) FROM events WHERE tenant_id = 1;
 SELECT count(*), sum(value) FROM events WHERE tenant_id = $mid;
 SELECT count(*), sum(value) FROM events WHERE tenant_id = $TENANTS;
-SELECT * FROM events WHERE tenant_id = $mid AND id = $ROWS_PER_TENANT;"
+SELECT * FROM events WHERE tenant_id = $mid AND id = $ROWS_PER_TENANT;
+SELECT count(*), sum(amount), count(DISTINCT kind), sum(touched) FROM events;
+SELECT t.plan, count(*), sum(e.amount) FROM events e JOIN tenants t ON t.tenant_id = e.tenant_id GROUP BY t.plan ORDER BY t.plan;"
 
 declare -A LOAD_SECONDS
 reference=""
@@ -192,9 +238,9 @@ for run in "${RUNS[@]}"; do
 	analyze "$db"
 	LOAD_SECONDS[$db]=$((SECONDS - start))
 	# Sanity: the layout is what the system claims, and every system gives the same answers.
-	layout=$(sql "$C" "$db" -c "$LAYOUT")
+	layout=$(sql "$C" "$db" <<<"$LAYOUT" | sort -u)
 	if [ "$layout" != "$(expected_layout "$sys" "$n")" ]; then
-		echo "!! $db: events has foreign|all partitions $layout, expected $(expected_layout "$sys" "$n")" >&2
+		echo "!! $db: events and tenants have foreign|all partitions $layout, expected $(expected_layout "$sys" "$n") for both" >&2
 		exit 1
 	fi
 	answers=$(sql "$C" "$db" <<<"$SAMPLES")
@@ -209,35 +255,80 @@ for run in "${RUNS[@]}"; do
 	echo "   $db: loaded in ${LOAD_SECONDS[$db]}s, partitions (foreign|all) $layout, sample answers match"
 done
 
-echo "== running pgbench: -c $CLIENTS -j $THREADS -T $DURATION, median of $REPEATS"
-echo "round,system,shards,database,workload,tps,failed,retried" >"$CSV"
+# vacuum_events DB: untimed, before each modifying latency run, so that every run of it starts from a
+# table without the dead row versions of the previous one (the workers' tables too).
+vacuum_events() {
+	sql "$C" "$1" -c "VACUUM events"
+	if [[ $1 == *_fdw_* || $1 == *_remote_* ]]; then
+		for port in "${W[@]}"; do sql "$port" "$1" -c "VACUUM"; done
+	fi
+}
+
+# run_one ROUND WORKLOAD SYSTEM N DB: one pgbench run, one CSV line (TPS, or median latency in ms).
+run_one() {
+	local round=$1 w=$2 sys=$3 n=$4 db=$5 out value failed retried args lat iterations
+	k=$((k + 1))
+	echo "-- round $round $w $db" >>"$LOG"
+	if is_latency "$w"; then
+		# One client, one statement at a time; every execution's latency from pgbench's per-transaction
+		# log (third field, microseconds); the run's value is their median.
+		iterations=$ITERATIONS
+		if is_modifying_latency "$w"; then
+			iterations=1
+			vacuum_events "$db"
+		fi
+		lat=$(mktemp -d)
+		chmod 777 "$lat"
+		args=(-c 1 -j 1 -t "$iterations" -M simple -l --log-prefix="$lat/tx" -f "bench/workloads/$w.sql")
+	else
+		args=(-c "$CLIENTS" -j "$THREADS" -T "$DURATION" --max-tries=10 -M "${w##*_}"
+			-D tenants="$TENANTS" -D rows_per_tenant="$ROWS_PER_TENANT" -f "bench/workloads/${w%_*}.sql")
+	fi
+	if ! out=$("$PG_BIN/pgbench" -h 127.0.0.1 -p "$C" -U postgres -n "${args[@]}" "$db" 2>&1); then
+		echo "$out" >>"$LOG"
+		echo "!! pgbench failed: $w on $db" >&2
+		echo "$out" | tail -20 >&2
+		exit 1
+	fi
+	echo "$out" >>"$LOG"
+	failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
+	retried=$(echo "$out" | sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p')
+	if is_latency "$w"; then
+		value=$(cat "$lat"/tx.* | awk '{ print $3 / 1000 }' | sort -g |
+			awk '{ v[++n] = $1 } END { if (n) printf "%.3f", n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }')
+		echo "latencies (ms): $(cat "$lat"/tx.* | awk '{ printf "%.1f ", $3 / 1000 }')" >>"$LOG"
+		rm -rf "$lat"
+	else
+		value=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+	fi
+	if [ -z "$value" ] || [ "${failed:-0}" != 0 ]; then
+		echo "!! $w on $db: value '$value', failed transactions '$failed'" >&2
+		echo "$out" | tail -20 >&2
+		exit 1
+	fi
+	echo "$round,$sys,$n,$db,$w,$value,${failed:-0},${retried:-0}" >>"$CSV"
+	if is_latency "$w"; then
+		printf '   [%d/%d] round %d %-16s %-22s %10.1f ms\n' "$k" "$total" "$round" "$w" "$db" "$value"
+	else
+		printf '   [%d/%d] round %d %-16s %-22s %10.0f tps\n' "$k" "$total" "$round" "$w" "$db" "$value"
+	fi
+}
+
+echo "== running pgbench: TPS workloads -c $CLIENTS -j $THREADS -T $DURATION; latency workloads -c 1," \
+	"$ITERATIONS executions per run (modifying ones: 1); median of $REPEATS runs"
+# value: TPS for TPS workloads, the run's median latency in ms for latency workloads.
+echo "round,system,shards,database,workload,value,failed,retried" >"$CSV"
 LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 k=0
-for round in $(seq 1 "$REPEATS"); do
-	for w in "${workloads[@]}"; do
-		for run in "${RUNS[@]}"; do
-			IFS=: read -r sys n db <<<"$run"
-			k=$((k + 1))
-			echo "-- round $round $w $db" >>"$LOG"
-			if ! out=$("$PG_BIN/pgbench" -h 127.0.0.1 -p "$C" -U postgres -n -c "$CLIENTS" -j "$THREADS" \
-				-T "$DURATION" --max-tries=10 -M "${w##*_}" -D tenants="$TENANTS" -D rows_per_tenant="$ROWS_PER_TENANT" \
-				-f "bench/workloads/${w%_*}.sql" "$db" 2>&1); then
-				echo "$out" >>"$LOG"
-				echo "!! pgbench failed: $w on $db" >&2
-				echo "$out" | tail -20 >&2
-				exit 1
-			fi
-			echo "$out" >>"$LOG"
-			tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
-			failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
-			retried=$(echo "$out" | sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p')
-			if [ -z "$tps" ] || [ "${failed:-0}" != 0 ]; then
-				echo "!! $w on $db: tps '$tps', failed transactions '$failed'" >&2
-				echo "$out" | tail -20 >&2
-				exit 1
-			fi
-			echo "$round,$sys,$n,$db,$w,$tps,${failed:-0},${retried:-0}" >>"$CSV"
-			printf '   [%d/%d] round %d %-16s %-22s %10.0f tps\n' "$k" "$total" "$round" "$w" "$db" "$tps"
+for phase in 1 2; do
+	if [ $phase = 1 ]; then phase_workloads=("${phase1[@]}"); else phase_workloads=("${phase2[@]}"); fi
+	[ ${#phase_workloads[@]} -gt 0 ] || continue
+	for round in $(seq 1 "$REPEATS"); do
+		for w in "${phase_workloads[@]}"; do
+			for run in "${RUNS[@]}"; do
+				IFS=: read -r sys n db <<<"$run"
+				run_one "$round" "$w" "$sys" "$n" "$db"
+			done
 		done
 	done
 done

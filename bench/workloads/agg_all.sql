@@ -1,0 +1,2 @@
+-- latency: whole-table aggregate over every shard
+SELECT count(*), sum(amount) FROM events;
