@@ -9,7 +9,9 @@
  * shards' rows (executor/partial_aggregate.cpp). The results are exactly PostgreSQL's, numeric
  * display scales included: avg is numeric_div(sum, count) there as here. GROUP BY the
  * distribution column puts every group in one shard: then each shard runs the whole query and
- * the coordinator's, over the same placeholder, only orders and limits their rows.
+ * the coordinator's, over the same placeholder, only orders and limits their rows. Co-located
+ * tables inner-joined on their distribution columns work the same way, shard index by shard
+ * index: shard i of each is on one node, and a joined row's rows are all in shards i.
  */
 #include "fdwshard/planner/multi_shard_aggregate.h"
 
@@ -28,8 +30,11 @@ using catalog::CachedTable;
 namespace
 {
 
-/* The function RTE's index in the coordinator query: it replaces the distributed table. */
+/* The function RTE's index in the coordinator query: it replaces the distributed table(s). */
 constexpr int kPartialsRti = 1;
+
+/* At most this many co-located tables in one join. */
+constexpr int kMaxJoinedTables = 16;
 
 struct CombineContext
 {
@@ -262,23 +267,162 @@ CombineMutator(Node *node, void *raw_context)
 	return expression_tree_mutator(node, MutatorFn(CombineMutator), context);
 }
 
-/* The shape this slice handles: aggregates over one distributed table, nothing else. */
+/* The distributed tables a splittable query reads: one, or co-located ones inner-joined on their distribution columns.
+ */
+struct JoinedTables
+{
+	int count;
+	Index rtis[kMaxJoinedTables];
+	const CachedTable *tables[kMaxJoinedTables];
+};
+
+/* The position in joined of the table at range table entry rti, or -1. */
+int
+JoinedTableOf(const JoinedTables *joined, Index rti)
+{
+	for (int k = 0; k < joined->count; k++)
+		if (joined->rtis[k] == rti)
+			return k;
+	return -1;
+}
+
+/* Adds the distributed table of a FROM item; false for anything else (the query is not split). */
 bool
-IsSplittableAggregateQuery(Query *parse, int cursor_options)
+AddJoinedTable(Query *parse, JoinedTables *joined, Index rti)
+{
+	if (joined->count == kMaxJoinedTables || rti < 1 || rti > (Index) list_length(parse->rtable))
+		return false;
+	RangeTblEntry *rte = rt_fetch(rti, parse->rtable);
+	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_PARTITIONED_TABLE || !rte->inh ||
+	    rte->securityQuals != NIL || rte->tablesample != NULL)
+		return false;
+	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
+	if (table == NULL)
+		return false;
+	joined->rtis[joined->count] = rti;
+	joined->tables[joined->count] = table;
+	joined->count++;
+	return true;
+}
+
+/* Collects the tables of a FROM item and the conjuncts of its conditions; false unless all inner joins of tables. */
+bool
+CollectFromItem(Query *parse, Node *item, JoinedTables *joined, List **conjuncts)
+{
+	if (IsA(item, RangeTblRef))
+		return AddJoinedTable(parse, joined, ((RangeTblRef *) item)->rtindex);
+	if (!IsA(item, JoinExpr))
+		return false;
+	JoinExpr *join = (JoinExpr *) item;
+	if (join->jointype != JOIN_INNER || !CollectFromItem(parse, join->larg, joined, conjuncts) ||
+	    !CollectFromItem(parse, join->rarg, joined, conjuncts))
+		return false;
+	if (join->quals != NULL)
+		*conjuncts = list_concat(*conjuncts, make_ands_implicit((Expr *) copyObject(join->quals)));
+	return true;
+}
+
+/* The position in joined of the table whose distribution column node is (a plain Var), or -1. */
+int
+DistributionColumnOf(const JoinedTables *joined, Node *node)
+{
+	if (node == NULL || !IsA(node, Var) || ((Var *) node)->varlevelsup != 0)
+		return -1;
+	Var *var = (Var *) node;
+	int k = JoinedTableOf(joined, var->varno);
+	return k >= 0 && var->varattno == joined->tables[k]->dist_attnum ? k : -1;
+}
+
+int
+FindRoot(int *parent, int k)
+{
+	while (parent[k] != k)
+		k = parent[k] = parent[parent[k]];
+	return k;
+}
+
+/*
+ * Several tables: co-located (shard i of each covers the same hashes), and equalities between
+ * their distribution columns (hash equality, deterministic collation) connect them all, so
+ * joined rows come from shards of one index. false when they do not.
+ */
+bool
+JoinedOnDistributionColumns(const JoinedTables *joined, List *conjuncts)
+{
+	const CachedTable *first = joined->tables[0];
+	for (int k = 1; k < joined->count; k++)
+	{
+		const CachedTable *table = joined->tables[k];
+		if (table->colocationid != first->colocationid || table->shard_count != first->shard_count ||
+		    table->dist_type != first->dist_type)
+			return false;
+		for (int i = 0; i < table->shard_count; i++)
+			if (table->shards[i].min_hash != first->shards[i].min_hash ||
+			    table->shards[i].max_hash != first->shards[i].max_hash)
+				return false;
+	}
+	int parent[kMaxJoinedTables];
+	for (int k = 0; k < joined->count; k++)
+		parent[k] = k;
+	int components = joined->count;
+	ListCell *cell;
+	foreach (cell, conjuncts)
+	{
+		OpExpr *op = (OpExpr *) lfirst(cell);
+		if (!IsA(op, OpExpr) || list_length(op->args) != 2 || !IsDistributionEquality(op->opno, first->dist_type) ||
+		    (OidIsValid(op->inputcollid) && !get_collation_isdeterministic(op->inputcollid)))
+			continue;
+		int left = DistributionColumnOf(joined, (Node *) linitial(op->args));
+		int right = DistributionColumnOf(joined, (Node *) lsecond(op->args));
+		if (left < 0 || right < 0)
+			continue;
+		left = FindRoot(parent, left);
+		right = FindRoot(parent, right);
+		if (left != right)
+		{
+			parent[right] = left;
+			components--;
+		}
+	}
+	return components == 1;
+}
+
+/*
+ * The shape this slice handles: aggregates over one distributed table, or over co-located ones
+ * inner-joined on their distribution columns (JoinedOnDistributionColumns), nothing else.
+ */
+bool
+IsSplittableAggregateQuery(Query *parse, int cursor_options, JoinedTables *joined)
 {
 	if (parse->commandType != CMD_SELECT || parse->utilityStmt != NULL || !parse->hasAggs || parse->hasWindowFuncs ||
 	    parse->hasTargetSRFs || parse->hasSubLinks || parse->hasDistinctOn || parse->hasRecursive ||
 	    parse->hasModifyingCTE || parse->hasForUpdate || parse->hasRowSecurity || parse->cteList != NIL ||
 	    parse->distinctClause != NIL || parse->groupingSets != NIL || parse->rowMarks != NIL ||
-	    parse->setOperations != NULL || list_length(parse->rtable) != 1 || (cursor_options & CURSOR_OPT_SCROLL))
+	    parse->setOperations != NULL || (cursor_options & CURSOR_OPT_SCROLL) || parse->jointree == NULL)
 		return false;
-	if (parse->jointree == NULL || list_length(parse->jointree->fromlist) != 1 ||
-	    !IsA(linitial(parse->jointree->fromlist), RangeTblRef) ||
-	    ((RangeTblRef *) linitial(parse->jointree->fromlist))->rtindex != 1)
+	joined->count = 0;
+	List *conjuncts = NIL;
+	ListCell *cell;
+	foreach (cell, parse->jointree->fromlist)
+		if (!CollectFromItem(parse, (Node *) lfirst(cell), joined, &conjuncts))
+			return false;
+	/* Every relation of the range table is one of them (the rest are the joins'). */
+	int relations = 0;
+	foreach (cell, parse->rtable)
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
+		if (rte->rtekind == RTE_RELATION)
+			relations++;
+		else if (rte->rtekind != RTE_JOIN)
+			return false;
+	}
+	if (joined->count == 0 || relations != joined->count)
 		return false;
-	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
-	return rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_PARTITIONED_TABLE && rte->inh &&
-	       rte->securityQuals == NIL && rte->tablesample == NULL;
+	if (joined->count == 1)
+		return true;
+	if (parse->jointree->quals != NULL)
+		conjuncts = list_concat(conjuncts, make_ands_implicit((Expr *) copyObject(parse->jointree->quals)));
+	return JoinedOnDistributionColumns(joined, conjuncts);
 }
 
 /* The user's name of a GROUP BY column for EXPLAIN, unless taken or like a partial's (p1, ...): g<n> then. */
@@ -412,24 +556,40 @@ ClausesBuiltin(List *clauses)
 	return true;
 }
 
+/* A Var of a join's output as the column it stands for (a Var of a join's input), else node. */
+Node *
+ResolveJoinAlias(Query *parse, Node *node)
+{
+	while (node != NULL && IsA(node, Var) && ((Var *) node)->varlevelsup == 0 && ((Var *) node)->varno >= 1 &&
+	       ((Var *) node)->varno <= list_length(parse->rtable))
+	{
+		Var *var = (Var *) node;
+		RangeTblEntry *rte = rt_fetch(var->varno, parse->rtable);
+		if (rte->rtekind != RTE_JOIN || var->varattno <= 0 || var->varattno > list_length(rte->joinaliasvars))
+			break;
+		node = (Node *) list_nth(rte->joinaliasvars, var->varattno - 1);
+	}
+	return node;
+}
+
 /*
- * Is one GROUP BY item the distribution column itself, grouped by an equality of its hash
- * opfamily under a deterministic collation? Then rows of one group have equal hashes: every
- * group lives in exactly one shard.
+ * Is one GROUP BY item the distribution column itself (of any of the joined tables: they are
+ * joined on them), grouped by an equality of its hash opfamily under a deterministic
+ * collation? Then rows of one group have equal hashes: every group lives in shards of one index.
  */
 bool
-GroupsByDistributionColumn(Query *parse, const CachedTable *table)
+GroupsByDistributionColumn(Query *parse, const JoinedTables *joined)
 {
 	ListCell *cell;
 	foreach (cell, parse->groupClause)
 	{
 		SortGroupClause *clause = (SortGroupClause *) lfirst(cell);
 		Node *expr = (Node *) get_sortgroupclause_expr(clause, parse->targetList);
-		if (!IsA(expr, Var))
+		int k = DistributionColumnOf(joined, ResolveJoinAlias(parse, expr));
+		if (k < 0)
 			continue;
-		Var *var = (Var *) expr;
-		if (var->varno == 1 && var->varlevelsup == 0 && var->varattno == table->dist_attnum &&
-		    IsDistributionEquality(clause->eqop, table->dist_type) &&
+		Var *var = (Var *) ResolveJoinAlias(parse, expr);
+		if (IsDistributionEquality(clause->eqop, joined->tables[k]->dist_type) &&
 		    (!OidIsValid(var->varcollid) || get_collation_isdeterministic(var->varcollid)))
 			return true;
 	}
@@ -472,10 +632,10 @@ ShardLimit(Query *parse)
  * false when the query is not of that kind.
  */
 bool
-WholeQueries(Query *parse, const CachedTable *table, Query **coordinator_out, Query **worker_out, List **names_out,
+WholeQueries(Query *parse, const JoinedTables *joined, Query **coordinator_out, Query **worker_out, List **names_out,
              List **exprs_out)
 {
-	if (!GroupsByDistributionColumn(parse, table) || !ClausesBuiltin(parse->groupClause) ||
+	if (!GroupsByDistributionColumn(parse, joined) || !ClausesBuiltin(parse->groupClause) ||
 	    !ClausesBuiltin(parse->sortClause) || NonBuiltinAggregateWalker((Node *) parse->targetList, NULL) ||
 	    NonBuiltinAggregateWalker(parse->havingQual, NULL))
 		return false;
@@ -559,22 +719,52 @@ PartialQueries(Query *parse, Query **coordinator_out, Query **worker_out, List *
 }
 
 /*
+ * The shard indexes joined needs: for several tables, those every table keeps (a joined row
+ * has a row of each in shards of one index). palloc'd.
+ */
+bool *
+ShardIndexesToKeep(Query *parse, const JoinedTables *joined)
+{
+	bool *keep = planner::ShardsToKeep(parse, joined->tables[0], joined->rtis[0]);
+	for (int k = 1; k < joined->count; k++)
+	{
+		bool *also = planner::ShardsToKeep(parse, joined->tables[k], joined->rtis[k]);
+		for (int i = 0; i < joined->tables[0]->shard_count; i++)
+			keep[i] = keep[i] && also[i];
+	}
+	return keep;
+}
+
+/*
  * The plan of coordinator (the user's query over the shards' rows names/exprs) with worker run
- * on each shard (whole: the whole query); NULL when a shard's part cannot be shipped.
+ * on each shard index (whole: the whole query), every table replaced by its shard of that
+ * index; NULL when a part cannot be shipped or the shards of one index are not on one node.
  */
 PlannedStmt *
-PlanOverShardRows(Query *parse, const CachedTable *table, Query *coordinator, Query *worker, List *names, List *exprs,
+PlanOverShardRows(Query *parse, const JoinedTables *joined, Query *coordinator, Query *worker, List *names, List *exprs,
                   bool whole, const char *query_string, int cursor_options, ParamListInfo bound_params)
 {
-	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
+	const CachedTable *table = joined->tables[0];
 	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
 	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
 	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
 
-	bool *keep = planner::ShardsToKeep(parse, table);
+	bool *keep = ShardIndexesToKeep(parse, joined);
 	/* Only local shards: PostgreSQL's own plan reads them in one executor, with nothing to send. */
 	if (!planner::KeepsForeignShard(table, keep))
 		return NULL;
+	/* Each shard index's shards sit on one node with the table's attribute numbers. */
+	for (int i = 0; i < table->shard_count; i++)
+		for (int k = 0; keep[i] && k < joined->count; k++)
+		{
+			const CachedShard *shard = &joined->tables[k]->shards[i];
+			if (!shard->same_attnos || shard->nodeid != table->shards[i].nodeid ||
+			    shard->serverid != table->shards[i].serverid)
+			{
+				elog(DEBUG2, "fdwshard: shards of index %d are not on one node, planning the ordinary way", i);
+				return NULL;
+			}
+		}
 	planner::ShardTaskList list;
 	planner::InitShardTaskList(&list, table);
 	for (int i = 0; i < table->shard_count; i++)
@@ -582,13 +772,21 @@ PlanOverShardRows(Query *parse, const CachedTable *table, Query *coordinator, Qu
 		if (!keep[i])
 			continue;
 		const CachedShard *shard = &table->shards[i];
-		if (!shard->same_attnos)
-			return NULL;
 		Query *shard_query;
-		executor::ShardTask *task = planner::AddShardTask(&list, worker, 1, shard, rte->rellockmode, &shard_query);
+		executor::ShardTask *task = planner::AddShardTask(
+		    &list, worker, joined->rtis[0], shard, rt_fetch(joined->rtis[0], parse->rtable)->rellockmode, &shard_query);
+		List *shard_relids = list_make1_oid(shard->relid);
+		for (int k = 1; k < joined->count; k++)
+		{
+			const CachedShard *other = &joined->tables[k]->shards[i];
+			LockRelationOid(other->relid, rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
+			shard_query = planner::ShardQuery(shard_query, joined->rtis[k], other);
+			list.shard_rtes = lappend(list.shard_rtes, copyObject(rt_fetch(joined->rtis[k], shard_query->rtable)));
+			shard_relids = lappend_oid(shard_relids, other->relid);
+		}
 		if (OidIsValid(shard->serverid))
 		{
-			if (!planner::ShipShardTask(shard_query, task, &list.params))
+			if (!planner::ShipShardTask(shard_query, task, &list.params, shard_relids))
 				return NULL;
 		}
 		else
@@ -604,7 +802,11 @@ PlanOverShardRows(Query *parse, const CachedTable *table, Query *coordinator, Qu
 		elog(DEBUG2, "fdwshard: unexpected plan over the shards' rows, planning the ordinary way");
 		return NULL;
 	}
-	if (whole)
+	if (joined->count > 1)
+		elog(DEBUG1, "fdwshard: join of %d co-located tables%s runs on each of %d shard index(es)%s", joined->count,
+		     whole ? " grouped by the distribution column" : "", list.task_count,
+		     whole ? "" : ", aggregates combined on the coordinator");
+	else if (whole)
 		elog(DEBUG1, "fdwshard: %s grouped by its distribution column, the query runs whole on each of %d shard(s)",
 		     get_rel_name(table->relid), list.task_count);
 	else
@@ -612,14 +814,17 @@ PlanOverShardRows(Query *parse, const CachedTable *table, Query *coordinator, Qu
 		     get_rel_name(table->relid), list.task_count);
 
 	/*
-	 * Permissions are checked, and locks taken, on the distributed table; the shards are locked
-	 * too. The table keeps inh: nothing scans it, and EXPLAIN does not take the plan for one the
-	 * router made against shards (those leave it without).
+	 * Permissions are checked, and locks taken, on the distributed tables; the shards are locked
+	 * too. The tables keep inh: nothing scans them, and EXPLAIN does not take the plan for one
+	 * the router made against shards (those leave it without).
 	 */
 	ListCell *cell;
-	stmt->rtable = lappend(stmt->rtable, copyObject(rte));
+	for (int k = 0; k < joined->count; k++)
+	{
+		stmt->rtable = lappend(stmt->rtable, copyObject(rt_fetch(joined->rtis[k], parse->rtable)));
+		stmt->relationOids = lappend_oid(stmt->relationOids, joined->tables[k]->relid);
+	}
 	stmt->rtable = list_concat(stmt->rtable, list.shard_rtes);
-	stmt->relationOids = lappend_oid(stmt->relationOids, table->relid);
 	foreach (cell, list.shard_rtes)
 		stmt->relationOids = lappend_oid(stmt->relationOids, ((RangeTblEntry *) lfirst(cell))->relid);
 	executor::AddShardTaskDependencies(stmt, list.tasks, list.task_count);
@@ -631,11 +836,8 @@ PlanOverShardRows(Query *parse, const CachedTable *table, Query *coordinator, Qu
 PlannedStmt *
 PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
 {
-	if (!IsSplittableAggregateQuery(parse, cursor_options))
-		return NULL;
-	RangeTblEntry *rte = rt_fetch(1, parse->rtable);
-	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
-	if (table == NULL || planner::ReferencesSystemColumn(parse))
+	JoinedTables joined;
+	if (!IsSplittableAggregateQuery(parse, cursor_options, &joined) || planner::ReferencesSystemColumn(parse))
 		return NULL;
 
 	/* The coordinator's query (the user's, over the shards' rows) and each shard's part: whole first. */
@@ -643,16 +845,16 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	Query *worker;
 	List *names;
 	List *exprs;
-	if (WholeQueries(parse, table, &coordinator, &worker, &names, &exprs))
+	if (WholeQueries(parse, &joined, &coordinator, &worker, &names, &exprs))
 	{
-		PlannedStmt *stmt = PlanOverShardRows(parse, table, coordinator, worker, names, exprs, true, query_string,
+		PlannedStmt *stmt = PlanOverShardRows(parse, &joined, coordinator, worker, names, exprs, true, query_string,
 		                                      cursor_options, bound_params);
 		if (stmt != NULL)
 			return stmt;
 	}
 	if (!PartialQueries(parse, &coordinator, &worker, &names, &exprs))
 		return NULL;
-	return PlanOverShardRows(parse, table, coordinator, worker, names, exprs, false, query_string, cursor_options,
+	return PlanOverShardRows(parse, &joined, coordinator, worker, names, exprs, false, query_string, cursor_options,
 	                         bound_params);
 }
 

@@ -26,24 +26,24 @@ SystemColumnWalker(Node *node, void *context)
 	return expression_tree_walker(node, WalkerFn(SystemColumnWalker), context);
 }
 
-/* Is node the distribution column of the target (varno 1, the only relation)? */
+/* Is node the distribution column of table, range table entry rti? */
 bool
-IsDistributionColumn(Node *node, const CachedTable *table)
+IsDistributionColumn(Node *node, const CachedTable *table, Index rti)
 {
 	while (node != NULL && IsA(node, RelabelType))
 		node = (Node *) ((RelabelType *) node)->arg;
-	return node != NULL && IsA(node, Var) && ((Var *) node)->varlevelsup == 0 &&
+	return node != NULL && IsA(node, Var) && ((Var *) node)->varlevelsup == 0 && ((Var *) node)->varno == (int) rti &&
 	       ((Var *) node)->varattno == table->dist_attnum;
 }
 
 /* Marks in keep the shards that can hold value; false when value is not a usable constant. */
 bool
-KeepShardsOfArray(const CachedTable *table, ScalarArrayOpExpr *op, bool *keep)
+KeepShardsOfArray(const CachedTable *table, Index rti, ScalarArrayOpExpr *op, bool *keep)
 {
 	int32 *hashes;
 	int count;
 
-	if (!op->useOr || list_length(op->args) != 2 || !IsDistributionColumn((Node *) linitial(op->args), table) ||
+	if (!op->useOr || list_length(op->args) != 2 || !IsDistributionColumn((Node *) linitial(op->args), table, rti) ||
 	    !IsDistributionEquality(op->opno, table->dist_type) ||
 	    !ConstantArrayHashes((Node *) lsecond(op->args), op->inputcollid, &hashes, &count))
 		return false;
@@ -54,14 +54,14 @@ KeepShardsOfArray(const CachedTable *table, ScalarArrayOpExpr *op, bool *keep)
 
 /* Marks in keep the shard of "dist_col = constant"; false when op is not that. */
 bool
-KeepShardOfEquality(const CachedTable *table, OpExpr *op, bool *keep)
+KeepShardOfEquality(const CachedTable *table, Index rti, OpExpr *op, bool *keep)
 {
 	if (list_length(op->args) != 2 || !IsDistributionEquality(op->opno, table->dist_type))
 		return false;
 	Node *other;
-	if (IsDistributionColumn((Node *) linitial(op->args), table))
+	if (IsDistributionColumn((Node *) linitial(op->args), table, rti))
 		other = (Node *) lsecond(op->args);
-	else if (IsDistributionColumn((Node *) lsecond(op->args), table))
+	else if (IsDistributionColumn((Node *) lsecond(op->args), table, rti))
 		other = (Node *) linitial(op->args);
 	else
 		return false;
@@ -106,7 +106,7 @@ ConstantArrayHashes(Node *array, Oid collation, int32 **hashes_out, int *count_o
 }
 
 bool *
-ShardsToKeep(Query *query, const CachedTable *table)
+ShardsToKeep(Query *query, const CachedTable *table, Index rti)
 {
 	bool *keep = (bool *) palloc0(sizeof(bool) * table->shard_count);
 	if (query->jointree->quals != NULL)
@@ -115,9 +115,9 @@ ShardsToKeep(Query *query, const CachedTable *table)
 		foreach (cell, make_ands_implicit((Expr *) query->jointree->quals))
 		{
 			Node *conjunct = (Node *) lfirst(cell);
-			if (IsA(conjunct, ScalarArrayOpExpr) && KeepShardsOfArray(table, (ScalarArrayOpExpr *) conjunct, keep))
+			if (IsA(conjunct, ScalarArrayOpExpr) && KeepShardsOfArray(table, rti, (ScalarArrayOpExpr *) conjunct, keep))
 				return keep;
-			if (IsA(conjunct, OpExpr) && KeepShardOfEquality(table, (OpExpr *) conjunct, keep))
+			if (IsA(conjunct, OpExpr) && KeepShardOfEquality(table, rti, (OpExpr *) conjunct, keep))
 				return keep;
 		}
 	}
@@ -173,10 +173,11 @@ AddShardTask(ShardTaskList *list, Query *query, Index rti, const CachedShard *sh
 }
 
 bool
-ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params)
+ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params, List *shard_relids)
 {
 	ship::ShippedQuery shipped;
-	if (!ship::ShipQuery(shard_query, list_make1_oid(task->shard->relid), &shipped))
+	if (!ship::ShipQuery(shard_query, shard_relids != NIL ? shard_relids : list_make1_oid(task->shard->relid),
+	                     &shipped))
 		return false;
 	task->sql = shipped.sql;
 	if (params->sql == NULL)

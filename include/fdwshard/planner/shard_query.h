@@ -17,11 +17,11 @@ namespace fdwshard::planner
 bool ConstantArrayHashes(Node *array, Oid collation, int32 **hashes, int *count);
 
 /*
- * Which shards of table can hold rows query (over table alone, varno 1) reads or writes: a
+ * Which shards of table (query's range table entry rti) can hold rows query reads or writes: a
  * top-level "dist_col = constant", "dist_col IN (constants)" or "= ANY (constant array)" keeps
  * the shards of those values; otherwise every shard. palloc'd, by shard index.
  */
-bool *ShardsToKeep(Query *query, const catalog::CachedTable *table);
+bool *ShardsToKeep(Query *query, const catalog::CachedTable *table, Index rti = 1);
 
 /* Whether query uses a system column or whole-row reference: those mean something else on a shard. */
 bool ReferencesSystemColumn(Query *query);
@@ -57,8 +57,8 @@ executor::ShardTask *AddShardTask(ShardTaskList *list, Query *query, Index rti, 
 /*
  * task's SQL: shard_query deparsed for task's (foreign) shard. *params, zeroed by the caller,
  * gets the first shard's parameters, which every shard's statement shares. False when
- * shard_query cannot be shipped.
+ * shard_query cannot be shipped. shard_relids: the shards shard_query reads (NIL: task's alone).
  */
-bool ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params);
+bool ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params, List *shard_relids = NIL);
 
 } // namespace fdwshard::planner
