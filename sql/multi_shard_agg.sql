@@ -14,33 +14,11 @@ SELECT t AS tenant, s.nodeid
 FROM generate_series(1, 8) t JOIN fdwshard.shards s ON s.shardid = get_shard_id_for_distribution_column('events', t)
 ORDER BY t;
 
--- rows(q): q's rows as text, in order. q runs as a statement of its own (as a subquery it would
--- be planned as part of the outer query).
-CREATE FUNCTION rows(q text) RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-    a text[] := '{}';
-    r record;
-BEGIN
-    FOR r IN EXECUTE q LOOP a := a || r::text; END LOOP;
-    RETURN a;
-END $$;
--- same(q): q on events and on plain_events give the same rows (as multisets).
-CREATE FUNCTION same(q text) RETURNS bool LANGUAGE sql AS $$
-    SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(rows(q)) x) IS NOT DISTINCT FROM
-           (SELECT array_agg(x ORDER BY x) FROM unnest(rows(replace(q, 'events', 'plain_events'))) x) $$;
--- same_ordered(q): the same rows in the same order (for ORDER BY ... LIMIT).
-CREATE FUNCTION same_ordered(q text) RETURNS bool LANGUAGE sql AS $$
-    SELECT rows(q) = rows(replace(q, 'events', 'plain_events')) $$;
--- pushed(q): whether q's plan computes partial aggregates on the shards.
-CREATE FUNCTION pushed(q text) RETURNS bool LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-        IF line LIKE '%FdwShard Partial Aggregate%' THEN RETURN true; END IF;
-    END LOOP;
-    RETURN false;
-END $$;
+-- same(q): q on events and on plain_events give the same rows (helpers from setup.sql).
+CREATE FUNCTION same(q text) RETURNS bool LANGUAGE sql AS $$ SELECT same_rows(q, replace(q, 'events', 'plain_events')) $$;
+CREATE FUNCTION same_ordered(q text) RETURNS bool LANGUAGE sql AS $$ SELECT same_rows_ordered(q, replace(q, 'events', 'plain_events')) $$;
+-- pushed(q): whether q's plan computes aggregates on the shards.
+CREATE FUNCTION pushed(q text) RETURNS bool LANGUAGE sql AS $$ SELECT plan_kind(q) <> 'ordinary' $$;
 
 -- An empty table: one row without GROUP BY (count 0, the rest NULL), none with it.
 SELECT count(*), count(amount), sum(amount), avg(amount), min(kind), max(day) FROM events;
@@ -166,8 +144,8 @@ SELECT DISTINCT nodeid <> 1 AS remote FROM fdwshard.shards WHERE table_name = 'r
 SELECT DISTINCT nodeid = 1 AS local FROM fdwshard.shards WHERE table_name = 'local_only'::regclass;
 SELECT pushed('SELECT k % 3, count(*), avg(v) FROM remote_only GROUP BY 1') AS remote_pushed,
        pushed('SELECT k % 3, count(*), avg(v) FROM local_only GROUP BY 1') AS local_pushed;
-SELECT rows('SELECT k % 3, count(*), sum(v), avg(v), min(v), max(v) FROM remote_only GROUP BY 1 ORDER BY 1') =
-       rows('SELECT k % 3, count(*), sum(v), avg(v), min(v), max(v) FROM local_only GROUP BY 1 ORDER BY 1') AS same_answers;
+SELECT query_rows('SELECT k % 3, count(*), sum(v), avg(v), min(v), max(v) FROM remote_only GROUP BY 1 ORDER BY 1') =
+       query_rows('SELECT k % 3, count(*), sum(v), avg(v), min(v), max(v) FROM local_only GROUP BY 1 ORDER BY 1') AS same_answers;
 
 -- Permissions are checked on the distributed table.
 CREATE ROLE multi_shard_agg_reader;

@@ -11,34 +11,10 @@ CREATE TABLE plain_events (LIKE events INCLUDING ALL);
 -- Both workers and the coordinator hold shards.
 SELECT count(DISTINCT nodeid) FROM fdwshard.shards WHERE table_name = 'events'::regclass;
 
--- rows(q): q's rows as text, in order; q runs as a statement of its own (a subquery is never pushed down).
-CREATE FUNCTION rows(q text) RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-    a text[] := '{}';
-    r record;
-BEGIN
-    FOR r IN EXECUTE q LOOP a := a || r::text; END LOOP;
-    RETURN a;
-END $$;
--- same(q): q on events and on plain_events give the same rows (as multisets).
-CREATE FUNCTION same(q text) RETURNS bool LANGUAGE sql AS $$
-    SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(rows(q)) x) IS NOT DISTINCT FROM
-           (SELECT array_agg(x ORDER BY x) FROM unnest(rows(replace(q, 'events', 'plain_events'))) x) $$;
--- same_ordered(q): the same rows in the same order (for ORDER BY ... LIMIT).
-CREATE FUNCTION same_ordered(q text) RETURNS bool LANGUAGE sql AS $$
-    SELECT rows(q) = rows(replace(q, 'events', 'plain_events')) $$;
--- plan(q): how q runs: 'whole' on each shard, 'partial' aggregates combined, or 'ordinary'.
-CREATE FUNCTION plan(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-    found text := 'ordinary';
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-        IF line LIKE '%Grouped By: distribution column%' THEN RETURN 'whole'; END IF;
-        IF line LIKE '%FdwShard Partial Aggregate%' THEN found := 'partial'; END IF;
-    END LOOP;
-    RETURN found;
-END $$;
+-- same(q): q on events and on plain_events give the same rows; plan(q): how it runs (helpers from setup.sql).
+CREATE FUNCTION same(q text) RETURNS bool LANGUAGE sql AS $$ SELECT same_rows(q, replace(q, 'events', 'plain_events')) $$;
+CREATE FUNCTION same_ordered(q text) RETURNS bool LANGUAGE sql AS $$ SELECT same_rows_ordered(q, replace(q, 'events', 'plain_events')) $$;
+CREATE FUNCTION plan(q text) RETURNS text LANGUAGE sql AS $$ SELECT plan_kind(q) $$;
 
 -- An empty table: no groups.
 SELECT q, plan(q), same(q) FROM (VALUES

@@ -50,37 +50,12 @@ INSERT INTO plain_notes SELECT * FROM notes;
 INSERT INTO plain_tenants_apart SELECT * FROM tenants_apart;
 INSERT INTO plain_tenants_four SELECT * FROM tenants_four;
 
--- rows(q): q's rows as text, in order; q runs as a statement of its own (a subquery is never pushed down).
-CREATE FUNCTION rows(q text) RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-    a text[] := '{}';
-    r record;
-BEGIN
-    FOR r IN EXECUTE q LOOP a := a || r::text; END LOOP;
-    RETURN a;
-END $$;
--- plain(q): q over the plain copies.
+-- plain(q): q over the plain copies; same(q), same_ordered(q), plan(q): helpers from setup.sql.
 CREATE FUNCTION plain(q text) RETURNS text LANGUAGE sql AS $$
     SELECT regexp_replace(q, '\m(events|tenants|notes|tenants_apart|tenants_four)\M', 'plain_\1', 'g') $$;
--- same(q): q on the distributed tables and on the plain copies give the same rows (as multisets).
-CREATE FUNCTION same(q text) RETURNS bool LANGUAGE sql AS $$
-    SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(rows(q)) x) IS NOT DISTINCT FROM
-           (SELECT array_agg(x ORDER BY x) FROM unnest(rows(plain(q))) x) $$;
--- same_ordered(q): the same rows in the same order (for ORDER BY ... LIMIT).
-CREATE FUNCTION same_ordered(q text) RETURNS bool LANGUAGE sql AS $$
-    SELECT rows(q) = rows(plain(q)) $$;
--- plan(q): how q runs: 'whole' on each shard index, 'partial' aggregates combined, or 'ordinary'.
-CREATE FUNCTION plan(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-    found text := 'ordinary';
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-        IF line LIKE '%Grouped By: distribution column%' THEN RETURN 'whole'; END IF;
-        IF line LIKE '%FdwShard Partial Aggregate%' THEN found := 'partial'; END IF;
-    END LOOP;
-    RETURN found;
-END $$;
+CREATE FUNCTION same(q text) RETURNS bool LANGUAGE sql AS $$ SELECT same_rows(q, plain(q)) $$;
+CREATE FUNCTION same_ordered(q text) RETURNS bool LANGUAGE sql AS $$ SELECT same_rows_ordered(q, plain(q)) $$;
+CREATE FUNCTION plan(q text) RETURNS text LANGUAGE sql AS $$ SELECT plan_kind(q) $$;
 
 -- Partial aggregates grouped by another column: the join runs on each shard index.
 SELECT t.plan, count(*), sum(e.amount), avg(e.amount), min(e.kind), max(e.qty)

@@ -51,3 +51,33 @@ SELECT fdwshard_set_node_property(99, 'should_have_shards', true);
 SELECT fdwshard_set_node_property(2, 'should_have_shards', false);
 SELECT nodeid, should_have_shards FROM fdwshard.nodes;
 SELECT fdwshard_set_node_property(2, 'should_have_shards', true);
+
+-- Helpers of the multi_shard_* suites, which compare a distributed query with its plain copy.
+-- query_rows(q): q's rows as text, in order; q runs as a statement of its own (as a subquery it
+-- would be planned as part of the outer query, and never pushed down).
+CREATE FUNCTION public.query_rows(q text) RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    a text[] := '{}';
+    r record;
+BEGIN
+    FOR r IN EXECUTE q LOOP a := a || r::text; END LOOP;
+    RETURN a;
+END $$;
+-- same_rows(q, p): q and p give the same rows (as multisets); same_rows_ordered: in the same order.
+CREATE FUNCTION public.same_rows(q text, p text) RETURNS bool LANGUAGE sql AS $$
+    SELECT (SELECT array_agg(x ORDER BY x) FROM unnest(public.query_rows(q)) x) IS NOT DISTINCT FROM
+           (SELECT array_agg(x ORDER BY x) FROM unnest(public.query_rows(p)) x) $$;
+CREATE FUNCTION public.same_rows_ordered(q text, p text) RETURNS bool LANGUAGE sql AS $$
+    SELECT public.query_rows(q) = public.query_rows(p) $$;
+-- plan_kind(q): how q's aggregates run: 'whole' on each shard, 'partial' aggregates combined, or 'ordinary'.
+CREATE FUNCTION public.plan_kind(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+    found text := 'ordinary';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        IF line LIKE '%Grouped By: distribution column%' THEN RETURN 'whole'; END IF;
+        IF line LIKE '%FdwShard Partial Aggregate%' THEN found := 'partial'; END IF;
+    END LOOP;
+    RETURN found;
+END $$;
