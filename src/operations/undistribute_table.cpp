@@ -10,7 +10,6 @@
 #include "fdwshard/operations/table_lock.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/deparse.h"
-#include "fdwshard/remote/user_mapping.h"
 
 namespace fdwshard
 {
@@ -89,9 +88,7 @@ UndistributeTable(Oid relid)
 	if (table == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 		                errmsg("table \"%s\" is not distributed", get_rel_name(relid))));
-	ListCell *cell;
-	foreach (cell, commands::RemoteShards(table))
-		remote::RequireUserMapping(((Shard *) lfirst(cell))->serverid);
+	commands::RequireShardAccess(table);
 	if (SpiRun("SELECT k.name, c.relname FROM fdwshard.shard_key k JOIN pg_class c ON c.oid = k.logicalrelid "
 	           "WHERE k.kind = 'f' AND (k.logicalrelid = $1 OR k.referenced = $1) ORDER BY 1 LIMIT 1",
 	           {OidArg(relid)}) > 0)
@@ -132,6 +129,7 @@ UndistributeTable(Oid relid)
 	Oid new_relid = get_relname_relid(table->name, namespace_oid);
 	if (owner != GetUserId())
 		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", table_rel, quote_identifier(GetUserNameFromId(owner, false))));
+	ListCell *cell;
 	foreach (cell, properties.owned_sequences)
 		SpiRun((const char *) lfirst(cell));
 
