@@ -2,6 +2,7 @@
 #include "fdwshard/operations/table_lock.h"
 
 #include "fdwshard/catalog/metadata.h"
+#include "fdwshard/commands/shard_ddl.h"
 
 namespace fdwshard
 {
@@ -16,14 +17,12 @@ LockTableToReplace(Oid relid, bool distributing)
 	if (name == NULL)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
 	/* PostgreSQL's own rule and message, checked before waiting for the lock as ALTER TABLE does. */
-	if (!pg_class_ownercheck(relid, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
+	commands::RequireTableOwner(relid);
 
 	LockRelationOid(relid, AccessExclusiveLock);
 	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 	{
-		if (!pg_class_ownercheck(relid, GetUserId())) /* the owner may have changed while we waited */
-			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name);
+		commands::RequireTableOwner(relid); /* the owner may have changed while we waited */
 		return;
 	}
 
