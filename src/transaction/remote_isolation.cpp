@@ -76,11 +76,49 @@ ServerOf(Relation rel)
 	           : InvalidOid;
 }
 
+/* The distinct servers of a distributed table's remote shards, when its connections need settling. */
+List *
+TableServers(Oid relid)
+{
+	if (XactIsoLevel != XACT_READ_COMMITTED)
+		return NIL;
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
+	if (table == NULL)
+		return NIL;
+	List *servers = NIL;
+	for (int i = 0; i < table->shard_count; i++)
+		if (OidIsValid(table->shards[i].serverid))
+			servers = list_append_unique_oid(servers, table->shards[i].serverid);
+	return servers;
+}
+
+/*
+ * The connections a plan opened, as (server, user) pairs in order of first appearance, each once:
+ * a multi-shard scan has a foreign scan per shard but one connection per worker to settle.
+ */
+struct PlanConnections
+{
+	EState *estate;
+	List *servers; /* Oid */
+	List *users;   /* Oid, same length: checkAsUser (0: the current user) */
+};
+
+void
+AddConnection(PlanConnections *connections, Oid serverid, Oid userid)
+{
+	for (int i = 0; i < list_length(connections->servers); i++)
+		if (list_nth_oid(connections->servers, i) == serverid && list_nth_oid(connections->users, i) == userid)
+			return;
+	connections->servers = lappend_oid(connections->servers, serverid);
+	connections->users = lappend_oid(connections->users, userid);
+}
+
 /* Foreign scans, direct modifications and foreign result relations the executor just opened. */
 bool
-SettlePlanState(PlanState *planstate, void *context)
+CollectPlanConnections(PlanState *planstate, void *context)
 {
-	EState *estate = (EState *) context;
+	PlanConnections *connections = (PlanConnections *) context;
+	EState *estate = connections->estate;
 
 	if (planstate == NULL)
 		return false;
@@ -89,7 +127,7 @@ SettlePlanState(PlanState *planstate, void *context)
 		ForeignScan *scan = (ForeignScan *) planstate->plan;
 		Index rtindex = scan->scan.scanrelid > 0 ? scan->scan.scanrelid : bms_next_member(scan->fs_relids, -1);
 		if (rtindex > 0 && OidIsValid(scan->fs_server))
-			SettleServer(scan->fs_server, exec_rt_fetch(rtindex, estate)->checkAsUser);
+			AddConnection(connections, scan->fs_server, exec_rt_fetch(rtindex, estate)->checkAsUser);
 	}
 	else if (IsA(planstate, ModifyTableState))
 	{
@@ -99,16 +137,20 @@ SettlePlanState(PlanState *planstate, void *context)
 			ResultRelInfo *info = &modify->resultRelInfo[i];
 			Oid serverid = ServerOf(info->ri_RelationDesc);
 			if (OidIsValid(serverid))
-				SettleServer(serverid, exec_rt_fetch(info->ri_RangeTableIndex, estate)->checkAsUser);
+				AddConnection(connections, serverid, exec_rt_fetch(info->ri_RangeTableIndex, estate)->checkAsUser);
 		}
 		/* Rows routed into foreign shards open their connections mid-statement: settle them all now. */
 		if (modify->rootResultRelInfo != NULL &&
 		    modify->rootResultRelInfo->ri_RelationDesc->rd_rel->relkind == RELKIND_PARTITIONED_TABLE &&
 		    (modify->operation == CMD_INSERT || modify->operation == CMD_UPDATE))
-			SettleTableConnections(RelationGetRelid(modify->rootResultRelInfo->ri_RelationDesc));
+		{
+			ListCell *cell;
+			foreach (cell, TableServers(RelationGetRelid(modify->rootResultRelInfo->ri_RelationDesc)))
+				AddConnection(connections, lfirst_oid(cell), InvalidOid);
+		}
 	}
-	return planstate_tree_walker(planstate, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(SettlePlanState)),
-	                             context);
+	return planstate_tree_walker(
+	    planstate, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(CollectPlanConnections)), context);
 }
 
 void
@@ -140,8 +182,14 @@ SettleExecutorStart(QueryDesc *query_desc, int eflags)
 			break;
 		}
 	}
-	if (has_foreign)
-		(void) SettlePlanState(query_desc->planstate, query_desc->estate);
+	if (!has_foreign)
+		return;
+	PlanConnections connections = {query_desc->estate, NIL, NIL};
+	(void) CollectPlanConnections(query_desc->planstate, &connections);
+	for (int i = 0; i < list_length(connections.servers); i++)
+		SettleServer(list_nth_oid(connections.servers, i), list_nth_oid(connections.users, i));
+	list_free(connections.servers);
+	list_free(connections.users);
 }
 
 void
@@ -181,17 +229,8 @@ SettleRemoteIsolation(UserMapping *mapping, PGconn *conn)
 void
 SettleTableConnections(Oid relid)
 {
-	if (XactIsoLevel != XACT_READ_COMMITTED)
-		return;
-	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
-	if (table == NULL)
-		return;
-	List *servers = NIL;
-	for (int i = 0; i < table->shard_count; i++)
-		if (OidIsValid(table->shards[i].serverid))
-			servers = list_append_unique_oid(servers, table->shards[i].serverid);
 	ListCell *cell;
-	foreach (cell, servers)
+	foreach (cell, TableServers(relid))
 		SettleServer(lfirst_oid(cell), InvalidOid);
 }
 
