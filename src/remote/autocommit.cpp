@@ -163,7 +163,10 @@ WaitForResult(AutocommitConnection *entry, const char *sql)
 			ResetLatch(MyLatch);
 			CheckInterruptsOrGiveUp(entry, last);
 			if ((events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			{
+				PQclear(last); /* libpq's memory: the error would leak it */
 				ReportRemoteError(NULL, conn, sql);
+			}
 		}
 		PGresult *result = PQgetResult(conn);
 		if (result == NULL)
