@@ -372,10 +372,12 @@ ProcessAlterTable(UtilityCall *call, AlterTableStmt *stmt)
 			native_cmds = lappend(native_cmds, cmd);
 	}
 
-	/* Shard keys do not go through PostgreSQL's ALTER TABLE, nor through its ownership check. */
-	foreach (cell, plans)
-		if (!((SubcommandPlan *) lfirst(cell))->native)
-			RequireTableOwner(table->relid);
+	/*
+	 * Shard keys do not go through PostgreSQL's ALTER TABLE, nor through its ownership check made
+	 * under the lock (the owner may have changed while we waited): checked once if any is here.
+	 */
+	if (list_length(native_cmds) < list_length(plans))
+		RequireTableOwner(table->relid);
 
 	List *checks_before = CheckConstraints(relid);
 	stmt->cmds = native_cmds;
