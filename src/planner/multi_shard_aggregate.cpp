@@ -736,24 +736,17 @@ ShardIndexesToKeep(Query *parse, const JoinedTables *joined)
 }
 
 /*
- * The plan of coordinator (the user's query over the shards' rows names/exprs) with worker run
- * on each shard index (whole: the whole query), every table replaced by its shard of that
- * index; NULL when a part cannot be shipped or the shards of one index are not on one node.
+ * The shard indexes to run (ShardIndexesToKeep), or NULL when splitting gains nothing or cannot
+ * work: only local shards (PostgreSQL's own plan reads them in one executor, with nothing to
+ * send), or the shards of one index not on one node with the table's attribute numbers.
  */
-PlannedStmt *
-PlanOverShardRows(Query *parse, const JoinedTables *joined, Query *coordinator, Query *worker, List *names, List *exprs,
-                  bool whole, const char *query_string, int cursor_options, ParamListInfo bound_params)
+bool *
+ShardIndexesToRun(Query *parse, const JoinedTables *joined)
 {
 	const CachedTable *table = joined->tables[0];
-	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
-	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
-	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
-
 	bool *keep = ShardIndexesToKeep(parse, joined);
-	/* Only local shards: PostgreSQL's own plan reads them in one executor, with nothing to send. */
 	if (!planner::KeepsForeignShard(table, keep))
 		return NULL;
-	/* Each shard index's shards sit on one node with the table's attribute numbers. */
 	for (int i = 0; i < table->shard_count; i++)
 		for (int k = 0; keep[i] && k < joined->count; k++)
 		{
@@ -765,6 +758,24 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, Query *coordinator, 
 				return NULL;
 			}
 		}
+	return keep;
+}
+
+/*
+ * The plan of coordinator (the user's query over the shards' rows names/exprs) with worker run
+ * on each shard index of keep (ShardIndexesToRun; whole: the whole query), every table replaced
+ * by its shard of that index; NULL when a part cannot be shipped.
+ */
+PlannedStmt *
+PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Query *coordinator, Query *worker,
+                  List *names, List *exprs, bool whole, const char *query_string, int cursor_options,
+                  ParamListInfo bound_params)
+{
+	const CachedTable *table = joined->tables[0];
+	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
+	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
+	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
+
 	planner::ShardTaskList list;
 	planner::InitShardTaskList(&list, table);
 	for (int i = 0; i < table->shard_count; i++)
@@ -839,6 +850,10 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	JoinedTables joined;
 	if (!IsSplittableAggregateQuery(parse, cursor_options, &joined) || planner::ReferencesSystemColumn(parse))
 		return NULL;
+	/* Once for both ways of splitting, before either copies the query. */
+	bool *keep = ShardIndexesToRun(parse, &joined);
+	if (keep == NULL)
+		return NULL;
 
 	/* The coordinator's query (the user's, over the shards' rows) and each shard's part: whole first. */
 	Query *coordinator;
@@ -847,15 +862,15 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	List *exprs;
 	if (WholeQueries(parse, &joined, &coordinator, &worker, &names, &exprs))
 	{
-		PlannedStmt *stmt = PlanOverShardRows(parse, &joined, coordinator, worker, names, exprs, true, query_string,
-		                                      cursor_options, bound_params);
+		PlannedStmt *stmt = PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs, true,
+		                                      query_string, cursor_options, bound_params);
 		if (stmt != NULL)
 			return stmt;
 	}
 	if (!PartialQueries(parse, &coordinator, &worker, &names, &exprs))
 		return NULL;
-	return PlanOverShardRows(parse, &joined, coordinator, worker, names, exprs, false, query_string, cursor_options,
-	                         bound_params);
+	return PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs, false, query_string,
+	                         cursor_options, bound_params);
 }
 
 } // namespace fdwshard::multi_shard
