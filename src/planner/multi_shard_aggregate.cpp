@@ -305,7 +305,10 @@ AddJoinedTable(Query *parse, JoinedTables *joined, Index rti)
 	return true;
 }
 
-/* Collects the tables of a FROM item and the conjuncts of its conditions; false unless all inner joins of tables. */
+/*
+ * Collects the tables of a FROM item and the conjuncts of its conditions (read only: the list is
+ * new, its conditions parse's own); false unless all inner joins of tables.
+ */
 bool
 CollectFromItem(Query *parse, Node *item, JoinedTables *joined, List **conjuncts)
 {
@@ -318,7 +321,7 @@ CollectFromItem(Query *parse, Node *item, JoinedTables *joined, List **conjuncts
 	    !CollectFromItem(parse, join->rarg, joined, conjuncts))
 		return false;
 	if (join->quals != NULL)
-		*conjuncts = list_concat(*conjuncts, make_ands_implicit((Expr *) copyObject(join->quals)));
+		*conjuncts = list_concat(*conjuncts, make_ands_implicit((Expr *) join->quals));
 	return true;
 }
 
@@ -421,7 +424,7 @@ IsSplittableAggregateQuery(Query *parse, int cursor_options, JoinedTables *joine
 	if (joined->count == 1)
 		return true;
 	if (parse->jointree->quals != NULL)
-		conjuncts = list_concat(conjuncts, make_ands_implicit((Expr *) copyObject(parse->jointree->quals)));
+		conjuncts = list_concat(conjuncts, make_ands_implicit((Expr *) parse->jointree->quals));
 	return JoinedOnDistributionColumns(joined, conjuncts);
 }
 
