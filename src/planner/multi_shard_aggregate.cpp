@@ -793,9 +793,8 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Qu
 		for (int k = 1; k < joined->count; k++)
 		{
 			const CachedShard *other = &joined->tables[k]->shards[i];
-			LockRelationOid(other->relid, rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
-			shard_query = planner::ShardQuery(shard_query, joined->rtis[k], other);
-			list.shard_rtes = lappend(list.shard_rtes, copyObject(rt_fetch(joined->rtis[k], shard_query->rtable)));
+			planner::PointQueryAtShard(&list, shard_query, joined->rtis[k], other,
+			                           rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
 			shard_relids = lappend_oid(shard_relids, other->relid);
 		}
 		if (OidIsValid(shard->serverid))
