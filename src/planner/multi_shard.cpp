@@ -115,9 +115,8 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 	    rte->securityQuals != NIL)
 		return NULL;
 	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
-	if (table == NULL || table->has_row_triggers || table->has_stmt_triggers || planner::ReferencesSystemColumn(parse))
+	if (table == NULL || table->has_row_triggers || table->has_stmt_triggers)
 		return NULL;
-	bool moves = AssignsColumn(parse, table->dist_attnum);
 
 	bool *keep = planner::ShardsToKeep(parse, table);
 	for (int i = 0; i < table->shard_count; i++)
@@ -126,6 +125,10 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 	/* Only local shards: PostgreSQL's own plan does the same work in one executor. */
 	if (!planner::KeepsForeignShard(table, keep))
 		return NULL;
+	/* The one walk of the whole tree, once the cheap checks have passed. */
+	if (planner::ReferencesSystemColumn(parse))
+		return NULL;
+	bool moves = AssignsColumn(parse, table->dist_attnum);
 
 	TargetEntry *new_value = moves ? NewValueEntry(parse, table) : NULL;
 	planner::ShardTaskList list;

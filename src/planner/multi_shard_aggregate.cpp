@@ -850,11 +850,11 @@ PlannedStmt *
 PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
 {
 	JoinedTables joined;
-	if (!IsSplittableAggregateQuery(parse, cursor_options, &joined) || planner::ReferencesSystemColumn(parse))
+	if (!IsSplittableAggregateQuery(parse, cursor_options, &joined))
 		return NULL;
-	/* Once for both ways of splitting, before either copies the query. */
+	/* Once for both ways of splitting, before either copies the query or walks all of it. */
 	bool *keep = ShardIndexesToRun(parse, &joined);
-	if (keep == NULL)
+	if (keep == NULL || planner::ReferencesSystemColumn(parse))
 		return NULL;
 
 	/* The coordinator's query (the user's, over the shards' rows) and each shard's part: whole first. */
