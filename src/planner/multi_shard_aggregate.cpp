@@ -245,9 +245,12 @@ CombineMutator(Node *node, void *raw_context)
 	if (IsA(node, Aggref))
 	{
 		ListCell *combined_cell;
-		forboth(
-		    cell, context->seen_aggrefs, combined_cell,
-		    context->seen_combined) if (equal(node, lfirst(cell))) return (Node *) copyObject(lfirst(combined_cell));
+		/* An aggregate written twice is combined once: the same partial columns. */
+		forboth(cell, context->seen_aggrefs, combined_cell, context->seen_combined)
+		{
+			if (equal(node, lfirst(cell)))
+				return (Node *) copyObject(lfirst(combined_cell));
+		}
 		Expr *combined = CombineAggref(context, (Aggref *) node);
 		if (combined == NULL)
 		{
