@@ -619,8 +619,9 @@ ShardLimit(Query *parse)
 		if (OidIsValid(exprCollation(expr)))
 			return NULL;
 	}
-	Node *count = FoldConstant((Node *) copyObject(parse->limitCount));
-	Node *offset = parse->limitOffset != NULL ? FoldConstant((Node *) copyObject(parse->limitOffset)) : NULL;
+	/* Read only; FoldConstant copies what it evaluates. */
+	Node *count = FoldConstant(parse->limitCount);
+	Node *offset = parse->limitOffset != NULL ? FoldConstant(parse->limitOffset) : NULL;
 	if (!IsA(count, Const) || ((Const *) count)->constisnull || ((Const *) count)->consttype != INT8OID ||
 	    (offset != NULL && (!IsA(offset, Const) || ((Const *) offset)->consttype != INT8OID)))
 		return NULL;
