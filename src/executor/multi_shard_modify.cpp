@@ -112,6 +112,10 @@ MoveMisplacedRows(MultiShardState *state)
 {
 	for (int i = 0; i < state->scan.task_count; i++)
 	{
+		if (state->misplaced[i] == NIL)
+			continue;
+		Datum *values = (Datum *) palloc(sizeof(Datum) * list_length(state->misplaced[i]));
+		int count = 0;
 		const char *previous = NULL;
 		ListCell *cell;
 
@@ -122,9 +126,9 @@ MoveMisplacedRows(MultiShardState *state)
 			if (previous != NULL && strcmp(previous, text) == 0)
 				continue;
 			previous = text;
-			MoveRowsOutOfShard(state->scan.tasks[i].relid, state->moves_relid, state->dist_attnum,
-			                   InputFunctionCall(&state->dist_in, (char *) text, state->dist_typioparam, -1));
+			values[count++] = InputFunctionCall(&state->dist_in, (char *) text, state->dist_typioparam, -1);
 		}
+		MoveRowsOutOfShard(state->scan.tasks[i].relid, state->moves_relid, state->dist_attnum, values, count);
 	}
 }
 

@@ -73,27 +73,31 @@ RelocateRow(TriggerData *trigger)
 	bool misplaced = catalog::ShardForHash(table, hash)->relid != shard_relid;
 
 	if (misplaced)
-		MoveRowsOutOfShard(shard_relid, parent_relid, distribution.attnum, value);
+		MoveRowsOutOfShard(shard_relid, parent_relid, distribution.attnum, &value, 1);
 }
 
 } // namespace
 
 void
-MoveRowsOutOfShard(Oid shard_relid, Oid parent_relid, AttrNumber attnum, Datum value)
+MoveRowsOutOfShard(Oid shard_relid, Oid parent_relid, AttrNumber attnum, const Datum *values, int count)
 {
 	Oid column_type = get_atttype(parent_relid, attnum);
 	char *column = get_attname(parent_relid, attnum, false);
+	char *shard_name = get_rel_name(shard_relid);
 
-	SPI_connect();
-	/* Every row of this shard with this value is misplaced: move them all at once. */
+	/* One statement text for every value: every row of this shard with the value is misplaced. */
 	char *columns = remote::InsertableColumnList(parent_relid);
 	char *sql =
 	    psprintf("WITH moved AS (DELETE FROM ONLY %s WHERE %s %s $1 RETURNING %s) "
 	             "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM moved",
 	             remote::QualifiedRelationName(shard_relid), quote_identifier(column), EqualityOperator(column_type),
 	             columns, remote::QualifiedRelationName(parent_relid), columns, columns);
-	uint64 moved = SpiRun(sql, {SpiArg{column_type, value, false}});
-	elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " row(s) out of shard \"%s\"", moved, get_rel_name(shard_relid));
+	SPI_connect();
+	for (int i = 0; i < count; i++)
+	{
+		uint64 moved = SpiRun(sql, {SpiArg{column_type, values[i], false}});
+		elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " row(s) out of shard \"%s\"", moved, shard_name);
+	}
 	SPI_finish();
 }
 

@@ -10,8 +10,8 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/planner/router.h"
 #include "fdwshard/remote/autocommit.h"
-#include "fdwshard/transaction/whole_transaction.h"
 #include "fdwshard/remote/connection.h"
+#include "fdwshard/transaction/whole_transaction.h"
 
 namespace fdwshard::executor
 {

@@ -4,6 +4,7 @@
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/remote/connection.h"
+#include "fdwshard/remote/deparse.h"
 
 namespace fdwshard::executor
 {
@@ -107,7 +108,7 @@ ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQue
 	{
 		const catalog::CachedShard *shard = tasks[i].shard;
 		Oid relid = shard->relid;
-		char *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+		char *name = pstrdup(remote::QualifiedRelationName(relid));
 		Node *work = tasks[i].local_plan != NULL ? (Node *) tasks[i].local_plan
 		             : tasks[i].sql != NULL      ? (Node *) makeString(tasks[i].sql)
 		                                         : (Node *) makeInteger(0);

@@ -86,19 +86,19 @@ PlanLocalShards(Query *query, const CachedTable *table, const bool *keep, int cu
 	return plan;
 }
 
-/* The query a foreign shard runs when rows may move: its RETURNING list also gives the new distribution value. */
-Query *
-WithNewValue(Query *query, const CachedTable *table)
+/*
+ * When rows may move, a foreign shard's statement also returns the new distribution value: the
+ * RETURNING entry to add after query's own.
+ */
+TargetEntry *
+NewValueEntry(Query *query, const CachedTable *table)
 {
-	Query *copy = (Query *) copyObject(query);
 	Oid type;
 	int32 typmod;
 	Oid collation;
 	get_atttypetypmodcoll(table->relid, table->dist_attnum, &type, &typmod, &collation);
-	copy->returningList = lappend(copy->returningList,
-	                              makeTargetEntry((Expr *) makeVar(1, table->dist_attnum, type, typmod, collation, 0),
-	                                              list_length(copy->returningList) + 1, NULL, false));
-	return copy;
+	return makeTargetEntry((Expr *) makeVar(1, table->dist_attnum, type, typmod, collation, 0),
+	                       list_length(query->returningList) + 1, NULL, false);
 }
 
 } // namespace
@@ -115,9 +115,8 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 	    rte->securityQuals != NIL)
 		return NULL;
 	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
-	if (table == NULL || table->has_row_triggers || table->has_stmt_triggers || planner::ReferencesSystemColumn(parse))
+	if (table == NULL || table->has_row_triggers || table->has_stmt_triggers)
 		return NULL;
-	bool moves = AssignsColumn(parse, table->dist_attnum);
 
 	bool *keep = planner::ShardsToKeep(parse, table);
 	for (int i = 0; i < table->shard_count; i++)
@@ -126,7 +125,12 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 	/* Only local shards: PostgreSQL's own plan does the same work in one executor. */
 	if (!planner::KeepsForeignShard(table, keep))
 		return NULL;
+	/* The one walk of the whole tree, once the cheap checks have passed. */
+	if (planner::ReferencesSystemColumn(parse))
+		return NULL;
+	bool moves = AssignsColumn(parse, table->dist_attnum);
 
+	TargetEntry *new_value = moves ? NewValueEntry(parse, table) : NULL;
 	planner::ShardTaskList list;
 	planner::InitShardTaskList(&list, table);
 	bool local_planned = false;
@@ -140,8 +144,9 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 		    planner::AddShardTask(&list, parse, parse->resultRelation, shard, rte->rellockmode, &shard_query);
 		if (OidIsValid(shard->serverid))
 		{
+			/* shard_query is the task's own copy. */
 			if (moves)
-				shard_query = WithNewValue(shard_query, table);
+				shard_query->returningList = lappend(shard_query->returningList, copyObject(new_value));
 			if (!planner::ShipShardTask(shard_query, task, &list.params))
 				return NULL;
 		}

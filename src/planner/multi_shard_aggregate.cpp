@@ -245,9 +245,12 @@ CombineMutator(Node *node, void *raw_context)
 	if (IsA(node, Aggref))
 	{
 		ListCell *combined_cell;
-		forboth(
-		    cell, context->seen_aggrefs, combined_cell,
-		    context->seen_combined) if (equal(node, lfirst(cell))) return (Node *) copyObject(lfirst(combined_cell));
+		/* An aggregate written twice is combined once: the same partial columns. */
+		forboth(cell, context->seen_aggrefs, combined_cell, context->seen_combined)
+		{
+			if (equal(node, lfirst(cell)))
+				return (Node *) copyObject(lfirst(combined_cell));
+		}
 		Expr *combined = CombineAggref(context, (Aggref *) node);
 		if (combined == NULL)
 		{
@@ -305,7 +308,10 @@ AddJoinedTable(Query *parse, JoinedTables *joined, Index rti)
 	return true;
 }
 
-/* Collects the tables of a FROM item and the conjuncts of its conditions; false unless all inner joins of tables. */
+/*
+ * Collects the tables of a FROM item and the conjuncts of its conditions (read only: the list is
+ * new, its conditions parse's own); false unless all inner joins of tables.
+ */
 bool
 CollectFromItem(Query *parse, Node *item, JoinedTables *joined, List **conjuncts)
 {
@@ -318,7 +324,7 @@ CollectFromItem(Query *parse, Node *item, JoinedTables *joined, List **conjuncts
 	    !CollectFromItem(parse, join->rarg, joined, conjuncts))
 		return false;
 	if (join->quals != NULL)
-		*conjuncts = list_concat(*conjuncts, make_ands_implicit((Expr *) copyObject(join->quals)));
+		*conjuncts = list_concat(*conjuncts, make_ands_implicit((Expr *) join->quals));
 	return true;
 }
 
@@ -421,7 +427,7 @@ IsSplittableAggregateQuery(Query *parse, int cursor_options, JoinedTables *joine
 	if (joined->count == 1)
 		return true;
 	if (parse->jointree->quals != NULL)
-		conjuncts = list_concat(conjuncts, make_ands_implicit((Expr *) copyObject(parse->jointree->quals)));
+		conjuncts = list_concat(conjuncts, make_ands_implicit((Expr *) parse->jointree->quals));
 	return JoinedOnDistributionColumns(joined, conjuncts);
 }
 
@@ -613,8 +619,9 @@ ShardLimit(Query *parse)
 		if (OidIsValid(exprCollation(expr)))
 			return NULL;
 	}
-	Node *count = FoldConstant((Node *) copyObject(parse->limitCount));
-	Node *offset = parse->limitOffset != NULL ? FoldConstant((Node *) copyObject(parse->limitOffset)) : NULL;
+	/* Read only; FoldConstant copies what it evaluates. */
+	Node *count = FoldConstant(parse->limitCount);
+	Node *offset = parse->limitOffset != NULL ? FoldConstant(parse->limitOffset) : NULL;
 	if (!IsA(count, Const) || ((Const *) count)->constisnull || ((Const *) count)->consttype != INT8OID ||
 	    (offset != NULL && (!IsA(offset, Const) || ((Const *) offset)->consttype != INT8OID)))
 		return NULL;
@@ -736,24 +743,17 @@ ShardIndexesToKeep(Query *parse, const JoinedTables *joined)
 }
 
 /*
- * The plan of coordinator (the user's query over the shards' rows names/exprs) with worker run
- * on each shard index (whole: the whole query), every table replaced by its shard of that
- * index; NULL when a part cannot be shipped or the shards of one index are not on one node.
+ * The shard indexes to run (ShardIndexesToKeep), or NULL when splitting gains nothing or cannot
+ * work: only local shards (PostgreSQL's own plan reads them in one executor, with nothing to
+ * send), or the shards of one index not on one node with the table's attribute numbers.
  */
-PlannedStmt *
-PlanOverShardRows(Query *parse, const JoinedTables *joined, Query *coordinator, Query *worker, List *names, List *exprs,
-                  bool whole, const char *query_string, int cursor_options, ParamListInfo bound_params)
+bool *
+ShardIndexesToRun(Query *parse, const JoinedTables *joined)
 {
 	const CachedTable *table = joined->tables[0];
-	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
-	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
-	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
-
 	bool *keep = ShardIndexesToKeep(parse, joined);
-	/* Only local shards: PostgreSQL's own plan reads them in one executor, with nothing to send. */
 	if (!planner::KeepsForeignShard(table, keep))
 		return NULL;
-	/* Each shard index's shards sit on one node with the table's attribute numbers. */
 	for (int i = 0; i < table->shard_count; i++)
 		for (int k = 0; keep[i] && k < joined->count; k++)
 		{
@@ -765,6 +765,24 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, Query *coordinator, 
 				return NULL;
 			}
 		}
+	return keep;
+}
+
+/*
+ * The plan of coordinator (the user's query over the shards' rows names/exprs) with worker run
+ * on each shard index of keep (ShardIndexesToRun; whole: the whole query), every table replaced
+ * by its shard of that index; NULL when a part cannot be shipped.
+ */
+PlannedStmt *
+PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Query *coordinator, Query *worker,
+                  List *names, List *exprs, bool whole, const char *query_string, int cursor_options,
+                  ParamListInfo bound_params)
+{
+	const CachedTable *table = joined->tables[0];
+	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
+	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
+	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
+
 	planner::ShardTaskList list;
 	planner::InitShardTaskList(&list, table);
 	for (int i = 0; i < table->shard_count; i++)
@@ -779,9 +797,8 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, Query *coordinator, 
 		for (int k = 1; k < joined->count; k++)
 		{
 			const CachedShard *other = &joined->tables[k]->shards[i];
-			LockRelationOid(other->relid, rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
-			shard_query = planner::ShardQuery(shard_query, joined->rtis[k], other);
-			list.shard_rtes = lappend(list.shard_rtes, copyObject(rt_fetch(joined->rtis[k], shard_query->rtable)));
+			planner::PointQueryAtShard(&list, shard_query, joined->rtis[k], other,
+			                           rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
 			shard_relids = lappend_oid(shard_relids, other->relid);
 		}
 		if (OidIsValid(shard->serverid))
@@ -837,7 +854,11 @@ PlannedStmt *
 PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_options, ParamListInfo bound_params)
 {
 	JoinedTables joined;
-	if (!IsSplittableAggregateQuery(parse, cursor_options, &joined) || planner::ReferencesSystemColumn(parse))
+	if (!IsSplittableAggregateQuery(parse, cursor_options, &joined))
+		return NULL;
+	/* Once for both ways of splitting, before either copies the query or walks all of it. */
+	bool *keep = ShardIndexesToRun(parse, &joined);
+	if (keep == NULL || planner::ReferencesSystemColumn(parse))
 		return NULL;
 
 	/* The coordinator's query (the user's, over the shards' rows) and each shard's part: whole first. */
@@ -847,15 +868,15 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	List *exprs;
 	if (WholeQueries(parse, &joined, &coordinator, &worker, &names, &exprs))
 	{
-		PlannedStmt *stmt = PlanOverShardRows(parse, &joined, coordinator, worker, names, exprs, true, query_string,
-		                                      cursor_options, bound_params);
+		PlannedStmt *stmt = PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs, true,
+		                                      query_string, cursor_options, bound_params);
 		if (stmt != NULL)
 			return stmt;
 	}
 	if (!PartialQueries(parse, &coordinator, &worker, &names, &exprs))
 		return NULL;
-	return PlanOverShardRows(parse, &joined, coordinator, worker, names, exprs, false, query_string, cursor_options,
-	                         bound_params);
+	return PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs, false, query_string,
+	                         cursor_options, bound_params);
 }
 
 } // namespace fdwshard::multi_shard

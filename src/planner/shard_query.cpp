@@ -132,18 +132,6 @@ ReferencesSystemColumn(Query *query)
 	return SystemColumnWalker((Node *) query, NULL);
 }
 
-Query *
-ShardQuery(Query *query, Index rti, const CachedShard *shard)
-{
-	Query *copy = (Query *) copyObject(query);
-	RangeTblEntry *rte = rt_fetch(rti, copy->rtable);
-	rte->relid = shard->relid;
-	rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
-	rte->inh = false;
-	rte->requiredPerms = 0;
-	return copy;
-}
-
 bool
 KeepsForeignShard(const CachedTable *table, const bool *keep)
 {
@@ -160,13 +148,24 @@ InitShardTaskList(ShardTaskList *list, const CachedTable *table)
 	list->tasks = (executor::ShardTask *) palloc0(sizeof(executor::ShardTask) * table->shard_count);
 }
 
+void
+PointQueryAtShard(ShardTaskList *list, Query *shard_query, Index rti, const CachedShard *shard, LOCKMODE lockmode)
+{
+	LockRelationOid(shard->relid, lockmode);
+	RangeTblEntry *rte = rt_fetch(rti, shard_query->rtable);
+	rte->relid = shard->relid;
+	rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
+	rte->inh = false;
+	rte->requiredPerms = 0;
+	list->shard_rtes = lappend(list->shard_rtes, copyObject(rte));
+}
+
 executor::ShardTask *
 AddShardTask(ShardTaskList *list, Query *query, Index rti, const CachedShard *shard, LOCKMODE lockmode,
              Query **shard_query)
 {
-	LockRelationOid(shard->relid, lockmode);
-	*shard_query = ShardQuery(query, rti, shard);
-	list->shard_rtes = lappend(list->shard_rtes, copyObject(rt_fetch(rti, (*shard_query)->rtable)));
+	*shard_query = (Query *) copyObject(query);
+	PointQueryAtShard(list, *shard_query, rti, shard, lockmode);
 	executor::ShardTask *task = &list->tasks[list->task_count++];
 	task->shard = shard;
 	return task;

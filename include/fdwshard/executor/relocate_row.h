@@ -11,9 +11,10 @@ constexpr const char *kRelocateTriggerName = "fdwshard_relocate_row";
 
 /*
  * Moves every row of the shard shard_relid whose distribution column (attnum of the distributed
- * table parent_relid) equals value into its shard: deleted there, inserted through the
- * distributed table, in one statement (SPI).
+ * table parent_relid) equals one of values (count distinct values) into its shard: deleted
+ * there, inserted through the distributed table, in one statement (SPI) per value, the
+ * statement's text built once.
  */
-void MoveRowsOutOfShard(Oid shard_relid, Oid parent_relid, AttrNumber attnum, Datum value);
+void MoveRowsOutOfShard(Oid shard_relid, Oid parent_relid, AttrNumber attnum, const Datum *values, int count);
 
 } // namespace fdwshard

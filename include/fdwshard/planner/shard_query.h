@@ -29,12 +29,6 @@ bool ReferencesSystemColumn(Query *query);
 /* Whether a shard kept (ShardsToKeep) is a foreign shard: else there is nothing to send. */
 bool KeepsForeignShard(const catalog::CachedTable *table, const bool *keep);
 
-/*
- * A copy of query whose range table entry rti (the distributed table) is the shard instead;
- * permissions stay checked on the distributed table, so the shard needs none.
- */
-Query *ShardQuery(Query *query, Index rti, const catalog::CachedShard *shard);
-
 /* The per-shard tasks of a multi-shard statement, as the planner collects them. */
 struct ShardTaskList
 {
@@ -48,8 +42,19 @@ struct ShardTaskList
 void InitShardTaskList(ShardTaskList *list, const catalog::CachedTable *table);
 
 /*
- * Adds the task of shard (locked in lockmode, as the distributed table is): *shard_query is
- * query (rti its distributed table) against the shard, to be shipped or planned into the task.
+ * Points shard_query's range table entry rti (a distributed table; shard_query the task's own
+ * copy, changed in place) at shard, locked in lockmode as the distributed table is, and notes
+ * the shard for the plan's range table. Permissions stay checked on the distributed table, so
+ * the shard needs none.
+ */
+void PointQueryAtShard(ShardTaskList *list, Query *shard_query, Index rti, const catalog::CachedShard *shard,
+                       LOCKMODE lockmode);
+
+/*
+ * Adds the task of shard (locked in lockmode, as the distributed table is): *shard_query is a
+ * copy of query (rti its distributed table) against the shard (PointQueryAtShard), to be
+ * shipped or planned into the task; further tables of a join are pointed at their shards with
+ * PointQueryAtShard.
  */
 executor::ShardTask *AddShardTask(ShardTaskList *list, Query *query, Index rti, const catalog::CachedShard *shard,
                                   LOCKMODE lockmode, Query **shard_query);
