@@ -56,7 +56,8 @@ ConsumeResult(ShardTaskScan *scan, ShardTaskState *task, ShardResultFn on_result
 
 		if (PQresultStatus(result) != PGRES_TUPLES_OK || PQnfields(result) != desc->natts + scan->extra_columns)
 			ereport(ERROR, (errcode(ERRCODE_FDW_INCONSISTENT_DESCRIPTOR_INFORMATION),
-			                errmsg("worker returned %d columns, expected %d", PQnfields(result), desc->natts),
+			                errmsg("worker returned %d columns, expected %d", PQnfields(result),
+			                       desc->natts + scan->extra_columns),
 			                errdetail("Remote SQL: %s", task->sql)));
 		for (int row = 0; row < PQntuples(result); row++)
 		{
