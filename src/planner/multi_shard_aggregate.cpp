@@ -24,17 +24,18 @@
 namespace fdwshard::multi_shard
 {
 
-using catalog::CachedShard;
 using catalog::CachedTable;
+using planner::DistributionColumnOf;
+using planner::JoinedTables;
+using planner::PlanOverShardRows;
+using planner::ShardIndexesToRun;
+using planner::ShardRowsRte;
 
 namespace
 {
 
 /* The function RTE's index in the coordinator query: it replaces the distributed table(s). */
-constexpr int kPartialsRti = 1;
-
-/* At most this many co-located tables in one join. */
-constexpr int kMaxJoinedTables = 16;
+constexpr int kPartialsRti = planner::kShardRowsRti;
 
 struct CombineContext
 {
@@ -270,132 +271,9 @@ CombineMutator(Node *node, void *raw_context)
 	return expression_tree_mutator(node, MutatorFn(CombineMutator), context);
 }
 
-/* The distributed tables a splittable query reads: one, or co-located ones inner-joined on their distribution columns.
- */
-struct JoinedTables
-{
-	int count;
-	Index rtis[kMaxJoinedTables];
-	const CachedTable *tables[kMaxJoinedTables];
-};
-
-/* The position in joined of the table at range table entry rti, or -1. */
-int
-JoinedTableOf(const JoinedTables *joined, Index rti)
-{
-	for (int k = 0; k < joined->count; k++)
-		if (joined->rtis[k] == rti)
-			return k;
-	return -1;
-}
-
-/* Adds the distributed table of a FROM item; false for anything else (the query is not split). */
-bool
-AddJoinedTable(Query *parse, JoinedTables *joined, Index rti)
-{
-	if (joined->count == kMaxJoinedTables || rti < 1 || rti > (Index) list_length(parse->rtable))
-		return false;
-	RangeTblEntry *rte = rt_fetch(rti, parse->rtable);
-	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_PARTITIONED_TABLE || !rte->inh ||
-	    rte->securityQuals != NIL || rte->tablesample != NULL)
-		return false;
-	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
-	if (table == NULL)
-		return false;
-	joined->rtis[joined->count] = rti;
-	joined->tables[joined->count] = table;
-	joined->count++;
-	return true;
-}
-
-/*
- * Collects the tables of a FROM item and the conjuncts of its conditions (read only: the list is
- * new, its conditions parse's own); false unless all inner joins of tables.
- */
-bool
-CollectFromItem(Query *parse, Node *item, JoinedTables *joined, List **conjuncts)
-{
-	if (IsA(item, RangeTblRef))
-		return AddJoinedTable(parse, joined, ((RangeTblRef *) item)->rtindex);
-	if (!IsA(item, JoinExpr))
-		return false;
-	JoinExpr *join = (JoinExpr *) item;
-	if (join->jointype != JOIN_INNER || !CollectFromItem(parse, join->larg, joined, conjuncts) ||
-	    !CollectFromItem(parse, join->rarg, joined, conjuncts))
-		return false;
-	if (join->quals != NULL)
-		*conjuncts = list_concat(*conjuncts, make_ands_implicit((Expr *) join->quals));
-	return true;
-}
-
-/* The position in joined of the table whose distribution column node is (a plain Var), or -1. */
-int
-DistributionColumnOf(const JoinedTables *joined, Node *node)
-{
-	if (node == NULL || !IsA(node, Var) || ((Var *) node)->varlevelsup != 0)
-		return -1;
-	Var *var = (Var *) node;
-	int k = JoinedTableOf(joined, var->varno);
-	return k >= 0 && var->varattno == joined->tables[k]->dist_attnum ? k : -1;
-}
-
-int
-FindRoot(int *parent, int k)
-{
-	while (parent[k] != k)
-		k = parent[k] = parent[parent[k]];
-	return k;
-}
-
-/*
- * Several tables: co-located (shard i of each covers the same hashes), and equalities between
- * their distribution columns (hash equality, deterministic collation) connect them all, so
- * joined rows come from shards of one index. false when they do not.
- */
-bool
-JoinedOnDistributionColumns(const JoinedTables *joined, List *conjuncts)
-{
-	const CachedTable *first = joined->tables[0];
-	for (int k = 1; k < joined->count; k++)
-	{
-		const CachedTable *table = joined->tables[k];
-		if (table->colocationid != first->colocationid || table->shard_count != first->shard_count ||
-		    table->dist_type != first->dist_type)
-			return false;
-		for (int i = 0; i < table->shard_count; i++)
-			if (table->shards[i].min_hash != first->shards[i].min_hash ||
-			    table->shards[i].max_hash != first->shards[i].max_hash)
-				return false;
-	}
-	int parent[kMaxJoinedTables];
-	for (int k = 0; k < joined->count; k++)
-		parent[k] = k;
-	int components = joined->count;
-	ListCell *cell;
-	foreach (cell, conjuncts)
-	{
-		OpExpr *op = (OpExpr *) lfirst(cell);
-		if (!IsA(op, OpExpr) || list_length(op->args) != 2 || !IsDistributionEquality(op->opno, first->dist_type) ||
-		    (OidIsValid(op->inputcollid) && !get_collation_isdeterministic(op->inputcollid)))
-			continue;
-		int left = DistributionColumnOf(joined, (Node *) linitial(op->args));
-		int right = DistributionColumnOf(joined, (Node *) lsecond(op->args));
-		if (left < 0 || right < 0)
-			continue;
-		left = FindRoot(parent, left);
-		right = FindRoot(parent, right);
-		if (left != right)
-		{
-			parent[right] = left;
-			components--;
-		}
-	}
-	return components == 1;
-}
-
 /*
  * The shape this slice handles: aggregates over one distributed table, or over co-located ones
- * inner-joined on their distribution columns (JoinedOnDistributionColumns), nothing else.
+ * inner-joined on their distribution columns (planner::CollectJoinedTables), nothing else.
  */
 bool
 IsSplittableAggregateQuery(Query *parse, int cursor_options, JoinedTables *joined)
@@ -406,29 +284,7 @@ IsSplittableAggregateQuery(Query *parse, int cursor_options, JoinedTables *joine
 	    parse->distinctClause != NIL || parse->groupingSets != NIL || parse->rowMarks != NIL ||
 	    parse->setOperations != NULL || (cursor_options & CURSOR_OPT_SCROLL) || parse->jointree == NULL)
 		return false;
-	joined->count = 0;
-	List *conjuncts = NIL;
-	ListCell *cell;
-	foreach (cell, parse->jointree->fromlist)
-		if (!CollectFromItem(parse, (Node *) lfirst(cell), joined, &conjuncts))
-			return false;
-	/* Every relation of the range table is one of them (the rest are the joins'). */
-	int relations = 0;
-	foreach (cell, parse->rtable)
-	{
-		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
-		if (rte->rtekind == RTE_RELATION)
-			relations++;
-		else if (rte->rtekind != RTE_JOIN)
-			return false;
-	}
-	if (joined->count == 0 || relations != joined->count)
-		return false;
-	if (joined->count == 1)
-		return true;
-	if (parse->jointree->quals != NULL)
-		conjuncts = list_concat(conjuncts, make_ands_implicit((Expr *) parse->jointree->quals));
-	return JoinedOnDistributionColumns(joined, conjuncts);
+	return planner::CollectJoinedTables(parse, joined);
 }
 
 /* The user's name of a GROUP BY column for EXPLAIN, unless taken or like a partial's (p1, ...): g<n> then. */
@@ -480,37 +336,6 @@ WorkerQuery(Query *parse, const CombineContext *context)
 	return worker;
 }
 
-/* FROM json_to_recordset('[]') AS partials(names of exprs): the shards' rows' place in the plan. */
-RangeTblEntry *
-ShardRowsRte(List *names, List *exprs)
-{
-	RangeTblFunction *function = makeNode(RangeTblFunction);
-	ListCell *cell;
-	foreach (cell, exprs)
-	{
-		Node *expr = (Node *) lfirst(cell);
-		function->funccoltypes = lappend_oid(function->funccoltypes, exprType(expr));
-		function->funccoltypmods = lappend_int(function->funccoltypmods, exprTypmod(expr));
-		function->funccolcollations = lappend_oid(function->funccolcollations, exprCollation(expr));
-	}
-	/* Any function returning SETOF record: its scan is always replaced, never run. */
-	FuncExpr *call =
-	    makeFuncExpr(F_JSON_TO_RECORDSET, RECORDOID,
-	                 list_make1(makeConst(JSONOID, -1, InvalidOid, -1, CStringGetTextDatum("[]"), false, false)),
-	                 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-	call->funcretset = true;
-	function->funcexpr = (Node *) call;
-	function->funccolcount = list_length(names);
-	function->funccolnames = names;
-
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_FUNCTION;
-	rte->functions = list_make1(function);
-	rte->eref = makeAlias("partials", names);
-	rte->inFromCl = true;
-	return rte;
-}
-
 /* The partial rows: the GROUP BY columns, then the partial aggregates p1, ... */
 RangeTblEntry *
 PartialsRte(const CombineContext *context)
@@ -519,22 +344,6 @@ PartialsRte(const CombineContext *context)
 	for (int i = 1; i <= list_length(context->partials); i++)
 		names = lappend(names, makeString(psprintf("p%d", i)));
 	return ShardRowsRte(names, list_concat(list_copy(context->group_exprs), context->partials));
-}
-
-/* Replaces the scan of the shards' rows in plan's tree; the number of scans replaced. */
-int
-ReplacePartialsScan(Plan **plan, const executor::ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
-                    bool whole)
-{
-	if (*plan == NULL)
-		return 0;
-	if (IsA(*plan, FunctionScan) && ((FunctionScan *) *plan)->scan.scanrelid == kPartialsRti)
-	{
-		*plan = (Plan *) executor::MakePartialAggregateScan((FunctionScan *) *plan, tasks, task_count, params, whole);
-		return 1;
-	}
-	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params, whole) +
-	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params, whole);
 }
 
 bool
@@ -723,129 +532,6 @@ PartialQueries(Query *parse, Query **coordinator_out, Query **worker_out, List *
 	*names_out = ((RangeTblFunction *) linitial(partials->functions))->funccolnames;
 	*exprs_out = list_concat(list_copy(context.group_exprs), context.partials);
 	return true;
-}
-
-/*
- * The shard indexes joined needs: for several tables, those every table keeps (a joined row
- * has a row of each in shards of one index). palloc'd.
- */
-bool *
-ShardIndexesToKeep(Query *parse, const JoinedTables *joined)
-{
-	bool *keep = planner::ShardsToKeep(parse, joined->tables[0], joined->rtis[0]);
-	for (int k = 1; k < joined->count; k++)
-	{
-		bool *also = planner::ShardsToKeep(parse, joined->tables[k], joined->rtis[k]);
-		for (int i = 0; i < joined->tables[0]->shard_count; i++)
-			keep[i] = keep[i] && also[i];
-	}
-	return keep;
-}
-
-/*
- * The shard indexes to run (ShardIndexesToKeep), or NULL when splitting gains nothing or cannot
- * work: only local shards (PostgreSQL's own plan reads them in one executor, with nothing to
- * send), or the shards of one index not on one node with the table's attribute numbers.
- */
-bool *
-ShardIndexesToRun(Query *parse, const JoinedTables *joined)
-{
-	const CachedTable *table = joined->tables[0];
-	bool *keep = ShardIndexesToKeep(parse, joined);
-	if (!planner::KeepsForeignShard(table, keep))
-		return NULL;
-	for (int i = 0; i < table->shard_count; i++)
-		for (int k = 0; keep[i] && k < joined->count; k++)
-		{
-			const CachedShard *shard = &joined->tables[k]->shards[i];
-			if (!shard->same_attnos || shard->nodeid != table->shards[i].nodeid ||
-			    shard->serverid != table->shards[i].serverid)
-			{
-				elog(DEBUG2, "fdwshard: shards of index %d are not on one node, planning the ordinary way", i);
-				return NULL;
-			}
-		}
-	return keep;
-}
-
-/*
- * The plan of coordinator (the user's query over the shards' rows names/exprs) with worker run
- * on each shard index of keep (ShardIndexesToRun; whole: the whole query), every table replaced
- * by its shard of that index; NULL when a part cannot be shipped.
- */
-PlannedStmt *
-PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Query *coordinator, Query *worker,
-                  List *names, List *exprs, bool whole, const char *query_string, int cursor_options,
-                  ParamListInfo bound_params)
-{
-	const CachedTable *table = joined->tables[0];
-	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
-	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
-	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kPartialsRti;
-
-	planner::ShardTaskList list;
-	planner::InitShardTaskList(&list, table);
-	for (int i = 0; i < table->shard_count; i++)
-	{
-		if (!keep[i])
-			continue;
-		const CachedShard *shard = &table->shards[i];
-		Query *shard_query;
-		executor::ShardTask *task = planner::AddShardTask(
-		    &list, worker, joined->rtis[0], shard, rt_fetch(joined->rtis[0], parse->rtable)->rellockmode, &shard_query);
-		List *shard_relids = list_make1_oid(shard->relid);
-		for (int k = 1; k < joined->count; k++)
-		{
-			const CachedShard *other = &joined->tables[k]->shards[i];
-			planner::PointQueryAtShard(&list, shard_query, joined->rtis[k], other,
-			                           rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
-			shard_relids = lappend_oid(shard_relids, other->relid);
-		}
-		if (OidIsValid(shard->serverid))
-		{
-			if (!planner::ShipShardTask(shard_query, task, &list.params, shard_relids))
-				return NULL;
-		}
-		else
-			task->local_plan =
-			    PlanOrdinary(shard_query, NULL, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
-	}
-
-	PlannedStmt *stmt =
-	    PlanOrdinary(coordinator, query_string, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
-	if (stmt->subplans != NIL ||
-	    ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params, whole) != 1)
-	{
-		elog(DEBUG2, "fdwshard: unexpected plan over the shards' rows, planning the ordinary way");
-		return NULL;
-	}
-	if (joined->count > 1)
-		elog(DEBUG1, "fdwshard: join of %d co-located tables%s runs on each of %d shard index(es)%s", joined->count,
-		     whole ? " grouped by the distribution column" : "", list.task_count,
-		     whole ? "" : ", aggregates combined on the coordinator");
-	else if (whole)
-		elog(DEBUG1, "fdwshard: %s grouped by its distribution column, the query runs whole on each of %d shard(s)",
-		     get_rel_name(table->relid), list.task_count);
-	else
-		elog(DEBUG1, "fdwshard: aggregates of %s computed on each of %d shard(s), combined on the coordinator",
-		     get_rel_name(table->relid), list.task_count);
-
-	/*
-	 * Permissions are checked, and locks taken, on the distributed tables; the shards are locked
-	 * too. The tables keep inh: nothing scans them, and EXPLAIN does not take the plan for one
-	 * the router made against shards (those leave it without).
-	 */
-	ListCell *cell;
-	for (int k = 0; k < joined->count; k++)
-	{
-		stmt->rtable = lappend(stmt->rtable, copyObject(rt_fetch(joined->rtis[k], parse->rtable)));
-		stmt->relationOids = lappend_oid(stmt->relationOids, joined->tables[k]->relid);
-	}
-	stmt->rtable = list_concat(stmt->rtable, list.shard_rtes);
-	foreach (cell, list.shard_rtes)
-		stmt->relationOids = lappend_oid(stmt->relationOids, ((RangeTblEntry *) lfirst(cell))->relid);
-	executor::AddShardTaskDependencies(stmt, list.tasks, list.task_count);
-	return stmt;
 }
 
 } // namespace

@@ -1,8 +1,11 @@
-/* The per-shard parts of a multi-shard statement (see planner/shard_query.h), for UPDATE/DELETE and aggregates. */
+/* The per-shard parts of a multi-shard statement (see planner/shard_query.h), for UPDATE/DELETE, aggregates and
+ * SELECTs. */
 #include "fdwshard/planner/shard_query.h"
 
+#include "fdwshard/executor/partial_aggregate.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
+#include "fdwshard/planner/planner.h"
 #include "fdwshard/planner/tree_walk.h"
 
 namespace fdwshard::planner
@@ -73,6 +76,142 @@ KeepShardOfEquality(const CachedTable *table, Index rti, OpExpr *op, bool *keep)
 	int32 hash = value->constisnull ? 0 : DatumHash(value->constvalue, value->consttype, op->inputcollid);
 	keep[catalog::ShardIndexForHash(table, hash)] = true;
 	return true;
+}
+
+/* The position in joined of the table at range table entry rti, or -1. */
+int
+JoinedTableOf(const JoinedTables *joined, Index rti)
+{
+	for (int k = 0; k < joined->count; k++)
+		if (joined->rtis[k] == rti)
+			return k;
+	return -1;
+}
+
+/* Adds the distributed table of a FROM item; false for anything else (the query is not split). */
+bool
+AddJoinedTable(Query *parse, JoinedTables *joined, Index rti)
+{
+	if (joined->count == kMaxJoinedTables || rti < 1 || rti > (Index) list_length(parse->rtable))
+		return false;
+	RangeTblEntry *rte = rt_fetch(rti, parse->rtable);
+	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_PARTITIONED_TABLE || !rte->inh ||
+	    rte->securityQuals != NIL || rte->tablesample != NULL)
+		return false;
+	const CachedTable *table = catalog::LookupDistributedTable(rte->relid);
+	if (table == NULL)
+		return false;
+	joined->rtis[joined->count] = rti;
+	joined->tables[joined->count] = table;
+	joined->count++;
+	return true;
+}
+
+/*
+ * Collects the tables of a FROM item and the conjuncts of its conditions (read only: the list is
+ * new, its conditions parse's own); false unless all inner joins of tables.
+ */
+bool
+CollectFromItem(Query *parse, Node *item, JoinedTables *joined, List **conjuncts)
+{
+	if (IsA(item, RangeTblRef))
+		return AddJoinedTable(parse, joined, ((RangeTblRef *) item)->rtindex);
+	if (!IsA(item, JoinExpr))
+		return false;
+	JoinExpr *join = (JoinExpr *) item;
+	if (join->jointype != JOIN_INNER || !CollectFromItem(parse, join->larg, joined, conjuncts) ||
+	    !CollectFromItem(parse, join->rarg, joined, conjuncts))
+		return false;
+	if (join->quals != NULL)
+		*conjuncts = list_concat(*conjuncts, make_ands_implicit((Expr *) join->quals));
+	return true;
+}
+
+int
+FindRoot(int *parent, int k)
+{
+	while (parent[k] != k)
+		k = parent[k] = parent[parent[k]];
+	return k;
+}
+
+/*
+ * Several tables: co-located (shard i of each covers the same hashes), and equalities between
+ * their distribution columns (hash equality, deterministic collation) connect them all, so
+ * joined rows come from shards of one index. false when they do not.
+ */
+bool
+JoinedOnDistributionColumns(const JoinedTables *joined, List *conjuncts)
+{
+	const CachedTable *first = joined->tables[0];
+	for (int k = 1; k < joined->count; k++)
+	{
+		const CachedTable *table = joined->tables[k];
+		if (table->colocationid != first->colocationid || table->shard_count != first->shard_count ||
+		    table->dist_type != first->dist_type)
+			return false;
+		for (int i = 0; i < table->shard_count; i++)
+			if (table->shards[i].min_hash != first->shards[i].min_hash ||
+			    table->shards[i].max_hash != first->shards[i].max_hash)
+				return false;
+	}
+	int parent[kMaxJoinedTables];
+	for (int k = 0; k < joined->count; k++)
+		parent[k] = k;
+	int components = joined->count;
+	ListCell *cell;
+	foreach (cell, conjuncts)
+	{
+		OpExpr *op = (OpExpr *) lfirst(cell);
+		if (!IsA(op, OpExpr) || list_length(op->args) != 2 || !IsDistributionEquality(op->opno, first->dist_type) ||
+		    (OidIsValid(op->inputcollid) && !get_collation_isdeterministic(op->inputcollid)))
+			continue;
+		int left = DistributionColumnOf(joined, (Node *) linitial(op->args));
+		int right = DistributionColumnOf(joined, (Node *) lsecond(op->args));
+		if (left < 0 || right < 0)
+			continue;
+		left = FindRoot(parent, left);
+		right = FindRoot(parent, right);
+		if (left != right)
+		{
+			parent[right] = left;
+			components--;
+		}
+	}
+	return components == 1;
+}
+
+/*
+ * The shard indexes joined needs: for several tables, those every table keeps (a joined row
+ * has a row of each in shards of one index). palloc'd.
+ */
+bool *
+ShardIndexesToKeep(Query *parse, const JoinedTables *joined)
+{
+	bool *keep = planner::ShardsToKeep(parse, joined->tables[0], joined->rtis[0]);
+	for (int k = 1; k < joined->count; k++)
+	{
+		bool *also = planner::ShardsToKeep(parse, joined->tables[k], joined->rtis[k]);
+		for (int i = 0; i < joined->tables[0]->shard_count; i++)
+			keep[i] = keep[i] && also[i];
+	}
+	return keep;
+}
+
+/* Replaces the scan of the shards' rows in plan's tree; the number of scans replaced. */
+int
+ReplacePartialsScan(Plan **plan, const executor::ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
+                    bool whole)
+{
+	if (*plan == NULL)
+		return 0;
+	if (IsA(*plan, FunctionScan) && ((FunctionScan *) *plan)->scan.scanrelid == kShardRowsRti)
+	{
+		*plan = (Plan *) executor::MakePartialAggregateScan((FunctionScan *) *plan, tasks, task_count, params, whole);
+		return 1;
+	}
+	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params, whole) +
+	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params, whole);
 }
 
 } // namespace
@@ -182,6 +321,170 @@ ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery 
 	if (params->sql == NULL)
 		*params = shipped;
 	return true;
+}
+
+int
+DistributionColumnOf(const JoinedTables *joined, Node *node)
+{
+	if (node == NULL || !IsA(node, Var) || ((Var *) node)->varlevelsup != 0)
+		return -1;
+	Var *var = (Var *) node;
+	int k = JoinedTableOf(joined, var->varno);
+	return k >= 0 && var->varattno == joined->tables[k]->dist_attnum ? k : -1;
+}
+
+bool
+CollectJoinedTables(Query *parse, JoinedTables *joined)
+{
+	joined->count = 0;
+	List *conjuncts = NIL;
+	ListCell *cell;
+	foreach (cell, parse->jointree->fromlist)
+		if (!CollectFromItem(parse, (Node *) lfirst(cell), joined, &conjuncts))
+			return false;
+	/* Every relation of the range table is one of them (the rest are the joins'). */
+	int relations = 0;
+	foreach (cell, parse->rtable)
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
+		if (rte->rtekind == RTE_RELATION)
+			relations++;
+		else if (rte->rtekind != RTE_JOIN)
+			return false;
+	}
+	if (joined->count == 0 || relations != joined->count)
+		return false;
+	if (joined->count == 1)
+		return true;
+	if (parse->jointree->quals != NULL)
+		conjuncts = list_concat(conjuncts, make_ands_implicit((Expr *) parse->jointree->quals));
+	return JoinedOnDistributionColumns(joined, conjuncts);
+}
+
+bool *
+ShardIndexesToRun(Query *parse, const JoinedTables *joined)
+{
+	const CachedTable *table = joined->tables[0];
+	bool *keep = ShardIndexesToKeep(parse, joined);
+	if (!planner::KeepsForeignShard(table, keep))
+		return NULL;
+	for (int i = 0; i < table->shard_count; i++)
+		for (int k = 0; keep[i] && k < joined->count; k++)
+		{
+			const CachedShard *shard = &joined->tables[k]->shards[i];
+			if (!shard->same_attnos || shard->nodeid != table->shards[i].nodeid ||
+			    shard->serverid != table->shards[i].serverid)
+			{
+				elog(DEBUG2, "fdwshard: shards of index %d are not on one node, planning the ordinary way", i);
+				return NULL;
+			}
+		}
+	return keep;
+}
+
+RangeTblEntry *
+ShardRowsRte(List *names, List *exprs)
+{
+	RangeTblFunction *function = makeNode(RangeTblFunction);
+	ListCell *cell;
+	foreach (cell, exprs)
+	{
+		Node *expr = (Node *) lfirst(cell);
+		function->funccoltypes = lappend_oid(function->funccoltypes, exprType(expr));
+		function->funccoltypmods = lappend_int(function->funccoltypmods, exprTypmod(expr));
+		function->funccolcollations = lappend_oid(function->funccolcollations, exprCollation(expr));
+	}
+	/* Any function returning SETOF record: its scan is always replaced, never run. */
+	FuncExpr *call =
+	    makeFuncExpr(F_JSON_TO_RECORDSET, RECORDOID,
+	                 list_make1(makeConst(JSONOID, -1, InvalidOid, -1, CStringGetTextDatum("[]"), false, false)),
+	                 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	call->funcretset = true;
+	function->funcexpr = (Node *) call;
+	function->funccolcount = list_length(names);
+	function->funccolnames = names;
+
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_FUNCTION;
+	rte->functions = list_make1(function);
+	rte->eref = makeAlias("partials", names);
+	rte->inFromCl = true;
+	return rte;
+}
+
+PlannedStmt *
+PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Query *coordinator, Query *worker,
+                  List *names, List *exprs, bool whole, const char *query_string, int cursor_options,
+                  ParamListInfo bound_params)
+{
+	const CachedTable *table = joined->tables[0];
+	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
+	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
+	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kShardRowsRti;
+
+	planner::ShardTaskList list;
+	planner::InitShardTaskList(&list, table);
+	for (int i = 0; i < table->shard_count; i++)
+	{
+		if (!keep[i])
+			continue;
+		const CachedShard *shard = &table->shards[i];
+		Query *shard_query;
+		executor::ShardTask *task = planner::AddShardTask(
+		    &list, worker, joined->rtis[0], shard, rt_fetch(joined->rtis[0], parse->rtable)->rellockmode, &shard_query);
+		List *shard_relids = list_make1_oid(shard->relid);
+		for (int k = 1; k < joined->count; k++)
+		{
+			const CachedShard *other = &joined->tables[k]->shards[i];
+			planner::PointQueryAtShard(&list, shard_query, joined->rtis[k], other,
+			                           rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
+			shard_relids = lappend_oid(shard_relids, other->relid);
+		}
+		if (OidIsValid(shard->serverid))
+		{
+			if (!planner::ShipShardTask(shard_query, task, &list.params, shard_relids))
+				return NULL;
+		}
+		else
+			task->local_plan =
+			    PlanOrdinary(shard_query, NULL, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
+	}
+
+	PlannedStmt *stmt =
+	    PlanOrdinary(coordinator, query_string, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
+	if (stmt->subplans != NIL ||
+	    ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params, whole) != 1)
+	{
+		elog(DEBUG2, "fdwshard: unexpected plan over the shards' rows, planning the ordinary way");
+		return NULL;
+	}
+	if (joined->count > 1)
+		elog(DEBUG1, "fdwshard: join of %d co-located tables%s runs on each of %d shard index(es)%s", joined->count,
+		     whole ? " grouped by the distribution column" : "", list.task_count,
+		     whole ? "" : ", aggregates combined on the coordinator");
+	else if (whole)
+		elog(DEBUG1, "fdwshard: %s grouped by its distribution column, the query runs whole on each of %d shard(s)",
+		     get_rel_name(table->relid), list.task_count);
+	else
+		elog(DEBUG1, "fdwshard: aggregates of %s computed on each of %d shard(s), combined on the coordinator",
+		     get_rel_name(table->relid), list.task_count);
+
+	/*
+	 * Permissions are checked, and locks taken, on the distributed tables; the shards are locked
+	 * too. The tables keep inh: nothing scans them, and EXPLAIN does not take the plan for one
+	 * the router made against shards (those leave it without).
+	 */
+	ListCell *cell;
+	for (int k = 0; k < joined->count; k++)
+	{
+		stmt->rtable = lappend(stmt->rtable, copyObject(rt_fetch(joined->rtis[k], parse->rtable)));
+		stmt->relationOids = lappend_oid(stmt->relationOids, joined->tables[k]->relid);
+	}
+	stmt->rtable = list_concat(stmt->rtable, list.shard_rtes);
+	foreach (cell, list.shard_rtes)
+		stmt->relationOids = lappend_oid(stmt->relationOids, ((RangeTblEntry *) lfirst(cell))->relid);
+	executor::AddShardTaskDependencies(stmt, list.tasks, list.task_count);
+	return stmt;
 }
 
 } // namespace fdwshard::planner

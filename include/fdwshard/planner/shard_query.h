@@ -66,4 +66,53 @@ executor::ShardTask *AddShardTask(ShardTaskList *list, Query *query, Index rti, 
  */
 bool ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params, List *shard_relids = NIL);
 
+/* The function RTE's index in a coordinator query over the shards' rows: it replaces the distributed table(s). */
+constexpr int kShardRowsRti = 1;
+
+/* At most this many co-located tables in one join. */
+constexpr int kMaxJoinedTables = 16;
+
+/* The distributed tables a multi-shard query reads: one, or co-located ones inner-joined on their distribution columns.
+ */
+struct JoinedTables
+{
+	int count;
+	Index rtis[kMaxJoinedTables];
+	const catalog::CachedTable *tables[kMaxJoinedTables];
+};
+
+/*
+ * The distributed tables of parse's FROM into joined: true when its range table is one
+ * distributed table, or co-located ones inner-joined by equalities of their distribution
+ * columns (hash equality, deterministic collation) that connect them all, so that a joined row's
+ * rows are all in shards of one index; false for anything else (other relations, outer joins,
+ * functions, subqueries, joins on other columns).
+ */
+bool CollectJoinedTables(Query *parse, JoinedTables *joined);
+
+/* The position in joined of the table whose distribution column node is (a plain Var), or -1. */
+int DistributionColumnOf(const JoinedTables *joined, Node *node);
+
+/*
+ * The shard indexes parse needs for joined (ShardsToKeep of every table; a joined row has a row
+ * of each in shards of one index), palloc'd, or NULL when running them as shard tasks gains
+ * nothing or cannot work: only local shards (PostgreSQL's own plan reads them in one executor,
+ * with nothing to send), or the shards of one index not on one node with the table's attribute
+ * numbers.
+ */
+bool *ShardIndexesToRun(Query *parse, const JoinedTables *joined);
+
+/* FROM json_to_recordset('[]') AS partials(names of exprs): the shards' rows' place in a coordinator query. */
+RangeTblEntry *ShardRowsRte(List *names, List *exprs);
+
+/*
+ * The plan of coordinator (parse over the shards' rows names/exprs, as range table entry
+ * kShardRowsRti) with worker run on each shard index of keep (ShardIndexesToRun; whole: the
+ * whole query), every table replaced by its shard of that index; NULL when a part cannot be
+ * shipped. coordinator's range table and FROM are replaced.
+ */
+PlannedStmt *PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Query *coordinator,
+                               Query *worker, List *names, List *exprs, bool whole, const char *query_string,
+                               int cursor_options, ParamListInfo bound_params);
+
 } // namespace fdwshard::planner
