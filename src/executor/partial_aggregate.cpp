@@ -1,4 +1,5 @@
-/* The "FdwShard Partial Aggregate" custom scan (see executor/partial_aggregate.h): every shard's partial rows. */
+/* The "FdwShard Partial Aggregate" and "FdwShard Multi-Shard Select" custom scans (see executor/partial_aggregate.h).
+ */
 #include "fdwshard/executor/partial_aggregate.h"
 
 #include "fdwshard/executor/remote_statement.h"
@@ -13,11 +14,27 @@ namespace
 
 extern const CustomScanMethods kPartialScanMethods;
 extern const CustomExecMethods kPartialExecMethods;
+extern const CustomScanMethods kSelectScanMethods;
+extern const CustomExecMethods kSelectExecMethods;
+
+/* Positions in CustomScan.custom_private after the tasks' items. */
+enum ShardRowsPrivateItem
+{
+	kKind = kShardTasksPrivateLength, /* Integer(ShardRowsKind) */
+	kPerShard                         /* String: what each shard runs (kSelect), or "" */
+};
+
+ShardRowsKind
+KindOf(const CustomScan *plan)
+{
+	return (ShardRowsKind) intVal(list_nth(plan->custom_private, kKind));
+}
 
 Node *
 CreatePartialState(CustomScan *plan)
 {
-	return CreateShardTaskScan(plan, sizeof(ShardTaskScan), &kPartialExecMethods);
+	return CreateShardTaskScan(plan, sizeof(ShardTaskScan),
+	                           KindOf(plan) == ShardRowsKind::kSelect ? &kSelectExecMethods : &kPartialExecMethods);
 }
 
 TupleTableSlot *
@@ -60,8 +77,10 @@ ExplainPartial(CustomScanState *node, List *, ExplainState *es)
 	const ShardTaskScan *scan = (const ShardTaskScan *) node;
 	const CustomScan *plan = (const CustomScan *) node->ss.ps.plan;
 	ExplainPropertyInteger("Shards", NULL, scan->task_count, es);
-	if (intVal(list_nth(plan->custom_private, kShardTasksPrivateLength)))
+	if (KindOf(plan) == ShardRowsKind::kWholeAggregates)
 		ExplainPropertyText("Grouped By", "distribution column, whole query on each shard", es);
+	if (KindOf(plan) == ShardRowsKind::kSelect)
+		ExplainPropertyText("Per Shard", strVal(list_nth(plan->custom_private, kPerShard)), es);
 	ExplainShardTasks(scan, es->analyze, es);
 }
 
@@ -88,11 +107,21 @@ const CustomExecMethods kPartialExecMethods = SerialExecMethods(
     "FdwShard Partial Aggregate", pg::EntryPoint<BeginShardTaskScan>::Call, pg::EntryPoint<ExecPartial>::Call,
     pg::EntryPoint<EndShardTaskScan>::Call, pg::EntryPoint<ReScanPartial>::Call, pg::EntryPoint<ExplainPartial>::Call);
 
+/* The same scan under the name EXPLAIN shows for a SELECT without aggregates. */
+const CustomScanMethods kSelectScanMethods = {
+    "FdwShard Multi-Shard Select",
+    pg::EntryPoint<CreatePartialState>::Call,
+};
+
+const CustomExecMethods kSelectExecMethods = SerialExecMethods(
+    "FdwShard Multi-Shard Select", pg::EntryPoint<BeginShardTaskScan>::Call, pg::EntryPoint<ExecPartial>::Call,
+    pg::EntryPoint<EndShardTaskScan>::Call, pg::EntryPoint<ReScanPartial>::Call, pg::EntryPoint<ExplainPartial>::Call);
+
 } // namespace
 
 CustomScan *
-MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
-                         const ship::ShippedQuery *params, bool whole)
+MakeShardRowsScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
+                  ShardRowsKind kind, const char *per_shard)
 {
 	Index scanrelid = function_scan->scan.scanrelid;
 	RangeTblFunction *function = (RangeTblFunction *) linitial(function_scan->functions);
@@ -103,7 +132,7 @@ MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, in
 	scan->scan.plan.targetlist = (List *) IndexVarMutator((Node *) function_scan->scan.plan.targetlist, &scanrelid);
 	scan->scan.plan.qual = (List *) IndexVarMutator((Node *) function_scan->scan.plan.qual, &scanrelid);
 	scan->scan.scanrelid = 0;
-	scan->methods = &kPartialScanMethods;
+	scan->methods = kind == ShardRowsKind::kSelect ? &kSelectScanMethods : &kPartialScanMethods;
 	/* The scan's tuple: every column of the partial rows, named through the function RTE for EXPLAIN. */
 	ListCell *type_cell;
 	ListCell *typmod_cell;
@@ -122,7 +151,9 @@ MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, in
 	ListCell *cell;
 	foreach (cell, params->local_exprs)
 		scan->custom_exprs = lappend(scan->custom_exprs, expression_planner((Expr *) lfirst(cell)));
-	scan->custom_private = lappend(ShardTasksPrivate(tasks, task_count, params), makeInteger(whole ? 1 : 0));
+	scan->custom_private =
+	    list_concat(ShardTasksPrivate(tasks, task_count, params),
+	                list_make2(makeInteger((int) kind), makeString(pstrdup(per_shard ? per_shard : ""))));
 	return scan;
 }
 
@@ -130,6 +161,7 @@ void
 InitPartialAggregate(void)
 {
 	RegisterCustomScanMethods(&kPartialScanMethods);
+	RegisterCustomScanMethods(&kSelectScanMethods);
 }
 
 } // namespace fdwshard::executor

@@ -554,15 +554,17 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 	List *exprs;
 	if (WholeQueries(parse, &joined, &coordinator, &worker, &names, &exprs))
 	{
-		PlannedStmt *stmt = PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs, true,
-		                                      query_string, cursor_options, bound_params);
+		PlannedStmt *stmt = PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs,
+		                                      executor::ShardRowsKind::kWholeAggregates, NULL, query_string,
+		                                      cursor_options, bound_params);
 		if (stmt != NULL)
 			return stmt;
 	}
 	if (!PartialQueries(parse, &coordinator, &worker, &names, &exprs))
 		return NULL;
-	return PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs, false, query_string,
-	                         cursor_options, bound_params);
+	return PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs,
+	                         executor::ShardRowsKind::kPartialAggregates, NULL, query_string, cursor_options,
+	                         bound_params);
 }
 
 } // namespace fdwshard::multi_shard

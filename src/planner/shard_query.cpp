@@ -201,17 +201,18 @@ ShardIndexesToKeep(Query *parse, const JoinedTables *joined)
 /* Replaces the scan of the shards' rows in plan's tree; the number of scans replaced. */
 int
 ReplacePartialsScan(Plan **plan, const executor::ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
-                    bool whole)
+                    executor::ShardRowsKind kind, const char *per_shard)
 {
 	if (*plan == NULL)
 		return 0;
 	if (IsA(*plan, FunctionScan) && ((FunctionScan *) *plan)->scan.scanrelid == kShardRowsRti)
 	{
-		*plan = (Plan *) executor::MakePartialAggregateScan((FunctionScan *) *plan, tasks, task_count, params, whole);
+		*plan =
+		    (Plan *) executor::MakeShardRowsScan((FunctionScan *) *plan, tasks, task_count, params, kind, per_shard);
 		return 1;
 	}
-	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params, whole) +
-	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params, whole);
+	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params, kind, per_shard) +
+	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params, kind, per_shard);
 }
 
 } // namespace
@@ -414,11 +415,14 @@ ShardRowsRte(List *names, List *exprs)
 
 PlannedStmt *
 PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Query *coordinator, Query *worker,
-                  List *names, List *exprs, bool whole, const char *query_string, int cursor_options,
-                  ParamListInfo bound_params)
+                  List *names, List *exprs, executor::ShardRowsKind kind, const char *per_shard,
+                  const char *query_string, int cursor_options, ParamListInfo bound_params)
 {
 	const CachedTable *table = joined->tables[0];
-	coordinator->rtable = list_make1(ShardRowsRte(names, exprs));
+	RangeTblEntry *shard_rows = ShardRowsRte(names, exprs);
+	if (kind == executor::ShardRowsKind::kSelect)
+		shard_rows->eref->aliasname = pstrdup("shard_rows");
+	coordinator->rtable = list_make1(shard_rows);
 	coordinator->jointree = makeFromExpr(list_make1(makeNode(RangeTblRef)), NULL);
 	((RangeTblRef *) linitial(coordinator->jointree->fromlist))->rtindex = kShardRowsRti;
 
@@ -453,12 +457,15 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Qu
 	PlannedStmt *stmt =
 	    PlanOrdinary(coordinator, query_string, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
 	if (stmt->subplans != NIL ||
-	    ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params, whole) != 1)
+	    ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params, kind, per_shard) != 1)
 	{
 		elog(DEBUG2, "fdwshard: unexpected plan over the shards' rows, planning the ordinary way");
 		return NULL;
 	}
-	if (joined->count > 1)
+	bool whole = kind == executor::ShardRowsKind::kWholeAggregates;
+	if (kind == executor::ShardRowsKind::kSelect)
+		elog(DEBUG1, "fdwshard: SELECT runs on each of %d shard index(es): %s", list.task_count, per_shard);
+	else if (joined->count > 1)
 		elog(DEBUG1, "fdwshard: join of %d co-located tables%s runs on each of %d shard index(es)%s", joined->count,
 		     whole ? " grouped by the distribution column" : "", list.task_count,
 		     whole ? "" : ", aggregates combined on the coordinator");

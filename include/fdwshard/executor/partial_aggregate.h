@@ -1,4 +1,4 @@
-/* Custom scan that runs a partial-aggregate query on every shard and returns all their rows. */
+/* Custom scans that run a query on every shard and return all their rows: partial aggregates, multi-shard SELECTs. */
 #pragma once
 
 #include "fdwshard/executor/shard_tasks.h"
@@ -6,16 +6,24 @@
 namespace fdwshard::executor
 {
 
+/* What each shard of a scan of shard rows runs: its name and EXPLAIN say it. */
+enum class ShardRowsKind
+{
+	kPartialAggregates, /* "FdwShard Partial Aggregate": partial aggregates, combined on the coordinator */
+	kWholeAggregates, /* "FdwShard Partial Aggregate": the whole aggregate query, grouped by the distribution column */
+	kSelect,          /* "FdwShard Multi-Shard Select": a SELECT without aggregates, ordered and limited on the
+	                     coordinator */
+};
+
 /*
- * A "FdwShard Partial Aggregate" scan that replaces function_scan (a FunctionScan over a column
- * definition list of the partial rows, scanrelid its range table index in the final plan): it
- * runs tasks (SQL sent to the worker for foreign shards, all workers at once; plans run in this
- * process for local shards) and returns every shard's rows. The SQL lives only in the plan.
- * whole: the shards run the whole aggregate query (grouped by the distribution column), which
- * EXPLAIN says.
+ * A scan of kind that replaces function_scan (a FunctionScan over a column definition list of
+ * the shards' rows, scanrelid its range table index in the final plan): it runs tasks (SQL sent
+ * to the worker for foreign shards, all workers at once; plans run in this process for local
+ * shards) and returns every shard's rows. The SQL lives only in the plan. per_shard (kSelect):
+ * what each shard runs, for EXPLAIN.
  */
-CustomScan *MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
-                                     const ship::ShippedQuery *params, bool whole);
+CustomScan *MakeShardRowsScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
+                              const ship::ShippedQuery *params, ShardRowsKind kind, const char *per_shard);
 
 /* Registers the custom scan methods. */
 void InitPartialAggregate(void);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/executor/partial_aggregate.h"
 #include "fdwshard/executor/shard_tasks.h"
 #include "fdwshard/pg.h"
 #include "fdwshard/planner/ship.h"
@@ -107,12 +108,15 @@ RangeTblEntry *ShardRowsRte(List *names, List *exprs);
 
 /*
  * The plan of coordinator (parse over the shards' rows names/exprs, as range table entry
- * kShardRowsRti) with worker run on each shard index of keep (ShardIndexesToRun; whole: the
- * whole query), every table replaced by its shard of that index; NULL when a part cannot be
- * shipped. coordinator's range table and FROM are replaced.
+ * kShardRowsRti) with worker run on each shard index of keep (ShardIndexesToRun), every table
+ * replaced by its shard of that index, and the scan of the shards' rows a scan of kind
+ * (per_shard: what each shard runs, for EXPLAIN); NULL when a part cannot be shipped or the
+ * coordinator's plan is not one scan of the shards' rows. coordinator's range table and FROM
+ * are replaced.
  */
 PlannedStmt *PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Query *coordinator,
-                               Query *worker, List *names, List *exprs, bool whole, const char *query_string,
-                               int cursor_options, ParamListInfo bound_params);
+                               Query *worker, List *names, List *exprs, executor::ShardRowsKind kind,
+                               const char *per_shard, const char *query_string, int cursor_options,
+                               ParamListInfo bound_params);
 
 } // namespace fdwshard::planner
