@@ -14,6 +14,7 @@
 #include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/multi_shard.h"
 #include "fdwshard/planner/multi_shard_aggregate.h"
+#include "fdwshard/planner/multi_shard_select.h"
 #include "fdwshard/planner/router.h"
 #include "fdwshard/planner/shard_query.h"
 #include "fdwshard/planner/tree_walk.h"
@@ -243,6 +244,9 @@ Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo b
 	PlannedStmt *aggregate = multi_shard::PlanMultiShardAggregate(parse, query_string, cursor_options, bound_params);
 	if (aggregate != NULL)
 		return aggregate;
+	PlannedStmt *select = multi_shard::PlanMultiShardSelect(parse, query_string, cursor_options, bound_params);
+	if (select != NULL)
+		return select;
 	return PlanOrdinary(parse, query_string, cursor_options, bound_params, true);
 }
 
