@@ -148,9 +148,10 @@ CoalesceToZero(Expr *value)
  * The LIMIT each shard runs so that its rows hold every row of the answer it has: limit +
  * offset rows (with ties when the user's has them). A constant when both are; else
  *     LEAST(limit, INT64_MAX - COALESCE(offset, 0)) + COALESCE(offset, 0)
- * evaluated with the statement's parameters, which cannot overflow: the coordinator's Limit
- * rejects a negative limit or offset before any shard runs, and a NULL limit (LIMIT ALL) makes
- * it INT64_MAX. NULL: no limit on the shards (none, LIMIT ALL, a volatile limit, or a constant
+ * which, having parameters, the coordinator evaluates at each execution and sends to the
+ * workers as one (ship.cpp); local shards evaluate it themselves. It cannot overflow: the
+ * coordinator's Limit rejects a negative limit or offset before any shard runs, and a NULL
+ * limit (LIMIT ALL) makes it INT64_MAX. NULL: no limit on the shards (none, LIMIT ALL, a volatile limit, or a constant
  * sum out of range).
  */
 Expr *
