@@ -9,7 +9,8 @@
 #include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
-#include "fdwshard/remote/autocommit.h"
+#include "fdwshard/remote/connection_budget.h"
+#include "fdwshard/remote/own_connection.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
@@ -36,7 +37,8 @@ extern "C"
 		fdwshard::executor::InitMultiShardModify();
 		fdwshard::executor::InitPartialAggregate();
 		fdwshard::deferred::InitDeferredPlans();
-		fdwshard::remote::InitAutocommit();
+		fdwshard::remote::InitOwnConnections();
+		fdwshard::remote::InitConnectionBudget();
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
 		fdwshard::commands::InitUtilityHook();
