@@ -189,7 +189,6 @@ RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, Shard
 	Oid *types;
 	const char **values =
 	    ShippedParameterValues(&scan->css.ss.ps, scan->param_sources, scan->param_types, scan->local_states, &types);
-	int param_count = list_length(scan->param_sources);
 
 	if (keep_rows)
 	{
@@ -198,33 +197,21 @@ RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, Shard
 		MemoryContextSwitchTo(old_context);
 	}
 
-	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * Max(scan->task_count, 1));
-	for (int round = 0;; round++)
+	ShardTaskRun run;
+	StartShardTaskRun(&run, scan, list_length(scan->param_sources), types, values, on_result, arg);
+	PG_TRY();
 	{
-		bool sent = false;
-		for (int i = 0; i < scan->task_count; i++)
-		{
-			ShardTaskState *task = &scan->tasks[i];
-			if (task->sql != NULL && task->round == round)
-			{
-				conns[i] = remote::SendParams(task->serverid, task->sql, param_count, types, values);
-				sent = true;
-			}
-		}
-		if (round == 0 && local_first_round)
+		SendShardTasks(&run);
+		if (local_first_round)
 			RunLocalShardTasks(scan);
-		for (int i = 0; i < scan->task_count; i++)
-		{
-			ShardTaskState *task = &scan->tasks[i];
-			if (task->sql != NULL && task->round == round)
-			{
-				scan->result = remote::FinishParams(task->serverid, conns[i], task->sql);
-				ConsumeResult(scan, task, on_result, arg);
-			}
-		}
-		if (!sent)
-			break;
+		FinishShardTasks(&run);
 	}
+	PG_CATCH();
+	{
+		AbandonShardTaskRun(&run);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	scan->executed = true;
 }
 

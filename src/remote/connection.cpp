@@ -127,6 +127,23 @@ CallDisconnect(PGFunction function, const char *arg)
 	(void) function(fcinfo);
 }
 
+/* Whether GetUserMapping(userid, serverid) would find one (of userid, or PUBLIC's). */
+bool
+HasUserMapping(Oid userid, Oid serverid)
+{
+	const Oid users[] = {userid, InvalidOid};
+	for (Oid user : users)
+	{
+		HeapTuple tuple = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(user), ObjectIdGetDatum(serverid));
+		if (HeapTupleIsValid(tuple))
+		{
+			ReleaseSysCache(tuple);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* A server of fdwshard's (a node), not a user's own postgres_fdw server. */
 bool
 IsNodeServer(Oid serverid)
@@ -285,8 +302,8 @@ ExecuteOnConnection(PGconn *conn, const char *sql)
 void
 HoldPlanConnections(PlannedStmt *stmt)
 {
-	if (worker_connection_limit < 0)
-		return;
+	List *servers = NIL;
+	List *users = NIL;
 	ListCell *cell;
 	foreach (cell, stmt->rtable)
 	{
@@ -294,11 +311,25 @@ HoldPlanConnections(PlannedStmt *stmt)
 		if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_FOREIGN_TABLE)
 			continue;
 		Oid serverid = GetForeignServerIdByRelId(rte->relid);
+		Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+		/* A multi-shard plan scans many shards of each worker: one look per worker and user. */
+		bool seen = false;
+		for (int i = 0; i < list_length(servers) && !seen; i++)
+			seen = list_nth_oid(servers, i) == serverid && list_nth_oid(users, i) == userid;
+		if (seen)
+			continue;
+		servers = lappend_oid(servers, serverid);
+		users = lappend_oid(users, userid);
 		if (!IsNodeServer(serverid))
 			continue;
+		/* No user mapping: postgres_fdw raises the error, after the permission checks that go first. */
+		if (!HasUserMapping(userid, serverid))
+			continue;
 		LoadPostgresFdw();
-		HoldConnection(GetUserMapping(OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId(), serverid));
+		HoldConnection(GetUserMapping(userid, serverid));
 	}
+	list_free(servers);
+	list_free(users);
 }
 
 void
