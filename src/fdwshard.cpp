@@ -6,6 +6,7 @@
 #include "fdwshard/executor/partial_aggregate.h"
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/executor/routed_explain.h"
+#include "fdwshard/executor/task_run.h"
 #include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
@@ -36,6 +37,7 @@ extern "C"
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::executor::InitMultiShardModify();
 		fdwshard::executor::InitPartialAggregate();
+		fdwshard::executor::InitTaskRun();
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitOwnConnections();
 		fdwshard::remote::InitConnectionBudget();

@@ -17,7 +17,9 @@ extern const CustomExecMethods kPartialExecMethods;
 Node *
 CreatePartialState(CustomScan *plan)
 {
-	return CreateShardTaskScan(plan, sizeof(ShardTaskScan), &kPartialExecMethods);
+	ShardTaskScan *scan = (ShardTaskScan *) CreateShardTaskScan(plan, sizeof(ShardTaskScan), &kPartialExecMethods);
+	scan->read_only = true;
+	return (Node *) scan;
 }
 
 TupleTableSlot *

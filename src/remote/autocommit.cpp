@@ -19,7 +19,7 @@ namespace
 /* A statement prepared on a user mapping's connection 0, named fdwshard_<n>. */
 struct PreparedStatement
 {
-	uint64 key[2]; /* hash key: user mapping, hash of parameter types and SQL text */
+	uint64 key[2];     /* hash key: user mapping, hash of parameter types and SQL text */
 	uint64 generation; /* the connection it was prepared on */
 	char name[NAMEDATALEN];
 	char *sql; /* in CacheMemoryContext: a hash collision must not run another statement */
@@ -98,6 +98,9 @@ PGresult *
 ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
 {
 	OwnConnection *connection = GetOwnConnection(serverid, 0, true);
+	if (connection == NULL)
+		ereport(ERROR,
+		        (errcode(ERRCODE_INTERNAL_ERROR), errmsg("fdwshard's connection to server %u is in use", serverid)));
 	const char *name = nparams > 0 ? PreparedName(connection, sql, nparams, types) : NULL;
 
 	elog(DEBUG2, "fdwshard: on server %u as its own transaction: %s", serverid, sql);

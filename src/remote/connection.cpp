@@ -66,8 +66,10 @@ LoadPostgresFdw()
 	    (SetTransmissionModesFn) load_external_function("$libdir/postgres_fdw", "set_transmission_modes", true, NULL);
 	reset_transmission_modes_fn = (ResetTransmissionModesFn) load_external_function(
 	    "$libdir/postgres_fdw", "reset_transmission_modes", true, NULL);
-	disconnect_server = (PGFunction) load_external_function("$libdir/postgres_fdw", "postgres_fdw_disconnect", true, NULL);
-	disconnect_all = (PGFunction) load_external_function("$libdir/postgres_fdw", "postgres_fdw_disconnect_all", true, NULL);
+	disconnect_server =
+	    (PGFunction) load_external_function("$libdir/postgres_fdw", "postgres_fdw_disconnect", true, NULL);
+	disconnect_all =
+	    (PGFunction) load_external_function("$libdir/postgres_fdw", "postgres_fdw_disconnect_all", true, NULL);
 	/* Set last: it marks the others as loaded. */
 	get_connection = (GetConnectionFn) load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
 }
@@ -330,6 +332,16 @@ HoldPlanConnections(PlannedStmt *stmt)
 	}
 	list_free(servers);
 	list_free(users);
+}
+
+bool
+FdwConnectionUsedInTransaction(Oid serverid, Oid userid)
+{
+	if (held_connections == NULL || !HasUserMapping(userid, serverid))
+		return false;
+	Oid umid = GetUserMapping(userid, serverid)->umid;
+	HeldConnection *held = (HeldConnection *) hash_search(held_connections, &umid, HASH_FIND, NULL);
+	return held != NULL && held->used_lxid == MyProc->lxid;
 }
 
 void

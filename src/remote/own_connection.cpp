@@ -303,9 +303,12 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 		entry->slot = -1;
 		entry->in_flight = false;
 		entry->stale = false;
+		entry->lent = false;
 		entry->generation = 0;
 		entry->prepared_count = 0;
 	}
+	if (entry->lent)
+		return NULL;
 	if (entry->conn != NULL && (entry->in_flight || entry->stale || PQstatus(entry->conn) != CONNECTION_OK))
 		Disconnect(entry);
 	if (entry->conn != NULL)
@@ -345,7 +348,7 @@ CloseIdleOwnConnections(bool only_wanted)
 	OwnConnection *entry;
 	hash_seq_init(&status, connections);
 	while ((entry = (OwnConnection *) hash_seq_search(&status)) != NULL)
-		if (entry->conn != NULL && !entry->in_flight && (!only_wanted || ConnectionWanted(entry->slot)))
+		if (entry->conn != NULL && !entry->in_flight && !entry->lent && (!only_wanted || ConnectionWanted(entry->slot)))
 			Disconnect(entry);
 }
 

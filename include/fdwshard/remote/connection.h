@@ -47,7 +47,11 @@ void ExecuteOnConnection(PGconn *conn, const char *sql);
  */
 void HoldPlanConnections(PlannedStmt *stmt);
 
-/* While waiting for a slot: closes postgres_fdw's connections that others wait for and this transaction does not use. */
+/* Whether this local transaction used postgres_fdw's connection of userid to serverid (it may have written there). */
+bool FdwConnectionUsedInTransaction(Oid serverid, Oid userid);
+
+/* While waiting for a slot: closes postgres_fdw's connections that others wait for and this transaction does not use.
+ */
 void CloseIdleFdwConnections(void);
 
 /* At the end of a transaction, after postgres_fdw's own callback: gives every postgres_fdw connection back if others

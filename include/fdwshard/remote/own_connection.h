@@ -22,6 +22,7 @@ struct OwnConnection
 	PGconn *conn;      /* NULL until connected */
 	bool in_flight;    /* a command was sent and its result not yet read: unusable, reconnect */
 	bool stale;        /* the server or user mapping changed: reconnect before the next use */
+	bool lent;         /* a multi-shard run uses it until it ends: nobody else may */
 	uint64 generation; /* changes at every connect: what was prepared on an older one is gone */
 	int prepared_count;
 	BudgetSlot slot; /* its place in the connection budget */
@@ -30,7 +31,8 @@ struct OwnConnection
 /*
  * Connection index of the current user to serverid, connected if needed (bounded by
  * fdwshard.connect_timeout, interruptible). A new connection takes a slot of the budget: with
- * wait, waits for one; without, returns NULL when the budget is spent.
+ * wait, waits for one; without, returns NULL when the budget is spent. NULL too when the
+ * connection is lent to a run (a statement running inside another's shard work).
  */
 OwnConnection *GetOwnConnection(Oid serverid, int index, bool wait);
 
