@@ -74,6 +74,20 @@ LoadPostgresFdw()
 	get_connection = (GetConnectionFn) load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
 }
 
+/* Whether this transaction uses a postgres_fdw connection other than umid's. */
+bool
+HoldsOtherConnections(Oid umid)
+{
+	HASH_SEQ_STATUS status;
+	HeldConnection *held;
+	bool holds = false;
+
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+		holds = holds || (held->user_mapping != umid && held->slot >= 0 && held->used_lxid == MyProc->lxid);
+	return holds;
+}
+
 /*
  * Counts mapping's postgres_fdw connection in the budget before postgres_fdw opens it (waiting
  * for a slot if need be), and notes that this transaction uses it.
@@ -103,7 +117,7 @@ HoldConnection(UserMapping *mapping)
 	held->used_lxid = MyProc->lxid;
 	if (held->slot < 0 && worker_connection_limit >= 0)
 	{
-		BudgetSlot slot = ReserveConnection(mapping->serverid, true);
+		BudgetSlot slot = ReserveConnection(mapping->serverid, true, HoldsOtherConnections(mapping->umid));
 		/* ReserveConnection may have closed connections and changed the table: look again. */
 		held = (HeldConnection *) hash_search(held_connections, &mapping->umid, HASH_ENTER, &found);
 		if (!found)
@@ -332,6 +346,12 @@ HoldPlanConnections(PlannedStmt *stmt)
 	}
 	list_free(servers);
 	list_free(users);
+}
+
+bool
+TransactionHoldsFdwConnections(void)
+{
+	return held_connections != NULL && HoldsOtherConnections(InvalidOid);
 }
 
 bool

@@ -141,15 +141,25 @@ ReleaseAllAtExit(int, Datum)
 		ConditionVariableBroadcast(&shared->released);
 }
 
+/*
+ * The limit for a backend: one that already holds connections its transaction uses may go a
+ * quarter past it, so that two such backends never wait for each other's slots for good.
+ */
+int
+LimitFor(bool in_transaction)
+{
+	return in_transaction ? worker_connection_limit + Max(worker_connection_limit / 4, 1) : worker_connection_limit;
+}
+
 /* Takes a slot of worker index if the budget allows. */
 bool
-TryTake(int index, bool count_waiter_done)
+TryTake(int index, bool in_transaction, bool count_waiter_done)
 {
 	WorkerBudget *worker = &shared->workers[index];
 	bool taken = false;
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	if (worker_connection_limit < 0 || worker->in_use < worker_connection_limit)
+	if (worker_connection_limit < 0 || worker->in_use < LimitFor(in_transaction))
 	{
 		worker->in_use++;
 		held[index]++;
@@ -172,7 +182,7 @@ StopWaiting(int index)
 
 /* Waits until a slot of worker index is free and takes it; raises 53300 after the wait timeout. */
 void
-WaitForSlot(int index, Oid serverid)
+WaitForSlot(int index, Oid serverid, bool in_transaction)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->workers[index].waiters++;
@@ -189,7 +199,7 @@ WaitForSlot(int index, Oid serverid)
 			/* What this backend keeps idle may be what another waits for (and the other way round). */
 			CloseIdleOwnConnections(true);
 			CloseIdleFdwConnections();
-			if (TryTake(index, true))
+			if (TryTake(index, in_transaction, true))
 				break;
 			if (deadline != 0 && GetCurrentTimestamp() >= deadline)
 				ereport(ERROR,
@@ -233,7 +243,7 @@ XactCallback(XactEvent event, void *)
 } // namespace
 
 BudgetSlot
-ReserveConnection(Oid serverid, bool wait)
+ReserveConnection(Oid serverid, bool wait, bool in_transaction)
 {
 	if (shared == NULL || worker_connection_limit < 0)
 		return -1;
@@ -250,11 +260,11 @@ ReserveConnection(Oid serverid, bool wait)
 	LWLockRelease(shared->lock);
 	if (index < 0)
 		return -1; /* more workers than the table holds: not counted */
-	if (TryTake(index, false))
+	if (TryTake(index, in_transaction, false))
 		return index;
 	if (!wait)
 		return -1;
-	WaitForSlot(index, serverid);
+	WaitForSlot(index, serverid, in_transaction);
 	return index;
 }
 

@@ -274,6 +274,20 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 	PQclear(result);
 }
 
+/* Whether a run holds any connection of this backend. */
+bool
+AnyLent()
+{
+	HASH_SEQ_STATUS status;
+	OwnConnection *entry;
+	bool lent = false;
+
+	hash_seq_init(&status, connections);
+	while ((entry = (OwnConnection *) hash_seq_search(&status)) != NULL)
+		lent = lent || entry->lent;
+	return lent;
+}
+
 void
 InvalidateConnections(Datum, int, uint32)
 {
@@ -317,7 +331,7 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 	BudgetSlot slot = -1;
 	if (worker_connection_limit >= 0)
 	{
-		slot = ReserveConnection(serverid, wait);
+		slot = ReserveConnection(serverid, wait, AnyLent() || TransactionHoldsFdwConnections());
 		if (slot < 0 && !wait && worker_connection_limit >= 0)
 			return NULL;
 	}

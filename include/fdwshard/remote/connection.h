@@ -50,6 +50,9 @@ void HoldPlanConnections(PlannedStmt *stmt);
 /* Whether this local transaction used postgres_fdw's connection of userid to serverid (it may have written there). */
 bool FdwConnectionUsedInTransaction(Oid serverid, Oid userid);
 
+/* Whether this local transaction holds budget slots of postgres_fdw connections it uses. */
+bool TransactionHoldsFdwConnections(void);
+
 /* While waiting for a slot: closes postgres_fdw's connections that others wait for and this transaction does not use.
  */
 void CloseIdleFdwConnections(void);

@@ -16,9 +16,11 @@ using BudgetSlot = int;
  * Takes a slot for a new connection to serverid's worker. With wait, waits (bounded by
  * fdwshard.connection_wait_timeout, interruptible) until another backend gives one back,
  * closing this backend's own idle connections that others wait for meanwhile; without wait,
- * returns -1 when the budget is spent. Also -1 when there is no limit.
+ * returns -1 when the budget is spent. Also -1 when there is no limit. in_transaction: the
+ * caller's transaction already holds connections it cannot give back before it ends; it may
+ * go a quarter past the limit rather than wait for backends that may be waiting for it.
  */
-BudgetSlot ReserveConnection(Oid serverid, bool wait);
+BudgetSlot ReserveConnection(Oid serverid, bool wait, bool in_transaction);
 
 /* Gives back what ReserveConnection took (-1: nothing). */
 void ReleaseConnection(BudgetSlot slot);
