@@ -93,7 +93,7 @@ HoldsOtherConnections(Oid umid)
  * for a slot if need be), and notes that this transaction uses it.
  */
 void
-HoldConnection(UserMapping *mapping)
+HoldConnection(UserMapping *mapping, bool use)
 {
 	if (held_connections == NULL)
 	{
@@ -114,7 +114,8 @@ HoldConnection(UserMapping *mapping)
 		held->used_lxid = InvalidLocalTransactionId;
 	}
 	/* Marked used first: a wait for the slot must not close what this transaction already holds. */
-	held->used_lxid = MyProc->lxid;
+	if (use)
+		held->used_lxid = MyProc->lxid;
 	if (held->slot < 0 && worker_connection_limit >= 0)
 	{
 		BudgetSlot slot = ReserveConnection(mapping->serverid, true, HoldsOtherConnections(mapping->umid));
@@ -123,7 +124,7 @@ HoldConnection(UserMapping *mapping)
 		if (!found)
 		{
 			held->serverid = mapping->serverid;
-			held->used_lxid = MyProc->lxid;
+			held->used_lxid = use ? MyProc->lxid : InvalidLocalTransactionId;
 		}
 		held->slot = slot;
 	}
@@ -178,7 +179,7 @@ Connection(Oid serverid, Oid userid, PgFdwConnState **state)
 {
 	LoadPostgresFdw();
 	UserMapping *mapping = GetUserMapping(userid, serverid);
-	HoldConnection(mapping);
+	HoldConnection(mapping, true);
 	PGconn *conn = get_connection(mapping, false, state);
 	NoteFdwConnection(conn);
 	transaction::SettleRemoteIsolation(mapping, conn);
@@ -315,37 +316,113 @@ ExecuteOnConnection(PGconn *conn, const char *sql)
 	PQclear(result);
 }
 
+namespace
+{
+
+/* The (server, user) pairs of a plan's foreign scans and foreign result relations, each once. */
+struct PlanServers
+{
+	PlannedStmt *stmt;
+	List *servers; /* Oid */
+	List *users;   /* Oid, same length */
+};
+
+void
+AddPlanServer(PlanServers *found, Index rtindex, Oid serverid)
+{
+	if (rtindex == 0 || !OidIsValid(serverid))
+		return;
+	RangeTblEntry *rte = rt_fetch(rtindex, found->stmt->rtable);
+	Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	for (int i = 0; i < list_length(found->servers); i++)
+		if (list_nth_oid(found->servers, i) == serverid && list_nth_oid(found->users, i) == userid)
+			return;
+	found->servers = lappend_oid(found->servers, serverid);
+	found->users = lappend_oid(found->users, userid);
+}
+
+void
+CollectPlanServers(Plan *plan, PlanServers *found)
+{
+	if (plan == NULL)
+		return;
+	ListCell *cell;
+	List *children = NIL;
+	switch (nodeTag(plan))
+	{
+		case T_ForeignScan:
+		{
+			ForeignScan *scan = (ForeignScan *) plan;
+			AddPlanServer(found, scan->scan.scanrelid > 0 ? scan->scan.scanrelid : bms_next_member(scan->fs_relids, -1),
+			              scan->fs_server);
+			break;
+		}
+		case T_ModifyTable:
+			foreach (cell, ((ModifyTable *) plan)->resultRelations)
+			{
+				RangeTblEntry *rte = rt_fetch(lfirst_int(cell), found->stmt->rtable);
+				if (rte->relkind == RELKIND_FOREIGN_TABLE)
+					AddPlanServer(found, lfirst_int(cell), GetForeignServerIdByRelId(rte->relid));
+			}
+			break;
+		case T_Append:
+			children = ((Append *) plan)->appendplans;
+			break;
+		case T_MergeAppend:
+			children = ((MergeAppend *) plan)->mergeplans;
+			break;
+		case T_BitmapAnd:
+			children = ((BitmapAnd *) plan)->bitmapplans;
+			break;
+		case T_BitmapOr:
+			children = ((BitmapOr *) plan)->bitmapplans;
+			break;
+		case T_SubqueryScan:
+			CollectPlanServers(((SubqueryScan *) plan)->subplan, found);
+			break;
+		case T_CustomScan:
+			children = ((CustomScan *) plan)->custom_plans;
+			break;
+		default:
+			break;
+	}
+	foreach (cell, children)
+		CollectPlanServers((Plan *) lfirst(cell), found);
+	CollectPlanServers(plan->lefttree, found);
+	CollectPlanServers(plan->righttree, found);
+}
+
+} // namespace
+
 void
 HoldPlanConnections(PlannedStmt *stmt)
 {
-	List *servers = NIL;
-	List *users = NIL;
+	if (worker_connection_limit < 0)
+		return;
+	/* Plans without foreign tables (local shards, shipped statements, multi-shard scans): nothing to walk. */
+	bool has_foreign = false;
 	ListCell *cell;
 	foreach (cell, stmt->rtable)
+		has_foreign = has_foreign || ((RangeTblEntry *) lfirst(cell))->relkind == RELKIND_FOREIGN_TABLE;
+	if (!has_foreign)
+		return;
+
+	PlanServers found = {stmt, NIL, NIL};
+	CollectPlanServers(stmt->planTree, &found);
+	foreach (cell, stmt->subplans)
+		CollectPlanServers((Plan *) lfirst(cell), &found);
+	for (int i = 0; i < list_length(found.servers); i++)
 	{
-		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
-		if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_FOREIGN_TABLE)
-			continue;
-		Oid serverid = GetForeignServerIdByRelId(rte->relid);
-		Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-		/* A multi-shard plan scans many shards of each worker: one look per worker and user. */
-		bool seen = false;
-		for (int i = 0; i < list_length(servers) && !seen; i++)
-			seen = list_nth_oid(servers, i) == serverid && list_nth_oid(users, i) == userid;
-		if (seen)
-			continue;
-		servers = lappend_oid(servers, serverid);
-		users = lappend_oid(users, userid);
-		if (!IsNodeServer(serverid))
-			continue;
+		Oid serverid = list_nth_oid(found.servers, i);
+		Oid userid = list_nth_oid(found.users, i);
 		/* No user mapping: postgres_fdw raises the error, after the permission checks that go first. */
-		if (!HasUserMapping(userid, serverid))
+		if (!IsNodeServer(serverid) || !HasUserMapping(userid, serverid))
 			continue;
 		LoadPostgresFdw();
-		HoldConnection(GetUserMapping(userid, serverid));
+		HoldConnection(GetUserMapping(userid, serverid), false);
 	}
-	list_free(servers);
-	list_free(users);
+	list_free(found.servers);
+	list_free(found.users);
 }
 
 bool
