@@ -241,6 +241,7 @@ FinishShardTasks(ShardTaskRun *run)
 void
 EndShardTaskRun(ShardTaskRun *run)
 {
+	List *unresponsive = NIL; /* servers that did not take a cancel: their other connections just close */
 	for (int i = 0; i < run->channel_count; i++)
 	{
 		TaskChannel *channel = &run->channels[i];
@@ -248,8 +249,9 @@ EndShardTaskRun(ShardTaskRun *run)
 		channel->last = NULL;
 		if (channel->own == NULL)
 			continue;
-		if (channel->running >= 0)
-			remote::AbandonOwnConnection(channel->own);
+		if (channel->running >= 0 &&
+		    !remote::AbandonOwnConnection(channel->own, !list_member_oid(unresponsive, channel->serverid)))
+			unresponsive = lappend_oid(unresponsive, channel->serverid);
 		channel->own->lent = false;
 		channel->own = NULL;
 		channel->running = -1;

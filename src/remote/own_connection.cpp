@@ -345,12 +345,14 @@ WaitForOwnResult(OwnConnection *connection, const char *sql)
 	return WaitForResult(connection, sql);
 }
 
-void
-AbandonOwnConnection(OwnConnection *connection)
+bool
+AbandonOwnConnection(OwnConnection *connection, bool cancel)
 {
-	if (connection->conn != NULL && connection->in_flight)
-		(void) CancelWithin(connection->conn, connect_timeout_ms);
+	bool cancelled = true;
+	if (cancel && connection->conn != NULL && connection->in_flight)
+		cancelled = CancelWithin(connection->conn, connect_timeout_ms);
 	Disconnect(connection);
+	return cancelled;
 }
 
 void

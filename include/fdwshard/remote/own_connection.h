@@ -42,8 +42,11 @@ OwnConnection *GetOwnConnection(Oid serverid, int index, bool wait);
  */
 PGresult *WaitForOwnResult(OwnConnection *connection, const char *sql);
 
-/* Stops what runs on connection (a cancel bounded by fdwshard.connect_timeout) and closes it. */
-void AbandonOwnConnection(OwnConnection *connection);
+/*
+ * Closes connection, first asking the worker to stop what runs on it (with cancel; bounded by
+ * fdwshard.connect_timeout). Returns false when the worker did not take the cancel in time.
+ */
+bool AbandonOwnConnection(OwnConnection *connection, bool cancel);
 
 /* Closes this backend's own connections that run nothing (only_wanted: those other backends wait for). */
 void CloseIdleOwnConnections(bool only_wanted);
