@@ -6,10 +6,12 @@
 #include "fdwshard/executor/partial_aggregate.h"
 #include "fdwshard/executor/remote_statement.h"
 #include "fdwshard/executor/routed_explain.h"
+#include "fdwshard/executor/task_run.h"
 #include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
-#include "fdwshard/remote/autocommit.h"
+#include "fdwshard/remote/connection_budget.h"
+#include "fdwshard/remote/own_connection.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
@@ -35,8 +37,10 @@ extern "C"
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::executor::InitMultiShardModify();
 		fdwshard::executor::InitPartialAggregate();
+		fdwshard::executor::InitTaskRun();
 		fdwshard::deferred::InitDeferredPlans();
-		fdwshard::remote::InitAutocommit();
+		fdwshard::remote::InitOwnConnections();
+		fdwshard::remote::InitConnectionBudget();
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
 		fdwshard::commands::InitUtilityHook();

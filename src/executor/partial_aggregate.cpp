@@ -33,8 +33,11 @@ KindOf(const CustomScan *plan)
 Node *
 CreatePartialState(CustomScan *plan)
 {
-	return CreateShardTaskScan(plan, sizeof(ShardTaskScan),
-	                           KindOf(plan) == ShardRowsKind::kSelect ? &kSelectExecMethods : &kPartialExecMethods);
+	ShardTaskScan *scan = (ShardTaskScan *) CreateShardTaskScan(
+	    plan, sizeof(ShardTaskScan),
+	    KindOf(plan) == ShardRowsKind::kSelect ? &kSelectExecMethods : &kPartialExecMethods);
+	scan->read_only = true;
+	return (Node *) scan;
 }
 
 TupleTableSlot *

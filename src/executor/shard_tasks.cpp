@@ -2,6 +2,7 @@
 #include "fdwshard/executor/shard_tasks.h"
 
 #include "fdwshard/executor/remote_statement.h"
+#include "fdwshard/executor/task_run.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
@@ -37,9 +38,10 @@ ClearResultCallback(void *arg)
 	ClearResult((ShardTaskScan *) arg);
 }
 
-/* Counts a foreign shard's rows and keeps them; frees the result. */
+} // namespace
+
 void
-ConsumeResult(ShardTaskScan *scan, ShardTaskState *task, ShardResultFn on_result, void *arg)
+ConsumeShardResult(ShardTaskScan *scan, ShardTaskState *task, ShardResultFn on_result, void *arg)
 {
 	PGresult *result = scan->result;
 
@@ -73,6 +75,9 @@ ConsumeResult(ShardTaskScan *scan, ShardTaskState *task, ShardResultFn on_result
 	}
 	ClearResult(scan);
 }
+
+namespace
+{
 
 void
 RunLocalTask(ShardTaskScan *scan, ShardTaskState *task)
@@ -157,9 +162,6 @@ CreateShardTaskScan(CustomScan *plan, Size size, const CustomExecMethods *method
 		else if (IsA(work, String))
 			task->sql = strVal(work);
 		task->relid = (Oid) strtoul(strVal(list_nth(items, 4)), NULL, 10);
-		for (int j = 0; j < i && OidIsValid(task->serverid); j++)
-			if (scan->tasks[j].serverid == task->serverid)
-				task->round++;
 	}
 	scan->param_sources = (List *) list_nth(plan->custom_private, kParamSources);
 	scan->param_types = (List *) list_nth(plan->custom_private, kParamTypes);
@@ -189,7 +191,6 @@ RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, Shard
 	Oid *types;
 	const char **values =
 	    ShippedParameterValues(&scan->css.ss.ps, scan->param_sources, scan->param_types, scan->local_states, &types);
-	int param_count = list_length(scan->param_sources);
 
 	if (keep_rows)
 	{
@@ -198,33 +199,22 @@ RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, Shard
 		MemoryContextSwitchTo(old_context);
 	}
 
-	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * Max(scan->task_count, 1));
-	for (int round = 0;; round++)
+	ShardTaskRun run;
+	StartShardTaskRun(&run, scan, list_length(scan->param_sources), types, values, on_result, arg);
+	PG_TRY();
 	{
-		bool sent = false;
-		for (int i = 0; i < scan->task_count; i++)
-		{
-			ShardTaskState *task = &scan->tasks[i];
-			if (task->sql != NULL && task->round == round)
-			{
-				conns[i] = remote::SendParams(task->serverid, task->sql, param_count, types, values);
-				sent = true;
-			}
-		}
-		if (round == 0 && local_first_round)
+		SendShardTasks(&run);
+		if (local_first_round)
 			RunLocalShardTasks(scan);
-		for (int i = 0; i < scan->task_count; i++)
-		{
-			ShardTaskState *task = &scan->tasks[i];
-			if (task->sql != NULL && task->round == round)
-			{
-				scan->result = remote::FinishParams(task->serverid, conns[i], task->sql);
-				ConsumeResult(scan, task, on_result, arg);
-			}
-		}
-		if (!sent)
-			break;
+		FinishShardTasks(&run);
 	}
+	PG_CATCH();
+	{
+		EndShardTaskRun(&run);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	EndShardTaskRun(&run);
 	scan->executed = true;
 }
 

@@ -1,12 +1,16 @@
 /* Remote commands through postgres_fdw's connection cache (see remote/connection.h). */
 #include "fdwshard/remote/connection.h"
 
+#include "fdwshard/remote/connection_budget.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
 /* postgres_fdw's exported connection API (contrib/postgres_fdw/postgres_fdw.h, PostgreSQL 15). */
 extern "C"
 {
+#include "foreign/fdwapi.h"
+#include "storage/proc.h"
+
 	typedef struct PgFdwConnState PgFdwConnState;
 	typedef PGconn *(*GetConnectionFn)(UserMapping *user, bool will_prep_stmt, PgFdwConnState **state);
 	typedef PGresult *(*ExecQueryFn)(PGconn *conn, const char *query, PgFdwConnState *state);
@@ -35,6 +39,20 @@ ReportErrorFn report_error = nullptr;
 GetResultFn get_result = nullptr;
 SetTransmissionModesFn set_transmission_modes_fn = nullptr;
 ResetTransmissionModesFn reset_transmission_modes_fn = nullptr;
+PGFunction disconnect_server = nullptr;
+PGFunction disconnect_all = nullptr;
+
+/* A postgres_fdw connection this backend counts in the connection budget. */
+struct HeldConnection
+{
+	Oid user_mapping; /* hash key */
+	Oid serverid;
+	BudgetSlot slot;
+	LocalTransactionId used_lxid; /* the last local transaction that used it */
+};
+
+/* Owned by this file for the life of the backend. */
+HTAB *held_connections = NULL;
 
 void
 LoadPostgresFdw()
@@ -48,8 +66,106 @@ LoadPostgresFdw()
 	    (SetTransmissionModesFn) load_external_function("$libdir/postgres_fdw", "set_transmission_modes", true, NULL);
 	reset_transmission_modes_fn = (ResetTransmissionModesFn) load_external_function(
 	    "$libdir/postgres_fdw", "reset_transmission_modes", true, NULL);
+	disconnect_server =
+	    (PGFunction) load_external_function("$libdir/postgres_fdw", "postgres_fdw_disconnect", true, NULL);
+	disconnect_all =
+	    (PGFunction) load_external_function("$libdir/postgres_fdw", "postgres_fdw_disconnect_all", true, NULL);
 	/* Set last: it marks the others as loaded. */
 	get_connection = (GetConnectionFn) load_external_function("$libdir/postgres_fdw", "GetConnection", true, NULL);
+}
+
+/* Whether this transaction uses a postgres_fdw connection other than umid's. */
+bool
+HoldsOtherConnections(Oid umid)
+{
+	HASH_SEQ_STATUS status;
+	HeldConnection *held;
+	bool holds = false;
+
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+		holds = holds || (held->user_mapping != umid && held->slot >= 0 && held->used_lxid == MyProc->lxid);
+	return holds;
+}
+
+/*
+ * Counts mapping's postgres_fdw connection in the budget before postgres_fdw opens it (waiting
+ * for a slot if need be), and notes that this transaction uses it.
+ */
+void
+HoldConnection(UserMapping *mapping, bool use)
+{
+	if (held_connections == NULL)
+	{
+		HASHCTL ctl;
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(HeldConnection);
+		ctl.hcxt = CacheMemoryContext;
+		held_connections =
+		    hash_create("fdwshard postgres_fdw connections", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	bool found;
+	HeldConnection *held = (HeldConnection *) hash_search(held_connections, &mapping->umid, HASH_ENTER, &found);
+	if (!found)
+	{
+		held->serverid = mapping->serverid;
+		held->slot = -1;
+		held->used_lxid = InvalidLocalTransactionId;
+	}
+	/* Marked used first: a wait for the slot must not close what this transaction already holds. */
+	if (use)
+		held->used_lxid = MyProc->lxid;
+	if (held->slot < 0 && worker_connection_limit >= 0)
+	{
+		BudgetSlot slot = ReserveConnection(mapping->serverid, true, HoldsOtherConnections(mapping->umid));
+		/* ReserveConnection may have closed connections and changed the table: look again. */
+		held = (HeldConnection *) hash_search(held_connections, &mapping->umid, HASH_ENTER, &found);
+		if (!found)
+		{
+			held->serverid = mapping->serverid;
+			held->used_lxid = use ? MyProc->lxid : InvalidLocalTransactionId;
+		}
+		held->slot = slot;
+	}
+}
+
+/* Calls one of postgres_fdw's disconnect functions (arg: a server name, or NULL for none). */
+void
+CallDisconnect(PGFunction function, const char *arg)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	InitFunctionCallInfoData(*fcinfo, NULL, arg != NULL ? 1 : 0, InvalidOid, NULL, NULL);
+	if (arg != NULL)
+	{
+		fcinfo->args[0].value = CStringGetTextDatum(arg);
+		fcinfo->args[0].isnull = false;
+	}
+	(void) function(fcinfo);
+}
+
+/* Whether GetUserMapping(userid, serverid) would find one (of userid, or PUBLIC's). */
+bool
+HasUserMapping(Oid userid, Oid serverid)
+{
+	const Oid users[] = {userid, InvalidOid};
+	for (Oid user : users)
+	{
+		HeapTuple tuple = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(user), ObjectIdGetDatum(serverid));
+		if (HeapTupleIsValid(tuple))
+		{
+			ReleaseSysCache(tuple);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A server of fdwshard's (a node), not a user's own postgres_fdw server. */
+bool
+IsNodeServer(Oid serverid)
+{
+	return strncmp(GetForeignServer(serverid)->servername, "fdwshard_node_", strlen("fdwshard_node_")) == 0;
 }
 
 /*
@@ -63,6 +179,7 @@ Connection(Oid serverid, Oid userid, PgFdwConnState **state)
 {
 	LoadPostgresFdw();
 	UserMapping *mapping = GetUserMapping(userid, serverid);
+	HoldConnection(mapping, true);
 	PGconn *conn = get_connection(mapping, false, state);
 	NoteFdwConnection(conn);
 	transaction::SettleRemoteIsolation(mapping, conn);
@@ -197,6 +314,193 @@ ExecuteOnConnection(PGconn *conn, const char *sql)
 	if (PQresultStatus(result) != PGRES_COMMAND_OK)
 		report_error(ERROR, result, conn, true, sql);
 	PQclear(result);
+}
+
+namespace
+{
+
+/* The (server, user) pairs of a plan's foreign scans and foreign result relations, each once. */
+struct PlanServers
+{
+	PlannedStmt *stmt;
+	List *servers; /* Oid */
+	List *users;   /* Oid, same length */
+};
+
+void
+AddPlanServer(PlanServers *found, Index rtindex, Oid serverid)
+{
+	if (rtindex == 0 || !OidIsValid(serverid))
+		return;
+	RangeTblEntry *rte = rt_fetch(rtindex, found->stmt->rtable);
+	Oid userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	for (int i = 0; i < list_length(found->servers); i++)
+		if (list_nth_oid(found->servers, i) == serverid && list_nth_oid(found->users, i) == userid)
+			return;
+	found->servers = lappend_oid(found->servers, serverid);
+	found->users = lappend_oid(found->users, userid);
+}
+
+void
+CollectPlanServers(Plan *plan, PlanServers *found)
+{
+	if (plan == NULL)
+		return;
+	ListCell *cell;
+	List *children = NIL;
+	switch (nodeTag(plan))
+	{
+		case T_ForeignScan:
+		{
+			ForeignScan *scan = (ForeignScan *) plan;
+			AddPlanServer(found, scan->scan.scanrelid > 0 ? scan->scan.scanrelid : bms_next_member(scan->fs_relids, -1),
+			              scan->fs_server);
+			break;
+		}
+		case T_ModifyTable:
+			foreach (cell, ((ModifyTable *) plan)->resultRelations)
+			{
+				RangeTblEntry *rte = rt_fetch(lfirst_int(cell), found->stmt->rtable);
+				if (rte->relkind == RELKIND_FOREIGN_TABLE)
+					AddPlanServer(found, lfirst_int(cell), GetForeignServerIdByRelId(rte->relid));
+			}
+			break;
+		case T_Append:
+			children = ((Append *) plan)->appendplans;
+			break;
+		case T_MergeAppend:
+			children = ((MergeAppend *) plan)->mergeplans;
+			break;
+		case T_BitmapAnd:
+			children = ((BitmapAnd *) plan)->bitmapplans;
+			break;
+		case T_BitmapOr:
+			children = ((BitmapOr *) plan)->bitmapplans;
+			break;
+		case T_SubqueryScan:
+			CollectPlanServers(((SubqueryScan *) plan)->subplan, found);
+			break;
+		case T_CustomScan:
+			children = ((CustomScan *) plan)->custom_plans;
+			break;
+		default:
+			break;
+	}
+	foreach (cell, children)
+		CollectPlanServers((Plan *) lfirst(cell), found);
+	CollectPlanServers(plan->lefttree, found);
+	CollectPlanServers(plan->righttree, found);
+}
+
+} // namespace
+
+void
+HoldPlanConnections(PlannedStmt *stmt)
+{
+	if (worker_connection_limit < 0)
+		return;
+	/* Plans without foreign tables (local shards, shipped statements, multi-shard scans): nothing to walk. */
+	bool has_foreign = false;
+	ListCell *cell;
+	foreach (cell, stmt->rtable)
+		has_foreign = has_foreign || ((RangeTblEntry *) lfirst(cell))->relkind == RELKIND_FOREIGN_TABLE;
+	if (!has_foreign)
+		return;
+
+	PlanServers found = {stmt, NIL, NIL};
+	CollectPlanServers(stmt->planTree, &found);
+	foreach (cell, stmt->subplans)
+		CollectPlanServers((Plan *) lfirst(cell), &found);
+	for (int i = 0; i < list_length(found.servers); i++)
+	{
+		Oid serverid = list_nth_oid(found.servers, i);
+		Oid userid = list_nth_oid(found.users, i);
+		/* No user mapping: postgres_fdw raises the error, after the permission checks that go first. */
+		if (!IsNodeServer(serverid) || !HasUserMapping(userid, serverid))
+			continue;
+		LoadPostgresFdw();
+		HoldConnection(GetUserMapping(userid, serverid), false);
+	}
+	list_free(found.servers);
+	list_free(found.users);
+}
+
+bool
+TransactionHoldsFdwConnections(void)
+{
+	return held_connections != NULL && HoldsOtherConnections(InvalidOid);
+}
+
+bool
+FdwConnectionUsedInTransaction(Oid serverid, Oid userid)
+{
+	if (held_connections == NULL || !HasUserMapping(userid, serverid))
+		return false;
+	Oid umid = GetUserMapping(userid, serverid)->umid;
+	HeldConnection *held = (HeldConnection *) hash_search(held_connections, &umid, HASH_FIND, NULL);
+	return held != NULL && held->used_lxid == MyProc->lxid;
+}
+
+void
+CloseIdleFdwConnections(void)
+{
+	if (held_connections == NULL)
+		return;
+	HASH_SEQ_STATUS status;
+	HeldConnection *held;
+
+	/* A server can be closed only if this transaction uses none of its connections. */
+	List *busy = NIL;
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+		if (held->used_lxid == MyProc->lxid)
+			busy = list_append_unique_oid(busy, held->serverid);
+
+	List *closed = NIL;
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+		if (held->slot >= 0 && ConnectionWanted(held->slot) && !list_member_oid(busy, held->serverid))
+			closed = list_append_unique_oid(closed, held->serverid);
+
+	ListCell *cell;
+	foreach (cell, closed)
+	{
+		Oid serverid = lfirst_oid(cell);
+		CallDisconnect(disconnect_server, GetForeignServer(serverid)->servername);
+		hash_seq_init(&status, held_connections);
+		while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+			if (held->serverid == serverid)
+			{
+				ReleaseConnection(held->slot);
+				held->slot = -1;
+			}
+	}
+	list_free(busy);
+	list_free(closed);
+}
+
+void
+CloseFdwConnectionsAtTransactionEnd(void)
+{
+	if (held_connections == NULL || disconnect_all == nullptr)
+		return;
+	HASH_SEQ_STATUS status;
+	HeldConnection *held;
+	bool wanted = false;
+
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+		wanted = wanted || ConnectionWanted(held->slot);
+	if (!wanted)
+		return;
+	/* No catalog access here: postgres_fdw_disconnect_all needs none once no connection is in a transaction. */
+	CallDisconnect(disconnect_all, NULL);
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+	{
+		ReleaseConnection(held->slot);
+		held->slot = -1;
+	}
 }
 
 } // namespace fdwshard::remote

@@ -156,6 +156,9 @@ CollectPlanConnections(PlanState *planstate, void *context)
 void
 SettleExecutorStart(QueryDesc *query_desc, int eflags)
 {
+	/* postgres_fdw connects in ExecutorStart: count those connections in the budget first. */
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		remote::HoldPlanConnections(query_desc->plannedstmt);
 	if (prev_executor_start != NULL)
 		prev_executor_start(query_desc, eflags);
 	else

@@ -21,11 +21,14 @@ done
 # Every way a statement reaches a worker first (rows routed by a multi-row INSERT, ANALYZE,
 # TRUNCATE, COPY, a multi-shard scan) leaves the transaction usable and READ COMMITTED there.
 for first in "INSERT INTO t VALUES (101, 'a'), (102, 'b'), (103, 'c'), (104, 'd')" "ANALYZE t" "SELECT count(*) FROM t" \
+	"SELECT * FROM t WHERE v IS NULL" \
 	"TRUNCATE t" "COPY t (k) FROM PROGRAM 'seq 201 210'" "ANALYZE $(q "$COORDINATOR_PORT" $db "SELECT shard_name FROM fdwshard.shards WHERE nodeid = 3 LIMIT 1")" \
-	"SAVEPOINT s; SELECT count(*) FROM t; RELEASE s"; do
+	"SAVEPOINT s; SELECT count(*) FROM t; RELEASE s" "SAVEPOINT s; SELECT * FROM t WHERE v IS NULL; RELEASE s"; do
 	got=$(q "$COORDINATOR_PORT" $db "BEGIN; $first; SELECT count(*) FROM t WHERE k <= 20; UPDATE t SET v = v WHERE k <= 20;
 	      SELECT fdwshard.run_command_on_node(3, 'SHOW transaction_isolation')" | tail -1)
-	case "$first" in SAVEPOINT*) want="repeatable read" ;; *) want="read committed" ;; esac
+	# A scan through postgres_fdw inside a savepoint comes too late to set the level; a multi-shard
+	# aggregate there reads over the pool and leaves the transaction's connection alone.
+	case "$first" in "SAVEPOINT s; SELECT * FROM t"*) want="repeatable read" ;; *) want="read committed" ;; esac
 	check "after \"$first\": $want on the worker" "$want" "$got"
 done
 

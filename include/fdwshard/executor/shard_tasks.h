@@ -33,7 +33,6 @@ struct ShardTaskState
 	Oid serverid; /* InvalidOid: local shard */
 	char *sql;
 	PlannedStmt *local_plan;
-	int round;  /* foreign shards: how many of the same worker's shards go before it */
 	Oid relid;  /* the shard */
 	int64 rows; /* rows the shard returned (foreign) or processed (local) */
 };
@@ -51,6 +50,7 @@ struct ShardTaskScan
 	List *param_types;
 	List *local_states;         /* ExprState per coordinator-side expression */
 	bool counts_processed;      /* a modify: every shard's row count adds to the statement's */
+	bool read_only;             /* the tasks only read: they may run over the pool (see executor/task_run.h) */
 	int extra_columns;          /* trailing result columns the scan reads itself, not stored */
 	bool executed;              /* the tasks ran (once per execution) */
 	Tuplestorestate *rows;      /* every shard's rows; NULL: only counted */
@@ -70,13 +70,14 @@ void BeginShardTaskScan(CustomScanState *node, EState *estate, int eflags);
 /* Called with each foreign shard's result before its rows are stored (scan->result owns it). */
 typedef void (*ShardResultFn)(void *arg, ShardTaskState *task, PGresult *result);
 
+/* A foreign shard's result in scan->result: counted, passed to on_result, its rows kept; then freed. */
+void ConsumeShardResult(ShardTaskScan *scan, ShardTaskState *task, ShardResultFn on_result, void *arg);
+
 /*
- * Runs every task of scan once; keep_rows stores every shard's rows in scan->rows. Round r sends
- * the r-th statement of each worker, runs the local shards during the first round (unless
- * local_first_round is false: the caller runs them after, RunLocalShardTasks), then waits for
- * the round's results: the workers (and the coordinator) work at the same time, each worker's
- * statements run one after another on its one postgres_fdw connection, which keeps the
- * transaction's remote work on that connection.
+ * Runs every task of scan once; keep_rows stores every shard's rows in scan->rows. The foreign
+ * tasks are sent first, every worker at once (see executor/task_run.h for the connections they
+ * use), then the local shards run in this process (unless local_first_round is false: the
+ * caller runs them after, RunLocalShardTasks), then the workers' results are read as they come.
  */
 void RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, ShardResultFn on_result, void *arg);
 

@@ -15,7 +15,4 @@ namespace fdwshard::remote
  */
 PGresult *ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
 
-/* Registers the invalidation callbacks that drop connections when servers or user mappings change. */
-void InitAutocommit(void);
-
 } // namespace fdwshard::remote

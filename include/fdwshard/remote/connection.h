@@ -41,4 +41,24 @@ void SettleConnection(Oid serverid, Oid userid);
 /* Runs a command without result rows on a connection postgres_fdw handed out; errors as postgres_fdw reports them. */
 void ExecuteOnConnection(PGconn *conn, const char *sql);
 
+/*
+ * Counts in the connection budget the postgres_fdw connections a plan's foreign scans and
+ * modifications will open, waiting for slots if need be, before ExecutorStart opens them.
+ */
+void HoldPlanConnections(PlannedStmt *stmt);
+
+/* Whether this local transaction used postgres_fdw's connection of userid to serverid (it may have written there). */
+bool FdwConnectionUsedInTransaction(Oid serverid, Oid userid);
+
+/* Whether this local transaction holds budget slots of postgres_fdw connections it uses. */
+bool TransactionHoldsFdwConnections(void);
+
+/* While waiting for a slot: closes postgres_fdw's connections that others wait for and this transaction does not use.
+ */
+void CloseIdleFdwConnections(void);
+
+/* At the end of a transaction, after postgres_fdw's own callback: gives every postgres_fdw connection back if others
+ * wait. */
+void CloseFdwConnectionsAtTransactionEnd(void);
+
 } // namespace fdwshard::remote

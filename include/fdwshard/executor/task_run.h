@@ -1,0 +1,71 @@
+/* One run of a scan's foreign shard tasks: every worker at once, several connections per worker for reads. */
+#pragma once
+
+#include "fdwshard/executor/shard_tasks.h"
+#include "fdwshard/remote/own_connection.h"
+
+namespace fdwshard::executor
+{
+
+/* fdwshard.pool_size: connections one multi-shard read may use on each worker. */
+extern int pool_size;
+
+/* A connection a run sends tasks on, one after another. */
+struct TaskChannel
+{
+	Oid serverid;
+	remote::OwnConnection *own; /* a pool connection; NULL: postgres_fdw's connection of the transaction */
+	PGconn *conn;
+	int group;      /* the worker whose tasks it takes */
+	int running;    /* the task sent and not yet read, or -1 */
+	PGresult *last; /* the running task's last result so far */
+};
+
+/* A worker's tasks, taken in order by its channels. */
+struct TaskGroup
+{
+	Oid serverid;
+	int *tasks;
+	int count;
+	int next;
+};
+
+/* C-style, in the caller's memory context; AbandonShardTaskRun cleans up after an error. */
+struct ShardTaskRun
+{
+	ShardTaskScan *scan;
+	int nparams;
+	const Oid *types;
+	const char *const *values;
+	ShardResultFn on_result;
+	void *arg;
+	TaskGroup *groups;
+	int group_count;
+	TaskChannel *channels;
+	int channel_count;
+};
+
+/*
+ * Prepares a run of scan's foreign tasks with the statement's parameters and picks the
+ * connections: a read (scan->read_only) in a READ COMMITTED transaction that has not used the
+ * worker's postgres_fdw connection yet goes over up to fdwshard.pool_size connections of the
+ * pool, as far as the connection budget allows (at least one); anything else (writes, reads
+ * after this transaction's writes, REPEATABLE READ) over postgres_fdw's connection, which
+ * holds the remote transaction and sees its writes.
+ */
+void StartShardTaskRun(ShardTaskRun *run, ShardTaskScan *scan, int nparams, const Oid *types, const char *const *values,
+                       ShardResultFn on_result, void *arg);
+
+/* Sends the first task of every channel. */
+void SendShardTasks(ShardTaskRun *run);
+
+/* Reads results as they come, each channel sending its worker's next task when it has read one. */
+void FinishShardTasks(ShardTaskRun *run);
+
+/* Gives the pool connections back; those still running a task (after an error) are stopped and closed. */
+void EndShardTaskRun(ShardTaskRun *run);
+
+/* Defines fdwshard.pool_size. */
+void InitTaskRun(void);
+
+} // namespace fdwshard::executor

@@ -1,0 +1,57 @@
+/* fdwshard's own connections to workers (not postgres_fdw's): statements that are transactions of their own. */
+#pragma once
+
+#include "fdwshard/pg.h"
+#include "fdwshard/remote/connection_budget.h"
+
+namespace fdwshard::remote
+{
+
+/*
+ * A connection of this backend to one worker as one user mapping; a user mapping has several
+ * (index 0 for whole-transaction statements, 1.. for the pool of multi-shard reads). Each runs
+ * its statements in implicit transactions of the worker, with fdwshard's session settings
+ * (search_path pg_catalog, UTC, ISO dates, READ COMMITTED). C-style: owned by this file for the
+ * life of the backend.
+ */
+struct OwnConnection
+{
+	Oid user_mapping; /* hash key, with index */
+	int index;
+	Oid serverid;      /* the worker's server, for errors that name the node */
+	PGconn *conn;      /* NULL until connected */
+	bool in_flight;    /* a command was sent and its result not yet read: unusable, reconnect */
+	bool stale;        /* the server or user mapping changed: reconnect before the next use */
+	bool lent;         /* a multi-shard run uses it until it ends: nobody else may */
+	uint64 generation; /* changes at every connect: what was prepared on an older one is gone */
+	int prepared_count;
+	BudgetSlot slot; /* its place in the connection budget */
+};
+
+/*
+ * Connection index of the current user to serverid, connected if needed (bounded by
+ * fdwshard.connect_timeout, interruptible). A new connection takes a slot of the budget: with
+ * wait, waits for one; without, returns NULL when the budget is spent. NULL too when the
+ * connection is lent to a run (a statement running inside another's shard work).
+ */
+OwnConnection *GetOwnConnection(Oid serverid, int index, bool wait);
+
+/*
+ * Reads every result of the command sent on connection, returning the last (free with PQclear).
+ * On a cancel or timeout the worker is asked to stop (bounded) and the connection is closed.
+ */
+PGresult *WaitForOwnResult(OwnConnection *connection, const char *sql);
+
+/*
+ * Closes connection, first asking the worker to stop what runs on it (with cancel; bounded by
+ * fdwshard.connect_timeout). Returns false when the worker did not take the cancel in time.
+ */
+bool AbandonOwnConnection(OwnConnection *connection, bool cancel);
+
+/* Closes this backend's own connections that run nothing (only_wanted: those other backends wait for). */
+void CloseIdleOwnConnections(bool only_wanted);
+
+/* Registers the invalidation callbacks that drop connections when servers or user mappings change. */
+void InitOwnConnections(void);
+
+} // namespace fdwshard::remote

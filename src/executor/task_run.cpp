@@ -1,0 +1,270 @@
+/*
+ * Running a scan's foreign shard tasks (see executor/task_run.h). Every worker works at once;
+ * a read that may leave the transaction's own connection runs on several connections of the
+ * worker at once, so a worker with many cores scans several shards at a time. Results are read
+ * as they come, from whichever connection has one, and each connection then sends its worker's
+ * next task.
+ */
+#include "fdwshard/executor/task_run.h"
+
+#include "fdwshard/remote/connection.h"
+#include "fdwshard/remote/node_wait.h"
+
+extern "C"
+{
+#include "storage/proc.h"
+#include "utils/wait_event.h"
+}
+
+namespace fdwshard::executor
+{
+
+int pool_size = 4;
+
+namespace
+{
+
+/* How many channels of the pool a group of count tasks gets at most. */
+int
+PoolChannels(int count)
+{
+	return Min(count, pool_size);
+}
+
+/* Whether the tasks of serverid may leave the transaction's postgres_fdw connection. */
+bool
+MayUsePool(const ShardTaskScan *scan, Oid serverid)
+{
+	return scan->read_only && XactIsoLevel == XACT_READ_COMMITTED &&
+	       !remote::FdwConnectionUsedInTransaction(serverid, GetUserId());
+}
+
+void
+AddChannel(ShardTaskRun *run, int group, remote::OwnConnection *own)
+{
+	TaskChannel *channel = &run->channels[run->channel_count++];
+	channel->serverid = run->groups[group].serverid;
+	channel->own = own;
+	channel->conn = own != NULL ? own->conn : NULL;
+	channel->group = group;
+	channel->running = -1;
+	channel->last = NULL;
+	if (own != NULL)
+		own->lent = true;
+}
+
+/* Takes up to wanted pool connections to group's worker: the first waits for the budget, the others do not. */
+void
+AddPoolChannels(ShardTaskRun *run, int group, int wanted)
+{
+	int taken = 0;
+	/* Indexes held by runs this one is nested in are skipped: twice the pool size is enough to look. */
+	for (int index = 0; index < 2 * pool_size && taken < wanted; index++)
+	{
+		remote::OwnConnection *own = remote::GetOwnConnection(run->groups[group].serverid, index, taken == 0);
+		if (own == NULL)
+			continue; /* lent to an outer run, or the budget is spent: the channels taken do the work */
+		AddChannel(run, group, own);
+		taken++;
+	}
+	if (taken == 0)
+		AddChannel(run, group, NULL); /* every index is lent to outer runs: the transaction's connection */
+}
+
+bool
+SendNext(ShardTaskRun *run, TaskChannel *channel)
+{
+	TaskGroup *group = &run->groups[channel->group];
+	if (group->next == group->count)
+		return false;
+	int task_index = group->tasks[group->next++];
+	ShardTaskState *task = &run->scan->tasks[task_index];
+
+	if (channel->own != NULL)
+	{
+		elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, task->sql);
+		channel->own->in_flight = true;
+		if (!PQsendQueryParams(channel->conn, task->sql, run->nparams, run->types, run->values, NULL, NULL, 0))
+			remote::ReportRemoteError(NULL, channel->conn, task->sql);
+	}
+	else
+		channel->conn = remote::SendParams(channel->serverid, task->sql, run->nparams, run->types, run->values);
+	channel->running = task_index;
+	return true;
+}
+
+/* Reads what channel's connection has; true when its task's results are all in (channel->last). */
+bool
+ReadChannel(TaskChannel *channel, const char *sql)
+{
+	for (;;)
+	{
+		if (!PQconsumeInput(channel->conn))
+			remote::ReportRemoteError(NULL, channel->conn, sql);
+		if (PQisBusy(channel->conn))
+			return false;
+		PGresult *result = PQgetResult(channel->conn);
+		if (result == NULL)
+			return true;
+		PQclear(channel->last);
+		channel->last = result;
+	}
+}
+
+/* The finished task of channel: its rows to the scan, or its error raised. */
+void
+CompleteTask(ShardTaskRun *run, TaskChannel *channel)
+{
+	ShardTaskState *task = &run->scan->tasks[channel->running];
+	PGresult *result = channel->last;
+
+	channel->last = NULL;
+	channel->running = -1;
+	if (channel->own != NULL)
+		channel->own->in_flight = false;
+	ExecStatusType status = PQresultStatus(result);
+	if (result == NULL || (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK))
+		remote::ReportRemoteError(result, channel->conn, task->sql);
+	run->scan->result = result;
+	ConsumeShardResult(run->scan, task, run->on_result, run->arg);
+}
+
+/* Waits until a running channel's socket has data (or the latch is set). */
+void
+WaitForChannels(ShardTaskRun *run)
+{
+	WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, run->channel_count + 2);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < run->channel_count; i++)
+		if (run->channels[i].running >= 0)
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(run->channels[i].conn), NULL, NULL);
+	WaitEvent event;
+	(void) WaitEventSetWait(set, -1L, &event, 1, PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
+	ResetLatch(MyLatch);
+}
+
+} // namespace
+
+void
+StartShardTaskRun(ShardTaskRun *run, ShardTaskScan *scan, int nparams, const Oid *types, const char *const *values,
+                  ShardResultFn on_result, void *arg)
+{
+	memset(run, 0, sizeof(ShardTaskRun));
+	run->scan = scan;
+	run->nparams = nparams;
+	run->types = types;
+	run->values = values;
+	run->on_result = on_result;
+	run->arg = arg;
+
+	/* Groups in order of first appearance: each worker's tasks in the planner's order. */
+	run->groups = (TaskGroup *) palloc0(sizeof(TaskGroup) * Max(scan->task_count, 1));
+	for (int i = 0; i < scan->task_count; i++)
+	{
+		const ShardTaskState *task = &scan->tasks[i];
+		if (task->sql == NULL)
+			continue;
+		int group = 0;
+		while (group < run->group_count && run->groups[group].serverid != task->serverid)
+			group++;
+		if (group == run->group_count)
+		{
+			run->groups[group].serverid = task->serverid;
+			run->groups[group].tasks = (int *) palloc(sizeof(int) * scan->task_count);
+			run->group_count++;
+		}
+		run->groups[group].tasks[run->groups[group].count++] = i;
+	}
+
+	int most = 0;
+	for (int group = 0; group < run->group_count; group++)
+		most += Max(PoolChannels(run->groups[group].count), 1);
+	run->channels = (TaskChannel *) palloc0(sizeof(TaskChannel) * Max(most, 1));
+	for (int group = 0; group < run->group_count; group++)
+		if (MayUsePool(scan, run->groups[group].serverid))
+			AddPoolChannels(run, group, PoolChannels(run->groups[group].count));
+		else
+			AddChannel(run, group, NULL);
+}
+
+void
+SendShardTasks(ShardTaskRun *run)
+{
+	for (int i = 0; i < run->channel_count; i++)
+		(void) SendNext(run, &run->channels[i]);
+}
+
+void
+FinishShardTasks(ShardTaskRun *run)
+{
+	remote::NodeContext context;
+	bool context_pushed = false;
+
+	for (;;)
+	{
+		TaskChannel *waiting = NULL;
+		bool progressed = false;
+		for (int i = 0; i < run->channel_count; i++)
+		{
+			TaskChannel *channel = &run->channels[i];
+			if (channel->running < 0)
+				continue;
+			if (ReadChannel(channel, run->scan->tasks[channel->running].sql))
+			{
+				if (context_pushed)
+					remote::PopNodeContext(&context);
+				context_pushed = false;
+				CompleteTask(run, channel);
+				(void) SendNext(run, channel);
+				progressed = true;
+			}
+			if (channel->running >= 0 && waiting == NULL)
+				waiting = channel;
+		}
+		if (waiting == NULL)
+			break;
+		if (progressed)
+			continue;
+		/* A cancel or timeout while waiting names a worker that has not answered. */
+		if (!context_pushed)
+			remote::PushNodeContext(&context, waiting->serverid, "while waiting for");
+		context_pushed = true;
+		WaitForChannels(run);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (context_pushed)
+		remote::PopNodeContext(&context);
+}
+
+void
+EndShardTaskRun(ShardTaskRun *run)
+{
+	List *unresponsive = NIL; /* servers that did not take a cancel: their other connections just close */
+	for (int i = 0; i < run->channel_count; i++)
+	{
+		TaskChannel *channel = &run->channels[i];
+		PQclear(channel->last);
+		channel->last = NULL;
+		if (channel->own == NULL)
+			continue;
+		if (channel->running >= 0 &&
+		    !remote::AbandonOwnConnection(channel->own, !list_member_oid(unresponsive, channel->serverid)))
+			unresponsive = lappend_oid(unresponsive, channel->serverid);
+		channel->own->lent = false;
+		channel->own = NULL;
+		channel->running = -1;
+	}
+}
+
+void
+InitTaskRun(void)
+{
+	DefineCustomIntVariable("fdwshard.pool_size", "Connections a multi-shard read may use on each worker at once.",
+	                        "Reads in READ COMMITTED transactions that have not used the worker yet; the others, "
+	                        "and writes, run on the transaction's one connection per worker.",
+	                        &pool_size, 4, 1, 64, PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+} // namespace fdwshard::executor

@@ -1,0 +1,378 @@
+/*
+ * fdwshard's own connections to workers (see remote/own_connection.h). postgres_fdw keeps one
+ * connection per user mapping, always inside a remote transaction; these run statements that
+ * are transactions of their own: whole-transaction statements in one round trip, and the
+ * multi-shard reads that go to a worker over several connections at once.
+ */
+#include "fdwshard/remote/own_connection.h"
+
+#include "fdwshard/remote/connection.h"
+#include "fdwshard/remote/node_wait.h"
+
+namespace fdwshard::remote
+{
+
+namespace
+{
+
+struct OwnConnectionKey
+{
+	Oid user_mapping;
+	int index;
+};
+
+/* Owned by this file for the life of the backend; connections close when the backend exits. */
+HTAB *connections = NULL;
+uint64 last_generation = 0;
+
+/* READ COMMITTED whatever the worker's default: only READ COMMITTED clients use these connections. */
+const char *const kSessionSetup = "SET search_path = pg_catalog; SET timezone = 'UTC'; SET datestyle = ISO; "
+                                  "SET intervalstyle = postgres; SET extra_float_digits = 3; "
+                                  "SET default_transaction_isolation = 'read committed'";
+
+void
+EnsureTable()
+{
+	if (connections != NULL)
+		return;
+	HASHCTL ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(OwnConnectionKey);
+	ctl.entrysize = sizeof(OwnConnection);
+	ctl.hcxt = CacheMemoryContext;
+	connections = hash_create("fdwshard own connections", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+void
+Disconnect(OwnConnection *entry)
+{
+	if (entry->conn != NULL)
+	{
+		/* PQfinish sends Terminate: never let it block on a server that stopped reading. */
+		PQsetnonblocking(entry->conn, 1);
+		PQfinish(entry->conn);
+		ReleaseConnection(entry->slot);
+	}
+	entry->conn = NULL;
+	entry->slot = -1;
+	entry->in_flight = false;
+	entry->stale = false;
+	entry->prepared_count = 0;
+}
+
+/* Options of the server and user mapping that libpq knows, as postgres_fdw passes them. */
+void
+ConnectionOptions(ForeignServer *server, UserMapping *user, const char ***keywords_out, const char ***values_out)
+{
+	PQconninfoOption *defaults = PQconndefaults();
+	List *options = list_concat(list_copy(server->options), user->options);
+	int count = list_length(options) + 3;
+	const char **keywords = (const char **) palloc0(sizeof(char *) * count);
+	const char **values = (const char **) palloc0(sizeof(char *) * count);
+	int n = 0;
+	ListCell *cell;
+
+	foreach (cell, options)
+	{
+		DefElem *option = (DefElem *) lfirst(cell);
+		for (PQconninfoOption *known = defaults; known != NULL && known->keyword != NULL; known++)
+			if (strcmp(known->keyword, option->defname) == 0 && strchr(known->dispchar, 'D') == NULL)
+			{
+				keywords[n] = option->defname;
+				values[n] = defGetString(option);
+				n++;
+				break;
+			}
+	}
+	keywords[n] = "fallback_application_name";
+	values[n++] = "fdwshard";
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
+	PQconninfoFree(defaults);
+	*keywords_out = keywords;
+	*values_out = values;
+}
+
+/*
+ * CHECK_FOR_INTERRUPTS while waiting on entry: on a cancel or timeout, stop the statement on the
+ * worker too (a frozen worker gets fdwshard.connect_timeout to take the request), free the result
+ * read so far and give up the connection.
+ */
+void
+CheckInterruptsOrGiveUp(OwnConnection *entry, PGresult *last)
+{
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		(void) CancelWithin(entry->conn, connect_timeout_ms);
+		PQclear(last);
+		Disconnect(entry);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+PGresult *
+WaitForResult(OwnConnection *entry, const char *sql)
+{
+	PGconn *conn = entry->conn;
+	PGresult *last = NULL;
+	NodeContext context;
+
+	PushNodeContext(&context, entry->serverid, "while waiting for");
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			int events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
+			                               PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CheckInterruptsOrGiveUp(entry, last);
+			if ((events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			{
+				PQclear(last); /* libpq's memory: the error would leak it */
+				ReportRemoteError(NULL, conn, sql);
+			}
+		}
+		PGresult *result = PQgetResult(conn);
+		if (result == NULL)
+			break;
+		PQclear(last);
+		last = result;
+	}
+	PopNodeContext(&context);
+	entry->in_flight = false;
+	return last;
+}
+
+/* CHECK_FOR_INTERRUPTS while connecting: a cancel or timeout closes the half-open connection first. */
+void
+CheckInterruptsOrFinish(PGconn *conn)
+{
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * PQconnectdbParams without its blocking: waits on the socket with the latch, so a cancel or
+ * statement_timeout ends it, and gives up after fdwshard.connect_timeout (a frozen server accepts
+ * the TCP connection and never answers). Returns a connection that is CONNECTION_OK; raises the
+ * error otherwise.
+ */
+PGconn *
+ConnectWithin(ForeignServer *server, const char *const *keywords, const char *const *values)
+{
+	PGconn *conn = PQconnectStartParams(keywords, values, false);
+	if (conn == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+
+	TimestampTz deadline =
+	    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
+	PostgresPollingStatusType polled = PGRES_POLLING_WRITING;
+	bool timed_out = false;
+	while (PQstatus(conn) != CONNECTION_BAD && polled != PGRES_POLLING_OK && polled != PGRES_POLLING_FAILED)
+	{
+		int io = polled == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+		long timeout = -1L;
+		if (deadline != 0)
+		{
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (timeout <= 0)
+			{
+				timed_out = true;
+				break;
+			}
+		}
+		int events =
+		    WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | io | (deadline != 0 ? WL_TIMEOUT : 0),
+		                      PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+		if (events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CheckInterruptsOrFinish(conn);
+		}
+		if (events & io)
+			polled = PQconnectPoll(conn);
+	}
+	if (timed_out || PQstatus(conn) != CONNECTION_OK)
+	{
+		char *message = timed_out
+		                    ? psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms)
+		                    : pchomp(PQerrorMessage(conn));
+		PQfinish(conn);
+		ereport(ERROR,
+		        (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+		         errmsg("could not connect to server \"%s\"", server->servername), errdetail_internal("%s", message)));
+	}
+	return conn;
+}
+
+/* Opens entry's connection as user, in a budget slot taken by the caller (given back on failure). */
+void
+Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
+{
+	const char **keywords;
+	const char **values;
+	ForeignServer *server = GetForeignServer(entry->serverid);
+	ConnectionOptions(server, user, &keywords, &values);
+	NodeContext context;
+	PGconn *conn = NULL;
+
+	PG_TRY();
+	{
+		PushNodeContext(&context, entry->serverid, "while connecting to");
+		conn = ConnectWithin(server, keywords, values);
+		PopNodeContext(&context);
+	}
+	PG_CATCH();
+	{
+		ReleaseConnection(slot);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	entry->conn = conn;
+	entry->slot = slot;
+	entry->generation = ++last_generation;
+	entry->prepared_count = 0;
+
+	/*
+	 * As postgres_fdw: without a password a non-superuser could borrow the server's own identity,
+	 * unless a superuser set password_required 'false' on the user mapping.
+	 */
+	bool password_required = true;
+	ListCell *cell;
+	foreach (cell, user->options)
+		if (strcmp(((DefElem *) lfirst(cell))->defname, "password_required") == 0)
+			password_required = defGetBoolean((DefElem *) lfirst(cell));
+	if (password_required && !superuser_arg(user->userid) && !PQconnectionUsedPassword(conn))
+	{
+		Disconnect(entry);
+		ereport(ERROR, (errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED), errmsg("password is required"),
+		                errdetail("Non-superuser cannot connect if the server does not request a password."),
+		                errhint("Target server's authentication method must be changed.")));
+	}
+	entry->in_flight = true;
+	if (!PQsendQuery(conn, kSessionSetup))
+		ReportRemoteError(NULL, conn, kSessionSetup);
+	PGresult *result = WaitForResult(entry, kSessionSetup);
+	if (PQresultStatus(result) != PGRES_COMMAND_OK)
+	{
+		entry->stale = true; /* never reuse a connection without its session setup */
+		ReportRemoteError(result, conn, kSessionSetup);
+	}
+	PQclear(result);
+}
+
+/* Whether a run holds any connection of this backend. */
+bool
+AnyLent()
+{
+	HASH_SEQ_STATUS status;
+	OwnConnection *entry;
+	bool lent = false;
+
+	hash_seq_init(&status, connections);
+	while ((entry = (OwnConnection *) hash_seq_search(&status)) != NULL)
+		lent = lent || entry->lent;
+	return lent;
+}
+
+void
+InvalidateConnections(Datum, int, uint32)
+{
+	if (connections == NULL)
+		return;
+	HASH_SEQ_STATUS status;
+	OwnConnection *entry;
+	hash_seq_init(&status, connections);
+	while ((entry = (OwnConnection *) hash_seq_search(&status)) != NULL)
+		entry->stale = true;
+}
+
+} // namespace
+
+OwnConnection *
+GetOwnConnection(Oid serverid, int index, bool wait)
+{
+	EnsureTable();
+	UserMapping *user = GetUserMapping(GetUserId(), serverid);
+	OwnConnectionKey key = {user->umid, index};
+	bool found;
+	OwnConnection *entry = (OwnConnection *) hash_search(connections, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->serverid = serverid;
+		entry->conn = NULL;
+		entry->slot = -1;
+		entry->in_flight = false;
+		entry->stale = false;
+		entry->lent = false;
+		entry->generation = 0;
+		entry->prepared_count = 0;
+	}
+	if (entry->lent)
+		return NULL;
+	if (entry->conn != NULL && (entry->in_flight || entry->stale || PQstatus(entry->conn) != CONNECTION_OK))
+		Disconnect(entry);
+	if (entry->conn != NULL)
+		return entry;
+
+	BudgetSlot slot = -1;
+	if (worker_connection_limit >= 0)
+	{
+		slot = ReserveConnection(serverid, wait, AnyLent() || TransactionHoldsFdwConnections());
+		if (slot < 0 && !wait && worker_connection_limit >= 0)
+			return NULL;
+	}
+	Open(entry, user, slot);
+	return entry;
+}
+
+PGresult *
+WaitForOwnResult(OwnConnection *connection, const char *sql)
+{
+	return WaitForResult(connection, sql);
+}
+
+bool
+AbandonOwnConnection(OwnConnection *connection, bool cancel)
+{
+	bool cancelled = true;
+	if (cancel && connection->conn != NULL && connection->in_flight)
+		cancelled = CancelWithin(connection->conn, connect_timeout_ms);
+	Disconnect(connection);
+	return cancelled;
+}
+
+void
+CloseIdleOwnConnections(bool only_wanted)
+{
+	if (connections == NULL)
+		return;
+	HASH_SEQ_STATUS status;
+	OwnConnection *entry;
+	hash_seq_init(&status, connections);
+	while ((entry = (OwnConnection *) hash_seq_search(&status)) != NULL)
+		if (entry->conn != NULL && !entry->in_flight && !entry->lent && (!only_wanted || ConnectionWanted(entry->slot)))
+			Disconnect(entry);
+}
+
+void
+InitOwnConnections(void)
+{
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateConnections, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, InvalidateConnections, (Datum) 0);
+}
+
+} // namespace fdwshard::remote
