@@ -17,6 +17,12 @@ namespace fdwshard::executor
 CustomScan *MakePartialAggregateScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
                                      const ship::ShippedQuery *params, bool whole);
 
+/*
+ * The coordinator's half of split variance and stddev are SQL functions of this file:
+ * fdwshard.numeric_moments_result and fdwshard.float8_moments_result (see the planner's
+ * CombineMoments).
+ */
+
 /* Registers the custom scan methods. */
 void InitPartialAggregate(void);
 
