@@ -117,7 +117,7 @@ SELECT q, pushed(q), same(q) FROM (VALUES
     ('SELECT count(*) FROM events WHERE coordinator_only(amount) > 3'),
     ('SELECT count(DISTINCT kind) FROM events'),
     ('SELECT string_agg(kind, '','' ORDER BY kind, id) FROM events'),
-    ('SELECT stddev(amount) FROM events'),
+    ('SELECT corr(ratio, f4) FROM events'),
     ('SELECT DISTINCT count(*) FROM events GROUP BY kind'),
     ('SELECT kind, count(*) FROM events GROUP BY ROLLUP (kind)'),
     ('SELECT kind, count(*) OVER () FROM events GROUP BY kind'),

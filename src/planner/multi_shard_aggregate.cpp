@@ -4,7 +4,8 @@
  * so its own plan pulls every row of every foreign shard. Here each shard runs
  *     SELECT g1.., partial1.. FROM shard WHERE quals GROUP BY g1..
  * and the coordinator runs the user's query over those rows, with each aggregate replaced by
- * its combination (count -> sum of counts, avg -> sum of sums / sum of counts, ...), planned by
+ * its combination (count -> sum of counts, avg -> sum of sums / sum of counts, variance ->
+ * PostgreSQL's formula over the sums of counts, sums and sums of squares, ...), planned by
  * PostgreSQL over a function RTE whose scan is then swapped for the custom scan returning the
  * shards' rows (executor/partial_aggregate.cpp). The results are exactly PostgreSQL's, numeric
  * display scales included: avg is numeric_div(sum, count) there as here. GROUP BY the
@@ -40,10 +41,12 @@ constexpr int kPartialsRti = planner::kShardRowsRti;
 struct CombineContext
 {
 	bool ok;
-	List *group_exprs;  /* GROUP BY expressions: partial columns 1..n */
-	List *group_names;  /* their column names (String), as the user named them where possible */
-	List *partials;     /* partial aggregates, columns n+1..: Aggrefs */
-	List *seen_aggrefs; /* original aggregates already combined */
+	Query *parse;               /* the user's query (read only) */
+	const JoinedTables *joined; /* its distributed tables */
+	List *group_exprs;          /* GROUP BY expressions: partial columns 1..n */
+	List *group_names;          /* their column names (String), as the user named them where possible */
+	List *partials;             /* partial aggregates, columns n+1..: Aggrefs */
+	List *seen_aggrefs;         /* original aggregates already combined */
 	List *seen_combined;
 };
 
@@ -90,21 +93,23 @@ AddPartial(CombineContext *context, Aggref *aggref)
 	                     aggref->aggcollid);
 }
 
-/* pg_catalog.<name>(arg) as an aggregate over one expression. */
+/* The aggregate funcid(args) returning type, FILTER (WHERE filter) when filter is not NULL. */
 Aggref *
-MakeAggregate(const char *name, Expr *arg, Oid collation, Expr *filter)
+MakeAggregateCall(Oid funcid, Oid type, List *args, Oid collation, Expr *filter)
 {
-	Oid argtype = exprType((Node *) arg);
-	Oid funcid =
-	    LookupFuncName(list_make2(makeString(pstrdup("pg_catalog")), makeString(pstrdup(name))), 1, &argtype, false);
 	Aggref *aggref = makeNode(Aggref);
 	aggref->aggfnoid = funcid;
-	aggref->aggtype = get_func_rettype(funcid);
-	aggref->aggcollid = type_is_collatable(aggref->aggtype) ? collation : InvalidOid;
+	aggref->aggtype = type;
+	aggref->aggcollid = type_is_collatable(type) ? collation : InvalidOid;
 	aggref->inputcollid = collation;
 	aggref->aggtranstype = InvalidOid;
-	aggref->aggargtypes = list_make1_oid(argtype);
-	aggref->args = list_make1(makeTargetEntry(arg, 1, NULL, false));
+	int resno = 1;
+	ListCell *cell;
+	foreach (cell, args)
+	{
+		aggref->aggargtypes = lappend_oid(aggref->aggargtypes, exprType((Node *) lfirst(cell)));
+		aggref->args = lappend(aggref->args, makeTargetEntry((Expr *) lfirst(cell), resno++, NULL, false));
+	}
 	aggref->aggfilter = filter;
 	aggref->aggkind = AGGKIND_NORMAL;
 	aggref->aggsplit = AGGSPLIT_SIMPLE;
@@ -112,6 +117,47 @@ MakeAggregate(const char *name, Expr *arg, Oid collation, Expr *filter)
 	aggref->aggtransno = -1;
 	aggref->location = -1;
 	return aggref;
+}
+
+/* pg_catalog.<name>(args), declared with exactly the arguments' types, as an aggregate. */
+Aggref *
+MakeAggregateOf(const char *name, List *args, Oid collation, Expr *filter)
+{
+	Oid argtypes[FUNC_MAX_ARGS];
+	int nargs = 0;
+	ListCell *cell;
+	foreach (cell, args)
+		argtypes[nargs++] = exprType((Node *) lfirst(cell));
+	Oid funcid = LookupFuncName(list_make2(makeString(pstrdup("pg_catalog")), makeString(pstrdup(name))), nargs,
+	                            argtypes, false);
+	return MakeAggregateCall(funcid, get_func_rettype(funcid), args, collation, filter);
+}
+
+/* pg_catalog.<name>(arg) as an aggregate over one expression. */
+Aggref *
+MakeAggregate(const char *name, Expr *arg, Oid collation, Expr *filter)
+{
+	return MakeAggregateOf(name, list_make1(arg), collation, filter);
+}
+
+/* left <pg_catalog.op> right, both of type. */
+Expr *
+MakeOperator(const char *op, Expr *left, Expr *right, Oid type)
+{
+	Oid opno = OpernameGetOprid(list_make2(makeString(pstrdup("pg_catalog")), makeString(pstrdup(op))), type, type);
+	if (!OidIsValid(opno))
+		elog(ERROR, "fdwshard: no operator %s for type %u", op, type);
+	OpExpr *expr = (OpExpr *) make_opclause(opno, get_op_rettype(opno), false, left, right, InvalidOid, InvalidOid);
+	set_opfuncid(expr);
+	return (Expr *) expr;
+}
+
+/* fdwshard.<name>(args...) of the extension, InvalidOid when this version has no such function. */
+Oid
+ExtensionFunction(const char *name, int nargs, const Oid *argtypes)
+{
+	return LookupFuncName(list_make2(makeString(pstrdup("fdwshard")), makeString(pstrdup(name))), nargs, argtypes,
+	                      true);
 }
 
 Expr *
@@ -141,6 +187,88 @@ SumOfCounts(Var *count)
 	return (Expr *) coalesce;
 }
 
+/* A partial aggregate like aggref (its FILTER) of another function of other arguments. */
+Aggref *
+PartialLike(Aggref *aggref, const char *name, List *args)
+{
+	return MakeAggregateOf(name, args, aggref->inputcollid, (Expr *) copyObject(aggref->aggfilter));
+}
+
+bool CountsDistinctDistributionColumn(const CombineContext *context, const Aggref *aggref);
+
+/*
+ * variance, var_samp, var_pop, stddev, stddev_samp, stddev_pop of arg (sample, stddev say which):
+ * PostgreSQL's own results from the shards' moments.
+ * - Integers and numeric: PostgreSQL computes them from the exact count, sum(x) and sum(x * x)
+ *   (numeric_stddev_internal); the shards send exactly those, the coordinator adds them up and
+ *   fdwshard.numeric_moments_result does PostgreSQL's arithmetic at PostgreSQL's scales.
+ * - float4 and float8: the state is Youngs-Cramer's (count, sum, sum of squared deviations); each
+ *   shard sends its own (count, sum(x::float8), regr_sxx(0, x::float8): the state's own Sxx, not
+ *   var_pop * count rounded twice) and fdwshard.float8_moments_result folds them with
+ *   float8_combine, as parallel query folds its workers' states.
+ * NULL when this version of the extension lacks the function.
+ */
+Expr *
+CombineMoments(CombineContext *context, Aggref *aggref, Expr *arg, Oid argtype, bool sample, bool stddev)
+{
+	/* count(x) FILTER (...): aggref itself as count(any). */
+	Aggref *partial_count = (Aggref *) copyObject(aggref);
+	partial_count->aggfnoid = F_COUNT_ANY;
+	partial_count->aggtype = INT8OID;
+	partial_count->aggcollid = InvalidOid;
+	Expr *flags[2] = {(Expr *) makeBoolConst(sample, false), (Expr *) makeBoolConst(stddev, false)};
+	if (argtype == FLOAT4OID || argtype == FLOAT8OID)
+	{
+		Oid argtypes[3] = {FLOAT8ARRAYOID, BOOLOID, BOOLOID};
+		Oid funcid = ExtensionFunction("float8_moments_result", 3, argtypes);
+		if (!OidIsValid(funcid))
+			return NULL;
+		Expr *value = Cast((Expr *) copyObject(arg), FLOAT8OID);
+		Expr *zero =
+		    (Expr *) makeConst(FLOAT8OID, -1, InvalidOid, sizeof(float8), Float8GetDatum(0.0), false, FLOAT8PASSBYVAL);
+		Var *count = AddPartial(context, partial_count);
+		Var *sum = AddPartial(context, PartialLike(aggref, "sum", list_make1(copyObject(value))));
+		Var *sxx = AddPartial(context, PartialLike(aggref, "regr_sxx", list_make2(copyObject(zero), value)));
+		/* One {N, Sx, Sxx} per shard: a shard without values has N = 0 (and NULL sums). */
+		List *elements = NIL;
+		Var *columns[3] = {count, sum, sxx};
+		for (int i = 0; i < 3; i++)
+		{
+			CoalesceExpr *coalesce = makeNode(CoalesceExpr);
+			coalesce->coalescetype = FLOAT8OID;
+			coalesce->args = list_make2(Cast((Expr *) columns[i], FLOAT8OID), copyObject(zero));
+			coalesce->location = -1;
+			elements = lappend(elements, coalesce);
+		}
+		ArrayExpr *state = makeNode(ArrayExpr);
+		state->array_typeid = FLOAT8ARRAYOID;
+		state->element_typeid = FLOAT8OID;
+		state->elements = elements;
+		state->location = -1;
+		/* array_agg(anyarray): the shards' states as rows of a two-dimensional array. */
+		Aggref *states = MakeAggregateCall(F_ARRAY_AGG_ANYARRAY, FLOAT8ARRAYOID, list_make1(state), InvalidOid, NULL);
+		return (Expr *) makeFuncExpr(funcid, FLOAT8OID, list_make3(states, flags[0], flags[1]), InvalidOid, InvalidOid,
+		                             COERCE_EXPLICIT_CALL);
+	}
+
+	Oid argtypes[5] = {INT8OID, NUMERICOID, NUMERICOID, BOOLOID, BOOLOID};
+	Oid funcid = ExtensionFunction("numeric_moments_result", 5, argtypes);
+	if (!OidIsValid(funcid))
+		return NULL;
+	/* x * x exactly: int8 products of int2/int4 (at most 2^62), numeric ones of int8 and numeric. */
+	Oid square_type = argtype == INT8OID || argtype == NUMERICOID ? NUMERICOID : INT8OID;
+	Expr *square = MakeOperator("*", Cast((Expr *) copyObject(arg), square_type),
+	                            Cast((Expr *) copyObject(arg), square_type), square_type);
+	Var *count = AddPartial(context, partial_count);
+	Var *sum = AddPartial(context, PartialLike(aggref, "sum", list_make1(copyObject(arg))));
+	Var *squares = AddPartial(context, PartialLike(aggref, "sum", list_make1(square)));
+	List *args = list_make5(Cast(SumOfCounts(count), INT8OID),
+	                        Cast((Expr *) MakeAggregate("sum", (Expr *) sum, InvalidOid, NULL), NUMERICOID),
+	                        Cast((Expr *) MakeAggregate("sum", (Expr *) squares, InvalidOid, NULL), NUMERICOID),
+	                        flags[0], flags[1]);
+	return (Expr *) makeFuncExpr(funcid, NUMERICOID, args, InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+}
+
 /*
  * The coordinator's expression for aggref, adding its partial aggregates to context, or NULL
  * when the aggregate cannot be split exactly.
@@ -148,9 +276,11 @@ SumOfCounts(Var *count)
 Expr *
 CombineAggref(CombineContext *context, Aggref *aggref)
 {
-	if (aggref->agglevelsup != 0 || aggref->aggkind != AGGKIND_NORMAL || aggref->aggdistinct != NIL ||
-	    aggref->aggorder != NIL || aggref->aggdirectargs != NIL || aggref->aggvariadic ||
-	    !IsBuiltinPgCatalog(aggref->aggfnoid))
+	if (aggref->agglevelsup != 0 || aggref->aggkind != AGGKIND_NORMAL || aggref->aggorder != NIL ||
+	    aggref->aggdirectargs != NIL || aggref->aggvariadic || !IsBuiltinPgCatalog(aggref->aggfnoid))
+		return NULL;
+	/* count(DISTINCT dist_col): each value is in one shard, the shards' counts add up. */
+	if (aggref->aggdistinct != NIL && !CountsDistinctDistributionColumn(context, aggref))
 		return NULL;
 
 	if (aggref->aggfnoid == F_COUNT_ || aggref->aggfnoid == F_COUNT_ANY)
@@ -219,6 +349,23 @@ CombineAggref(CombineContext *context, Aggref *aggref)
 		}
 		return (Expr *) makeFuncExpr(F_NUMERIC_DIV, NUMERICOID, list_make2(Cast(sum, NUMERICOID), count), InvalidOid,
 		                             InvalidOid, COERCE_EXPLICIT_CALL);
+	}
+	if (strcmp(name, "bool_and") == 0 || strcmp(name, "every") == 0 || strcmp(name, "bool_or") == 0)
+	{
+		/* NULLs are skipped at both levels; a shard with none of the group's values sends NULL. */
+		if (argtype != BOOLOID)
+			return NULL;
+		Var *partial = AddPartial(context, (Aggref *) copyObject(aggref));
+		return (Expr *) MakeAggregate(strcmp(name, "bool_or") == 0 ? "bool_or" : "bool_and", (Expr *) partial,
+		                              InvalidOid, NULL);
+	}
+	if (strcmp(name, "variance") == 0 || strcmp(name, "var_samp") == 0 || strcmp(name, "var_pop") == 0 ||
+	    strcmp(name, "stddev") == 0 || strcmp(name, "stddev_samp") == 0 || strcmp(name, "stddev_pop") == 0)
+	{
+		if (!IsNumericType(argtype))
+			return NULL;
+		return CombineMoments(context, aggref, arg, argtype, strstr(name, "_pop") == NULL,
+		                      strncmp(name, "stddev", 6) == 0);
 	}
 	return NULL;
 }
@@ -412,6 +559,27 @@ GroupsByDistributionColumn(Query *parse, const JoinedTables *joined)
 }
 
 /*
+ * Is aggref count(DISTINCT c) of a distribution column c of the joined tables, distinct under
+ * an equality of its hash opfamily and a deterministic collation? Then every value is in shards
+ * of one index and the shards' counts add up.
+ */
+bool
+CountsDistinctDistributionColumn(const CombineContext *context, const Aggref *aggref)
+{
+	if (aggref->aggfnoid != F_COUNT_ANY || list_length(aggref->args) != 1 || list_length(aggref->aggdistinct) != 1)
+		return false;
+	SortGroupClause *clause = (SortGroupClause *) linitial(aggref->aggdistinct);
+	Node *arg = (Node *) ((TargetEntry *) linitial(aggref->args))->expr;
+	Node *column = ResolveJoinAlias(context->parse, arg);
+	int k = DistributionColumnOf(context->joined, column);
+	if (k < 0)
+		return false;
+	Oid collation = ((Var *) column)->varcollid;
+	return IsDistributionEquality(clause->eqop, context->joined->tables[k]->dist_type) &&
+	       (!OidIsValid(collation) || get_collation_isdeterministic(collation));
+}
+
+/*
  * LIMIT n OFFSET m ORDER BY keys of non-collatable types (which sort the same on every node):
  * each shard sends only its first n + m groups, which hold every group of the answer (each
  * group is in one shard). Constants only; anything else is not limited on the shards.
@@ -499,11 +667,14 @@ WholeQueries(Query *parse, const JoinedTables *joined, Query **coordinator_out, 
 
 /* The partial path's queries: the coordinator combines each shard's partial aggregates per group. */
 bool
-PartialQueries(Query *parse, Query **coordinator_out, Query **worker_out, List **names_out, List **exprs_out)
+PartialQueries(Query *parse, const JoinedTables *joined, Query **coordinator_out, Query **worker_out, List **names_out,
+               List **exprs_out)
 {
 	CombineContext context;
 	memset(&context, 0, sizeof(context));
 	context.ok = true;
+	context.parse = parse;
+	context.joined = joined;
 	ListCell *cell;
 	foreach (cell, parse->groupClause)
 	{
@@ -560,7 +731,7 @@ PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_optio
 		if (stmt != NULL)
 			return stmt;
 	}
-	if (!PartialQueries(parse, &coordinator, &worker, &names, &exprs))
+	if (!PartialQueries(parse, &joined, &coordinator, &worker, &names, &exprs))
 		return NULL;
 	return PlanOverShardRows(parse, &joined, keep, coordinator, worker, names, exprs,
 	                         executor::ShardRowsKind::kPartialAggregates, NULL, query_string, cursor_options,

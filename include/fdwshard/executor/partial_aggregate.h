@@ -25,6 +25,12 @@ enum class ShardRowsKind
 CustomScan *MakeShardRowsScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
                               const ship::ShippedQuery *params, ShardRowsKind kind, const char *per_shard);
 
+/*
+ * The coordinator's half of split variance and stddev are SQL functions of this file:
+ * fdwshard.numeric_moments_result and fdwshard.float8_moments_result (see the planner's
+ * CombineMoments).
+ */
+
 /* Registers the custom scan methods. */
 void InitPartialAggregate(void);
 

@@ -17,9 +17,10 @@ namespace fdwshard::multi_shard
  * query (any built-in aggregate, HAVING, ORDER BY with the LIMIT when it can) and the
  * coordinator's query only orders and limits the shards' rows, through the same scan. NULL (the
  * caller plans it the ordinary way) for any other statement: other joins, subqueries, window
- * functions, DISTINCT, grouping sets, aggregates other than count, sum, min, max and avg on
- * built-in numeric types (min and max on a few more), or a part that cannot be shipped. parse
- * is not modified.
+ * functions, DISTINCT, grouping sets, aggregates other than count, sum, min, max, avg,
+ * variance and stddev on built-in numeric types (min and max on a few more), bool_and, bool_or,
+ * every and count(DISTINCT distribution column), or a part that cannot be shipped. parse is not
+ * modified.
  */
 PlannedStmt *PlanMultiShardAggregate(Query *parse, const char *query_string, int cursor_options,
                                      ParamListInfo bound_params);
