@@ -6,6 +6,8 @@ declare -A DESCRIBE=([select]="point SELECT by key" [agg]="per-tenant aggregate"
 	[insert]="single-row INSERT" [agg_all]="SELECT count(*), sum(amount) FROM events"
 	[agg_kind]="SELECT kind, count(*), avg(amount) FROM events GROUP BY kind"
 	[join_agg]="co-located events JOIN tenants ON tenant_id, count(*) and sum(amount) GROUP BY plan"
+	[top_n]="SELECT ... FROM events ORDER BY amount DESC, tenant_id, id LIMIT 10"
+	[stats_kind]="SELECT kind, stddev(amount), var_pop(amount), bool_or(amount > 990) FROM events GROUP BY kind"
 	[update_10pct]="UPDATE events SET touched = touched + 1 WHERE kind = 'k3' (10% of the rows)")
 
 # medians CSV: "system,shards,workload,median,runs" per measured combination (runs sorted; latencies

@@ -20,7 +20,7 @@ if [ $QUICK = 1 ]; then
 fi
 SHARD_COUNTS=${SHARD_COUNTS:-8 32 128 512}
 SYSTEMS=${SYSTEMS:-plain native_local native_fdw fdwshard_local fdwshard_remote}
-WORKLOADS=${WORKLOADS:-select_simple select_prepared agg_simple agg_prepared update_prepared insert_prepared agg_all agg_kind join_agg update_10pct}
+WORKLOADS=${WORKLOADS:-select_simple select_prepared agg_simple agg_prepared update_prepared insert_prepared agg_all agg_kind join_agg top_n stats_kind update_10pct}
 DURATION=${DURATION:-4}
 REPEATS=${REPEATS:-3}
 ITERATIONS=${ITERATIONS:-5}
@@ -35,7 +35,7 @@ source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
 
 # Latency workloads: multi-shard analytic statements, timed one at a time by a single client (the
 # script is the workload's own name); modifying ones run after every other workload, see below.
-LATENCY_WORKLOADS="agg_all agg_kind join_agg update_10pct"
+LATENCY_WORKLOADS="agg_all agg_kind join_agg top_n stats_kind update_10pct"
 MODIFYING_LATENCY_WORKLOADS="update_10pct"
 is_latency() { [[ " $LATENCY_WORKLOADS " == *" $1 "* ]]; }
 is_modifying_latency() { [[ " $MODIFYING_LATENCY_WORKLOADS " == *" $1 "* ]]; }
