@@ -268,15 +268,13 @@ ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *e
 
 		StringInfoData shards;
 		initStringInfo(&shards);
-		int64 rows = 0;
 		for (int j = i; j < scan->task_count; j++)
 			if (scan->tasks[j].nodeid == nodeid)
 			{
 				appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "", scan->tasks[j].shard_name);
-				rows += scan->tasks[j].rows;
+				if (rows_received)
+					appendStringInfo(&shards, " (rows received: " INT64_FORMAT ")", scan->tasks[j].rows);
 			}
-		if (rows_received)
-			appendStringInfo(&shards, " (rows received: " INT64_FORMAT ")", rows);
 		const catalog::CachedNode *shard_node = catalog::LookupNode(nodeid);
 		/* Host without port: regression output must not depend on the ports a test cluster got. */
 		const char *label = shard_node == NULL     ? psprintf("Node %d", nodeid)

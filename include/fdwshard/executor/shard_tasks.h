@@ -95,7 +95,7 @@ void ReScanShardTaskScan(CustomScanState *node);
 
 /*
  * EXPLAIN, after the scan's own properties: the nodes and their shards (rows_received: with
- * the rows each node's shards sent); VERBOSE adds each foreign shard's SQL.
+ * the rows each shard sent, or processed on the coordinator); VERBOSE adds each foreign shard's SQL.
  */
 void ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *es);
 
