@@ -8,11 +8,3 @@
 ALTER TABLE fdwshard.node ADD COLUMN system_identifier bigint, ADD UNIQUE (system_identifier, dbname);
 UPDATE fdwshard.node SET system_identifier = (SELECT system_identifier FROM pg_catalog.pg_control_system())
 WHERE is_local;
-
--- Multi-shard aggregates: the coordinator's half of variance and stddev split into the shards'
--- moments (count, sum, sum of squares; or float8 {N, Sx, Sxx} states), PostgreSQL's arithmetic.
-CREATE FUNCTION fdwshard.numeric_moments_result(count bigint, sum numeric, sum_of_squares numeric, sample bool,
-                                                stddev bool) RETURNS numeric
-    AS 'MODULE_PATHNAME', 'fdwshard_numeric_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION fdwshard.float8_moments_result(states float8[], sample bool, stddev bool) RETURNS float8
-    AS 'MODULE_PATHNAME', 'fdwshard_float8_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -160,14 +160,6 @@ CREATE FUNCTION fdwshard.drop_trigger() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'drop_trigger' LANGUAGE C;
 CREATE EVENT TRIGGER fdwshard_drop ON sql_drop EXECUTE FUNCTION fdwshard.drop_trigger();
 
--- Multi-shard aggregates: the coordinator's half of variance and stddev split into the shards'
--- moments (count, sum, sum of squares; or float8 {N, Sx, Sxx} states), PostgreSQL's arithmetic.
-CREATE FUNCTION fdwshard.numeric_moments_result(count bigint, sum numeric, sum_of_squares numeric, sample bool,
-                                                stddev bool) RETURNS numeric
-    AS 'MODULE_PATHNAME', 'fdwshard_numeric_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION fdwshard.float8_moments_result(states float8[], sample bool, stddev bool) RETURNS float8
-    AS 'MODULE_PATHNAME', 'fdwshard_float8_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
 -- Metadata cache ------------------------------------------------------------------------------
 
 -- Every change to the catalog tells every backend's metadata cache to drop its entries.

@@ -6,7 +6,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$(dirname "$0")/../../control/fdwshard.control")
-previous=0.1
+previous_versions="0.1 0.2" # every earlier release updates to the current one
 
 # Everything about the installed extension, one line per fact, sorted.
 describe='
@@ -45,28 +45,30 @@ UNION ALL SELECT $$schema acl $$ || coalesce(nspacl::text, $$-$$) FROM pg_namesp
 UNION ALL SELECT $$local node $$ || (to_jsonb(n) - $$dbname$$)::text FROM fdwshard.node n
 ORDER BY 1'
 
-for db in upgrade_fresh upgrade_updated; do
-	q "$COORDINATOR_PORT" postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-	q "$COORDINATOR_PORT" postgres "CREATE DATABASE $db" >/dev/null
-done
+q "$COORDINATOR_PORT" postgres "DROP DATABASE IF EXISTS upgrade_fresh WITH (FORCE)" >/dev/null
+q "$COORDINATOR_PORT" postgres "CREATE DATABASE upgrade_fresh" >/dev/null
 q "$COORDINATOR_PORT" upgrade_fresh "CREATE EXTENSION fdwshard CASCADE" >/dev/null
-out=$(q "$COORDINATOR_PORT" upgrade_updated "CREATE EXTENSION fdwshard VERSION '$previous' CASCADE" | grep -v NOTICE)
-check "version $previous installs" "CREATE EXTENSION" "$out"
-out=$(q "$COORDINATOR_PORT" upgrade_updated "ALTER EXTENSION fdwshard UPDATE")
-check "ALTER EXTENSION fdwshard UPDATE" "ALTER EXTENSION" "$out"
-check "updated to $current" "$current" "$(q "$COORDINATOR_PORT" upgrade_updated "SELECT extversion FROM pg_extension WHERE extname = 'fdwshard'")"
-
 fresh=$(q "$COORDINATOR_PORT" upgrade_fresh "$describe")
 echo "$fresh" | grep -q "^ERROR" && echo "$fresh"
-updated=$(q "$COORDINATOR_PORT" upgrade_updated "$describe")
 check "the description is not empty" "yes" "$([ "$(echo "$fresh" | grep -c '^function ')" -gt 5 ] && echo yes || echo no)"
-if [ "$fresh" = "$updated" ]; then
-	echo "   ok   updated equals fresh ($(echo "$fresh" | wc -l) facts)"
-else
-	echo "   FAIL updated differs from fresh:"
-	diff <(echo "$fresh") <(echo "$updated") | sed 's/^/        /' | cut -c1-300
-	failures=$((failures + 1))
-fi
+
+for previous in $previous_versions; do
+	q "$COORDINATOR_PORT" postgres "DROP DATABASE IF EXISTS upgrade_updated WITH (FORCE)" >/dev/null
+	q "$COORDINATOR_PORT" postgres "CREATE DATABASE upgrade_updated" >/dev/null
+	out=$(q "$COORDINATOR_PORT" upgrade_updated "CREATE EXTENSION fdwshard VERSION '$previous' CASCADE" | grep -v NOTICE)
+	check "version $previous installs" "CREATE EXTENSION" "$out"
+	out=$(q "$COORDINATOR_PORT" upgrade_updated "ALTER EXTENSION fdwshard UPDATE")
+	check "$previous: ALTER EXTENSION fdwshard UPDATE" "ALTER EXTENSION" "$out"
+	check "$previous: updated to $current" "$current" "$(q "$COORDINATOR_PORT" upgrade_updated "SELECT extversion FROM pg_extension WHERE extname = 'fdwshard'")"
+	updated=$(q "$COORDINATOR_PORT" upgrade_updated "$describe")
+	if [ "$fresh" = "$updated" ]; then
+		echo "   ok   $previous: updated equals fresh ($(echo "$fresh" | wc -l) facts)"
+	else
+		echo "   FAIL $previous: updated differs from fresh:"
+		diff <(echo "$fresh") <(echo "$updated") | sed 's/^/        /' | cut -c1-300
+		failures=$((failures + 1))
+	fi
+done
 
 for db in upgrade_fresh upgrade_updated; do q "$COORDINATOR_PORT" postgres "DROP DATABASE $db" >/dev/null; done
 exit $((failures > 0))

@@ -1,0 +1,185 @@
+-- fdwshard 0.3: catalog, SQL API and views (a fresh install; earlier versions run the fdwshard--0.1--0.2.sql, fdwshard--0.2--0.3.sql chain through ALTER EXTENSION fdwshard UPDATE).
+\echo Use "CREATE EXTENSION fdwshard CASCADE" to load this file. \quit
+
+CREATE SCHEMA fdwshard;
+GRANT USAGE ON SCHEMA fdwshard TO PUBLIC;
+
+-- Catalog ---------------------------------------------------------------------------------------
+
+-- Servers that hold shards. The coordinator is the one local node; workers have a postgres_fdw server.
+CREATE TABLE fdwshard.node (
+    nodeid int PRIMARY KEY,
+    host text NOT NULL,
+    port int NOT NULL CHECK (port BETWEEN 1 AND 65535),
+    dbname text NOT NULL,
+    is_local bool NOT NULL DEFAULT false,
+    should_have_shards bool NOT NULL DEFAULT true,
+    server_name name UNIQUE,
+    -- What the server is, whatever its address is spelled like: pg_control_system()'s
+    -- system_identifier (NULL for workers registered before 0.2), with dbname.
+    system_identifier bigint,
+    UNIQUE (host, port),
+    UNIQUE (system_identifier, dbname),
+    CHECK (is_local = (server_name IS NULL))
+);
+CREATE UNIQUE INDEX node_one_local ON fdwshard.node (is_local) WHERE is_local;
+CREATE SEQUENCE fdwshard.node_nodeid_seq START 2 OWNED BY fdwshard.node.nodeid;
+
+-- Tables whose shard i covers the same hash range and sits on the same node.
+CREATE TABLE fdwshard.colocation_group (
+    colocationid int PRIMARY KEY,
+    shard_count int NOT NULL CHECK (shard_count BETWEEN 1 AND 64000),
+    distribution_type regtype NOT NULL
+);
+CREATE SEQUENCE fdwshard.colocationid_seq OWNED BY fdwshard.colocation_group.colocationid;
+
+CREATE TABLE fdwshard.distributed_table (
+    logicalrelid regclass PRIMARY KEY,
+    distribution_column name NOT NULL,
+    colocationid int NOT NULL REFERENCES fdwshard.colocation_group
+);
+
+-- A shard is a hash range of one distributed table, stored in relation shard_relid.
+CREATE TABLE fdwshard.shard (
+    shardid bigint PRIMARY KEY,
+    logicalrelid regclass NOT NULL REFERENCES fdwshard.distributed_table ON DELETE CASCADE,
+    shard_index int NOT NULL CHECK (shard_index >= 0),
+    min_hash int NOT NULL,
+    max_hash int NOT NULL,
+    shard_relid regclass NOT NULL UNIQUE,
+    UNIQUE (logicalrelid, shard_index),
+    CHECK (min_hash <= max_hash)
+);
+CREATE SEQUENCE fdwshard.shardid_seq START 102008 OWNED BY fdwshard.shard.shardid;
+
+-- The node each shard lives on.
+CREATE TABLE fdwshard.placement (
+    shardid bigint PRIMARY KEY REFERENCES fdwshard.shard ON DELETE CASCADE,
+    nodeid int NOT NULL REFERENCES fdwshard.node
+);
+
+-- Keys enforced shard by shard (none can live on the partitioned table): each shard has the
+-- constraint or unique index <name>_<shardid>. Foreign keys pair shard i with the referenced
+-- table's shard i (co-located).
+CREATE TABLE fdwshard.shard_key (
+    logicalrelid regclass NOT NULL REFERENCES fdwshard.distributed_table ON DELETE CASCADE,
+    name name NOT NULL,
+    kind "char" NOT NULL CHECK (kind IN ('p', 'u', 'i', 'f')), -- primary key, unique, unique index, foreign key
+    referenced regclass REFERENCES fdwshard.distributed_table ON DELETE CASCADE,
+    PRIMARY KEY (logicalrelid, name),
+    CHECK ((kind = 'f') = (referenced IS NOT NULL))
+);
+
+GRANT SELECT ON ALL TABLES IN SCHEMA fdwshard TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.node', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.node_nodeid_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.colocation_group', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.colocationid_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.distributed_table', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.shard', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.shardid_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.placement', '');
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.shard_key', '');
+
+-- The coordinator is node 1 and holds shards until told otherwise.
+INSERT INTO fdwshard.node (nodeid, host, port, dbname, is_local, should_have_shards, system_identifier)
+VALUES (1, 'localhost', pg_catalog.current_setting('port')::int, pg_catalog.current_database(), true, true,
+        (SELECT system_identifier FROM pg_catalog.pg_control_system()));
+
+-- Views ----------------------------------------------------------------------------------------
+
+CREATE VIEW fdwshard.nodes AS
+SELECT nodeid, host, port, dbname, is_local, should_have_shards,
+       (SELECT count(*) FROM fdwshard.placement p WHERE p.nodeid = n.nodeid) AS shard_count,
+       server_name
+FROM fdwshard.node n
+ORDER BY nodeid;
+
+CREATE VIEW fdwshard.tables AS
+SELECT t.logicalrelid AS table_name, t.distribution_column, g.shard_count, t.colocationid
+FROM fdwshard.distributed_table t JOIN fdwshard.colocation_group g USING (colocationid)
+ORDER BY t.logicalrelid::text;
+
+CREATE VIEW fdwshard.shards AS
+SELECT s.logicalrelid AS table_name, s.shardid, c.relname::text AS shard_name,
+       s.min_hash, s.max_hash, p.nodeid, n.host, n.port, n.is_local
+FROM fdwshard.shard s
+JOIN fdwshard.placement p USING (shardid)
+JOIN fdwshard.node n USING (nodeid)
+JOIN pg_catalog.pg_class c ON c.oid = s.shard_relid
+ORDER BY s.logicalrelid::text, s.shard_index;
+
+GRANT SELECT ON fdwshard.nodes, fdwshard.tables, fdwshard.shards TO PUBLIC;
+
+-- SQL API (in pg_catalog: callable unqualified, whatever the search_path) -----------------------
+
+CREATE FUNCTION pg_catalog.fdwshard_hash(anyelement) RETURNS int4
+    AS 'MODULE_PATHNAME', 'fdwshard_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION pg_catalog.fdwshard_hash(anyelement) IS 'shard hash (xxHash, signed 32 bits) of a value';
+
+CREATE FUNCTION pg_catalog.fdwshard_add_node(host text, port int, dbname text DEFAULT pg_catalog.current_database())
+    RETURNS int AS 'MODULE_PATHNAME', 'fdwshard_add_node' LANGUAGE C;
+CREATE FUNCTION pg_catalog.fdwshard_add_node(host text, port int, dbname text, "user" text, password text DEFAULT NULL)
+    RETURNS int AS 'MODULE_PATHNAME', 'fdwshard_add_node' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_add_node(text, int, text) IS 'register a worker node';
+
+CREATE FUNCTION pg_catalog.fdwshard_remove_node(nodeid int) RETURNS void
+    AS 'MODULE_PATHNAME', 'fdwshard_remove_node' LANGUAGE C STRICT;
+CREATE FUNCTION pg_catalog.fdwshard_set_node_property(nodeid int, property text, value bool) RETURNS void
+    AS 'MODULE_PATHNAME', 'fdwshard_set_node_property' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_add_node(text, int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_add_node(text, int, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_remove_node(int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_set_node_property(int, text, bool) FROM PUBLIC;
+
+CREATE FUNCTION pg_catalog.create_distributed_table(table_name regclass, distribution_column text,
+                                                    shard_count int DEFAULT 32, colocate_with text DEFAULT 'default')
+    RETURNS void AS 'MODULE_PATHNAME', 'create_distributed_table' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.create_distributed_table(regclass, text, int, text)
+    IS 'hash-shard a table over the nodes that should have shards';
+
+CREATE FUNCTION pg_catalog.undistribute_table(table_name regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'undistribute_table' LANGUAGE C STRICT;
+COMMENT ON FUNCTION pg_catalog.undistribute_table(regclass)
+    IS 'bring every row of a distributed table back into one local table and remove its shards';
+
+CREATE FUNCTION pg_catalog.get_shard_id_for_distribution_column(table_name regclass, value anyelement)
+    RETURNS bigint AS 'MODULE_PATHNAME', 'get_shard_id_for_distribution_column' LANGUAGE C STABLE;
+
+CREATE FUNCTION fdwshard.run_command_on_node(nodeid int, command text) RETURNS text
+    AS 'MODULE_PATHNAME', 'run_command_on_node' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION fdwshard.run_command_on_node(int, text) FROM PUBLIC;
+
+-- Internals ------------------------------------------------------------------------------------
+
+CREATE FUNCTION fdwshard.relocate_row() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'relocate_row' LANGUAGE C;
+
+CREATE FUNCTION fdwshard.drop_trigger() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'drop_trigger' LANGUAGE C;
+CREATE EVENT TRIGGER fdwshard_drop ON sql_drop EXECUTE FUNCTION fdwshard.drop_trigger();
+
+-- Multi-shard aggregates: the coordinator's half of variance and stddev split into the shards'
+-- moments (count, sum, sum of squares; or float8 {N, Sx, Sxx} states), PostgreSQL's arithmetic.
+CREATE FUNCTION fdwshard.numeric_moments_result(count bigint, sum numeric, sum_of_squares numeric, sample bool,
+                                                stddev bool) RETURNS numeric
+    AS 'MODULE_PATHNAME', 'fdwshard_numeric_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION fdwshard.float8_moments_result(states float8[], sample bool, stddev bool) RETURNS float8
+    AS 'MODULE_PATHNAME', 'fdwshard_float8_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Metadata cache ------------------------------------------------------------------------------
+
+-- Every change to the catalog tells every backend's metadata cache to drop its entries.
+CREATE FUNCTION fdwshard.invalidate_metadata() RETURNS trigger
+    LANGUAGE C AS 'MODULE_PATHNAME', 'fdwshard_invalidate_metadata';
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.node
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.colocation_group
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.distributed_table
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.shard
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
+CREATE TRIGGER invalidate_metadata AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fdwshard.placement
+    FOR EACH STATEMENT EXECUTE FUNCTION fdwshard.invalidate_metadata();
