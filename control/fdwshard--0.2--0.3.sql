@@ -9,3 +9,16 @@ CREATE FUNCTION fdwshard.numeric_moments_result(count bigint, sum numeric, sum_o
     AS 'MODULE_PATHNAME', 'fdwshard_numeric_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION fdwshard.float8_moments_result(states float8[], sample bool, stddev bool) RETURNS float8
     AS 'MODULE_PATHNAME', 'fdwshard_float8_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- fdwshard.nodes shows each worker's health as this coordinator last saw it (new columns at the end;
+-- shared memory; the coordinator itself: server NULL, 'ok').
+CREATE FUNCTION fdwshard.node_health(server_name name, OUT health text, OUT last_ok timestamptz,
+                                     OUT last_error_at timestamptz, OUT last_error text)
+    AS 'MODULE_PATHNAME', 'fdwshard_node_health' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE VIEW fdwshard.nodes AS
+SELECT nodeid, host, port, dbname, is_local, should_have_shards,
+       (SELECT count(*) FROM fdwshard.placement p WHERE p.nodeid = n.nodeid) AS shard_count,
+       server_name, h.health, h.last_ok, h.last_error_at, h.last_error
+FROM fdwshard.node n, LATERAL fdwshard.node_health(n.server_name) h
+ORDER BY nodeid;

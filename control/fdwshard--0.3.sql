@@ -89,11 +89,16 @@ VALUES (1, 'localhost', pg_catalog.current_setting('port')::int, pg_catalog.curr
 
 -- Views ----------------------------------------------------------------------------------------
 
+-- Each worker's health as this coordinator last saw it (shared memory; the coordinator itself: NULL, 'ok').
+CREATE FUNCTION fdwshard.node_health(server_name name, OUT health text, OUT last_ok timestamptz,
+                                     OUT last_error_at timestamptz, OUT last_error text)
+    AS 'MODULE_PATHNAME', 'fdwshard_node_health' LANGUAGE C VOLATILE;
+
 CREATE VIEW fdwshard.nodes AS
 SELECT nodeid, host, port, dbname, is_local, should_have_shards,
        (SELECT count(*) FROM fdwshard.placement p WHERE p.nodeid = n.nodeid) AS shard_count,
-       server_name
-FROM fdwshard.node n
+       server_name, h.health, h.last_ok, h.last_error_at, h.last_error
+FROM fdwshard.node n, LATERAL fdwshard.node_health(n.server_name) h
 ORDER BY nodeid;
 
 CREATE VIEW fdwshard.tables AS

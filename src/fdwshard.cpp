@@ -11,6 +11,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/connection_budget.h"
+#include "fdwshard/remote/node_health.h"
 #include "fdwshard/remote/own_connection.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
@@ -41,6 +42,7 @@ extern "C"
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitOwnConnections();
 		fdwshard::remote::InitConnectionBudget();
+		fdwshard::remote::InitNodeHealth();
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
 		fdwshard::commands::InitUtilityHook();

@@ -2,6 +2,7 @@
 #include "fdwshard/remote/connection.h"
 
 #include "fdwshard/remote/connection_budget.h"
+#include "fdwshard/remote/node_health.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
@@ -172,7 +173,7 @@ IsNodeServer(Oid serverid)
  * postgres_fdw's connection to serverid for userid, in the local transaction (START TRANSACTION
  * at its first use), noted for abort on a frozen worker and set to the local isolation level.
  * Connecting is bounded by fdwshard.connect_timeout (PGCONNECT_TIMEOUT, see node_wait.cpp) but,
- * in PostgreSQL 15, not interruptible.
+ * in PostgreSQL 15, not interruptible. Whether it could connect goes to the node's health.
  */
 PGconn *
 Connection(Oid serverid, Oid userid, PgFdwConnState **state)
@@ -180,7 +181,18 @@ Connection(Oid serverid, Oid userid, PgFdwConnState **state)
 	LoadPostgresFdw();
 	UserMapping *mapping = GetUserMapping(userid, serverid);
 	HoldConnection(mapping, true);
-	PGconn *conn = get_connection(mapping, false, state);
+	PGconn *volatile conn = NULL;
+	PG_TRY();
+	{
+		conn = get_connection(mapping, false, state);
+	}
+	PG_CATCH();
+	{
+		RecordNodeError(serverid);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	RecordNodeOk(serverid);
 	NoteFdwConnection(conn);
 	transaction::SettleRemoteIsolation(mapping, conn);
 	return conn;

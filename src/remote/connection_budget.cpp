@@ -32,7 +32,7 @@ namespace
 {
 
 constexpr int kMaxWorkers = 512;
-constexpr int kTargetLength = 128;
+constexpr int kTargetLength = kWorkerTargetLength;
 
 /* One worker: host:port, as its foreign servers' options give them. */
 struct WorkerBudget
@@ -84,26 +84,6 @@ ShmemStartup(void)
 		ConditionVariableInit(&shared->released);
 	}
 	LWLockRelease(AddinShmemInitLock);
-}
-
-/* host:port of serverid's worker, as libpq would resolve the server's options (defaults included). */
-void
-WorkerTarget(Oid serverid, char *target)
-{
-	ForeignServer *server = GetForeignServer(serverid);
-	const char *host = NULL;
-	const char *port = NULL;
-	ListCell *cell;
-
-	foreach (cell, server->options)
-	{
-		DefElem *option = (DefElem *) lfirst(cell);
-		if (strcmp(option->defname, "host") == 0 || (host == NULL && strcmp(option->defname, "hostaddr") == 0))
-			host = defGetString(option);
-		else if (strcmp(option->defname, "port") == 0)
-			port = defGetString(option);
-	}
-	snprintf(target, kTargetLength, "%s:%s", host != NULL ? host : "", port != NULL ? port : DEF_PGPORT_STR);
 }
 
 /* The entry of target, made if missing; -1 when the table is full. Caller holds the lock exclusively. */
@@ -241,6 +221,26 @@ XactCallback(XactEvent event, void *)
 }
 
 } // namespace
+
+/* host:port of serverid's worker, as libpq would resolve the server's options (defaults included). */
+void
+WorkerTarget(Oid serverid, char *target)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	const char *host = NULL;
+	const char *port = NULL;
+	ListCell *cell;
+
+	foreach (cell, server->options)
+	{
+		DefElem *option = (DefElem *) lfirst(cell);
+		if (strcmp(option->defname, "host") == 0 || (host == NULL && strcmp(option->defname, "hostaddr") == 0))
+			host = defGetString(option);
+		else if (strcmp(option->defname, "port") == 0)
+			port = defGetString(option);
+	}
+	snprintf(target, kWorkerTargetLength, "%s:%s", host != NULL ? host : "", port != NULL ? port : DEF_PGPORT_STR);
+}
 
 BudgetSlot
 ReserveConnection(Oid serverid, bool wait, bool in_transaction)

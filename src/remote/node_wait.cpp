@@ -1,6 +1,9 @@
 /* Bounded waits on worker nodes (see remote/node_wait.h): connect timeout, bounded cancels, node names in errors. */
 #include "fdwshard/remote/node_wait.h"
 
+#include "fdwshard/remote/connection_budget.h"
+#include "fdwshard/remote/node_health.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -98,6 +101,7 @@ NodeErrorContext(void *arg)
 
 	if (code == ERRCODE_QUERY_CANCELED || ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION)
 		errcontext("%s %s", context->doing, context->node);
+	RecordNodeError(context->serverid);
 }
 
 /* One PQcancel handed to a thread; the thread owns it and frees it. */
@@ -139,7 +143,13 @@ CleanUpNotedConnections()
 		PGconn *conn = noted_connections[i];
 		if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_ACTIVE &&
 		    !CancelWithin(conn, connect_timeout_ms))
+		{
+			/* The server's host and port as the connection has them: no catalog access while aborting. */
+			char target[kWorkerTargetLength];
+			snprintf(target, sizeof(target), "%s:%s", PQhost(conn), PQport(conn));
+			RecordNodeFailureAt(target, "did not take a cancel request within fdwshard.connect_timeout");
 			BreakConnection(conn);
+		}
 	}
 }
 
@@ -201,6 +211,7 @@ AssignConnectTimeout(int value, void *)
 void
 PushNodeContext(NodeContext *context, Oid serverid, const char *doing)
 {
+	context->serverid = serverid;
 	context->node = NodeNameOf(serverid);
 	context->doing = doing;
 	context->callback.callback = NodeErrorContext;

@@ -7,6 +7,7 @@
 #include "fdwshard/remote/own_connection.h"
 
 #include "fdwshard/remote/connection.h"
+#include "fdwshard/remote/node_health.h"
 #include "fdwshard/remote/node_wait.h"
 
 namespace fdwshard::remote
@@ -107,7 +108,8 @@ CheckInterruptsOrGiveUp(OwnConnection *entry, PGresult *last)
 	}
 	PG_CATCH();
 	{
-		(void) CancelWithin(entry->conn, connect_timeout_ms);
+		if (!CancelWithin(entry->conn, connect_timeout_ms))
+			RecordNodeFailure(entry->serverid, "did not take a cancel request within fdwshard.connect_timeout");
 		PQclear(last);
 		Disconnect(entry);
 		PG_RE_THROW();
@@ -145,6 +147,7 @@ WaitForResult(OwnConnection *entry, const char *sql)
 	}
 	PopNodeContext(&context);
 	entry->in_flight = false;
+	RecordNodeOk(entry->serverid);
 	return last;
 }
 
@@ -211,6 +214,7 @@ ConnectWithin(ForeignServer *server, const char *const *keywords, const char *co
 		                    ? psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms)
 		                    : pchomp(PQerrorMessage(conn));
 		PQfinish(conn);
+		RecordNodeFailure(server->serverid, message);
 		ereport(ERROR,
 		        (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 		         errmsg("could not connect to server \"%s\"", server->servername), errdetail_internal("%s", message)));
@@ -241,6 +245,7 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	RecordNodeOk(entry->serverid);
 	entry->conn = conn;
 	entry->slot = slot;
 	entry->generation = ++last_generation;

@@ -9,6 +9,16 @@ namespace fdwshard::remote
 /* fdwshard.worker_connection_limit: connections to one worker from all backends (-1: no limit). */
 extern int worker_connection_limit;
 
+/* Room for a worker's "host:port" (longer ones are cut: such a worker shares its entries with others). */
+constexpr int kWorkerTargetLength = 128;
+
+/*
+ * host:port of serverid's worker, as libpq would resolve the server's options (defaults
+ * included): the key of what the coordinator keeps per worker in shared memory, shared by the
+ * databases and foreign servers that reach the same worker.
+ */
+void WorkerTarget(Oid serverid, char *target);
+
 /* A slot of the budget a connection holds; -1: none (no limit, or no slot taken). */
 using BudgetSlot = int;
 

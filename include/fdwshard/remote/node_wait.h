@@ -12,11 +12,13 @@ extern int connect_timeout_ms;
 /*
  * An error context that names the node (as "node N (host:port)") of a connection attempt or a
  * remote wait. It adds its line only to connection failures (class 08) and cancels or timeouts
- * (57014), so the worker's own errors read as they would on the worker.
+ * (57014), so the worker's own errors read as they would on the worker; connection failures are
+ * also recorded in the node's health (remote/node_health.h).
  */
 struct NodeContext
 {
 	ErrorContextCallback callback;
+	Oid serverid;      /* the node's server: a connection failure goes to its health */
 	const char *node;  /* "node 3 (127.0.0.1:5433)" */
 	const char *doing; /* "while connecting to" or "while waiting for" */
 };
