@@ -21,9 +21,13 @@ RequireSuperuser(const char *action)
 		                errhint("Ask a superuser to manage the nodes.")));
 }
 
-/* What a server is, whatever its address is spelled like: its cluster's system identifier and the database. */
+/*
+ * What a server is, whatever its address is spelled like: its cluster's system identifier and
+ * the database; and whether it can prepare transactions (two-phase commit needs it).
+ */
 const char *const kIdentityQuery = "SELECT (SELECT system_identifier FROM pg_catalog.pg_control_system())::text, "
-                                   "pg_catalog.current_database()::text";
+                                   "pg_catalog.current_database()::text, "
+                                   "pg_catalog.current_setting('max_prepared_transactions')::int4::text";
 
 /* Registering the coordinator as a worker would make it wait on its own locks through the loopback. */
 [[noreturn]] void
@@ -94,6 +98,7 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 	 */
 	char *system_identifier = NULL;
 	char *remote_dbname = NULL;
+	char *max_prepared_transactions = NULL;
 	try
 	{
 		pg::Call(
@@ -102,6 +107,7 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 			    PGresult *result = remote::ExecuteParams(serverid, kIdentityQuery, 0, NULL, NULL);
 			    system_identifier = pstrdup(PQgetvalue(result, 0, 0));
 			    remote_dbname = pstrdup(PQgetvalue(result, 0, 1));
+			    max_prepared_transactions = pstrdup(PQgetvalue(result, 0, 2));
 			    PQclear(result);
 		    });
 	}
@@ -126,6 +132,16 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 		                          SpiInt4(0, 1), SpiText(0, 2), SpiInt4(0, 3), remote_dbname),
 		                errhint("A server's database can be registered only once; to change its address, remove the "
 		                        "node (it must hold no shards) and add it again.")));
+	/* The error rolls back the server, user mapping and catalog row made above. */
+	if (atoi(max_prepared_transactions) <= 0)
+		ereport(ERROR,
+		        (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		         errmsg("node %s:%d does not allow prepared transactions", host, port),
+		         errdetail("Its max_prepared_transactions is %s; two-phase commit of transactions that write on "
+		                   "several nodes needs prepared transactions on every worker. Nothing was registered.",
+		                   max_prepared_transactions),
+		         errhint("Set max_prepared_transactions on the worker (at least its max_connections) and restart "
+		                 "it, then add the node again.")));
 	SpiRun("UPDATE fdwshard.node SET system_identifier = $2::bigint WHERE nodeid = $1",
 	       {Int4Arg(nodeid), TextArg(system_identifier)});
 	SPI_finish();
