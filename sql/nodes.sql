@@ -23,6 +23,9 @@ END $$;
 
 -- What is registered before (the coordinator is node 1, registered as localhost).
 SELECT nodeid, host, is_local FROM fdwshard.nodes;
+-- Health as this coordinator last saw it: setup reached every worker (timestamps vary: only whether set).
+SELECT nodeid, health, last_ok IS NOT NULL AS reached, last_error_at IS NULL AND last_error IS NULL AS no_error
+FROM fdwshard.nodes;
 CREATE TEMP TABLE registered AS
 SELECT (SELECT count(*) FROM fdwshard.node) AS nodes,
        (SELECT count(*) FROM pg_foreign_server) AS servers,

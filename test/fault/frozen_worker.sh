@@ -135,10 +135,14 @@ for name in scan scan_in_transaction scan_repeatable_read; do
 	check_contains "$name: statement_timeout" "canceling statement due to statement timeout" "$(cat "$work/$name.out")"
 done
 
+# fdwshard.nodes: the frozen worker unreachable (connect timeouts, cancels it did not take), the others ok.
+check "fdwshard.nodes: worker 2 unreachable while frozen" "1:ok 2:ok 3:unreachable" "$(q "$COORDINATOR_PORT" $db "SELECT string_agg(nodeid || ':' || health, ' ' ORDER BY nodeid) FROM fdwshard.nodes")"
+
 thaw
 wait
 check "data intact once worker 2 resumes" "$before" "$(q "$COORDINATOR_PORT" $db "SELECT count(*), sum(k), md5(string_agg(v, ',' ORDER BY k)) FROM t")"
 check "every shard answers again" "v$k1 v$k2 v$k3" "$(for k in $k1 $k2 $k3; do q "$COORDINATOR_PORT" $db "SELECT v FROM t WHERE k = $k"; done | tr '\n' ' ' | sed 's/ $//')"
 check "worker 2 in a transaction again" "v$k3" "$(q "$COORDINATOR_PORT" $db "BEGIN; UPDATE t SET v = v WHERE k = $k3; SELECT v FROM t WHERE k = $k3; COMMIT" | sed -n 3p)"
+check "fdwshard.nodes: worker 2 ok again" "ok" "$(q "$COORDINATOR_PORT" $db "SELECT health FROM fdwshard.nodes WHERE nodeid = 3")"
 if [ "$failures" -gt 0 ] || [ -n "${FROZEN_VERBOSE:-}" ]; then for f in "$work"/*.out; do echo "--- $f"; sed 's/^/        /' "$f"; done; fi
 exit $((failures > 0))
