@@ -13,6 +13,7 @@
 #include "fdwshard/remote/connection_budget.h"
 #include "fdwshard/remote/own_connection.h"
 #include "fdwshard/remote/node_wait.h"
+#include "fdwshard/transaction/recovery_worker.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
 extern "C"
@@ -43,6 +44,7 @@ extern "C"
 		fdwshard::remote::InitConnectionBudget();
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
+		fdwshard::transaction::InitRecoveryWorker();
 		fdwshard::commands::InitUtilityHook();
 	}
 }
