@@ -9,3 +9,10 @@ CREATE FUNCTION fdwshard.numeric_moments_result(count bigint, sum numeric, sum_o
     AS 'MODULE_PATHNAME', 'fdwshard_numeric_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION fdwshard.float8_moments_result(states float8[], sample bool, stddev bool) RETURNS float8
     AS 'MODULE_PATHNAME', 'fdwshard_float8_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Two-phase commit: a recovery pass on demand (the background worker runs one every fdwshard.recovery_interval).
+CREATE FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() RETURNS int
+    AS 'MODULE_PATHNAME', 'fdwshard_recover_prepared_transactions' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions()
+    IS 'commit or roll back the prepared transactions this coordinator left on the workers';
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() FROM PUBLIC;
