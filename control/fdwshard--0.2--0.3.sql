@@ -22,3 +22,10 @@ SELECT nodeid, host, port, dbname, is_local, should_have_shards,
        server_name, h.health, h.last_ok, h.last_error_at, h.last_error
 FROM fdwshard.node n, LATERAL fdwshard.node_health(n.server_name) h
 ORDER BY nodeid;
+
+-- Two-phase commit: a recovery pass on demand (the background worker runs one every fdwshard.recovery_interval).
+CREATE FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() RETURNS int
+    AS 'MODULE_PATHNAME', 'fdwshard_recover_prepared_transactions' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions()
+    IS 'commit or roll back the prepared transactions this coordinator left on the workers';
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() FROM PUBLIC;

@@ -138,6 +138,13 @@ REVOKE ALL ON FUNCTION pg_catalog.fdwshard_add_node(text, int, text, text, text)
 REVOKE ALL ON FUNCTION pg_catalog.fdwshard_remove_node(int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_catalog.fdwshard_set_node_property(int, text, bool) FROM PUBLIC;
 
+-- Two-phase commit: a recovery pass on demand (the background worker runs one every fdwshard.recovery_interval).
+CREATE FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() RETURNS int
+    AS 'MODULE_PATHNAME', 'fdwshard_recover_prepared_transactions' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions()
+    IS 'commit or roll back the prepared transactions this coordinator left on the workers';
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() FROM PUBLIC;
+
 CREATE FUNCTION pg_catalog.create_distributed_table(table_name regclass, distribution_column text,
                                                     shard_count int DEFAULT 32, colocate_with text DEFAULT 'default')
     RETURNS void AS 'MODULE_PATHNAME', 'create_distributed_table' LANGUAGE C;

@@ -14,6 +14,7 @@
 #include "fdwshard/remote/node_health.h"
 #include "fdwshard/remote/own_connection.h"
 #include "fdwshard/remote/node_wait.h"
+#include "fdwshard/transaction/recovery_worker.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
 extern "C"
@@ -45,6 +46,7 @@ extern "C"
 		fdwshard::remote::InitNodeHealth();
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
+		fdwshard::transaction::InitRecoveryWorker();
 		fdwshard::commands::InitUtilityHook();
 	}
 }
