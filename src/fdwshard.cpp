@@ -14,6 +14,7 @@
 #include "fdwshard/remote/own_connection.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
+#include "fdwshard/transaction/two_phase.h"
 
 extern "C"
 {
@@ -43,6 +44,7 @@ extern "C"
 		fdwshard::remote::InitConnectionBudget();
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
+		fdwshard::transaction::InitTwoPhaseCommit();
 		fdwshard::commands::InitUtilityHook();
 	}
 }
