@@ -29,3 +29,13 @@ CREATE FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() RETURNS int
 COMMENT ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions()
     IS 'commit or roll back the prepared transactions this coordinator left on the workers';
 REVOKE ALL ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() FROM PUBLIC;
+-- Two-phase commit: the commit decision for each remote transaction a multi-node transaction
+-- prepared, written by the committing transaction itself. Recovery commits the prepared
+-- transactions that have a row and rolls back those that have none, then deletes rows nobody
+-- needs any more.
+CREATE TABLE fdwshard.transactions (
+    gid text PRIMARY KEY,
+    nodeid int NOT NULL,
+    created timestamptz NOT NULL
+);
+GRANT SELECT ON fdwshard.transactions TO PUBLIC;

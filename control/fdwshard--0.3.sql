@@ -180,6 +180,17 @@ CREATE FUNCTION fdwshard.numeric_moments_result(count bigint, sum numeric, sum_o
 CREATE FUNCTION fdwshard.float8_moments_result(states float8[], sample bool, stddev bool) RETURNS float8
     AS 'MODULE_PATHNAME', 'fdwshard_float8_moments_result' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- Two-phase commit: the commit decision for each remote transaction a multi-node transaction
+-- prepared, written by the committing transaction itself. Recovery commits the prepared
+-- transactions that have a row and rolls back those that have none, then deletes rows nobody
+-- needs any more.
+CREATE TABLE fdwshard.transactions (
+    gid text PRIMARY KEY,
+    nodeid int NOT NULL,
+    created timestamptz NOT NULL
+);
+GRANT SELECT ON fdwshard.transactions TO PUBLIC;
+
 -- Metadata cache ------------------------------------------------------------------------------
 
 -- Every change to the catalog tells every backend's metadata cache to drop its entries.

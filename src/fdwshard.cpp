@@ -16,6 +16,7 @@
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/recovery_worker.h"
 #include "fdwshard/transaction/remote_isolation.h"
+#include "fdwshard/transaction/two_phase.h"
 
 extern "C"
 {
@@ -47,6 +48,7 @@ extern "C"
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();
 		fdwshard::transaction::InitRecoveryWorker();
+		fdwshard::transaction::InitTwoPhaseCommit();
 		fdwshard::commands::InitUtilityHook();
 	}
 }

@@ -107,7 +107,8 @@ Execute(RemoteScanState *state)
 	if (XactIsoLevel == XACT_READ_COMMITTED && transaction::IsWholeTransaction(estate))
 		state->result = remote::ExecuteAutocommit(state->serverid, state->sql, count, types, values);
 	else
-		state->result = remote::ExecuteParams(state->serverid, state->sql, count, types, values);
+		state->result =
+		    remote::ExecuteParams(state->serverid, state->sql, count, types, values, state->operation != CMD_SELECT);
 	state->executed = true;
 	state->next_row = 0;
 

@@ -88,7 +88,8 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 			remote::ReportRemoteError(NULL, channel->conn, task->sql);
 	}
 	else
-		channel->conn = remote::SendParams(channel->serverid, task->sql, run->nparams, run->types, run->values);
+		channel->conn = remote::SendParams(channel->serverid, task->sql, run->nparams, run->types, run->values,
+		                                   !run->scan->read_only);
 	channel->running = task_index;
 	return true;
 }

@@ -104,7 +104,7 @@ AddNode(const char *host, int32 port, const char *dbname, const char *user, cons
 		pg::Call(
 		    [&]
 		    {
-			    PGresult *result = remote::ExecuteParams(serverid, kIdentityQuery, 0, NULL, NULL);
+			    PGresult *result = remote::ExecuteParams(serverid, kIdentityQuery, 0, NULL, NULL, false);
 			    system_identifier = pstrdup(PQgetvalue(result, 0, 0));
 			    remote_dbname = pstrdup(PQgetvalue(result, 0, 1));
 			    max_prepared_transactions = pstrdup(PQgetvalue(result, 0, 2));

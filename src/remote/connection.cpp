@@ -5,6 +5,7 @@
 #include "fdwshard/remote/node_health.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
+#include "fdwshard/transaction/two_phase.h"
 
 /* postgres_fdw's exported connection API (contrib/postgres_fdw/postgres_fdw.h, PostgreSQL 15). */
 extern "C"
@@ -49,7 +50,9 @@ struct HeldConnection
 	Oid user_mapping; /* hash key */
 	Oid serverid;
 	BudgetSlot slot;
-	LocalTransactionId used_lxid; /* the last local transaction that used it */
+	LocalTransactionId used_lxid;    /* the last local transaction that used it */
+	LocalTransactionId written_lxid; /* the last local transaction that may have written through it */
+	PGconn *conn;                    /* as postgres_fdw handed it out in used_lxid */
 };
 
 /* Owned by this file for the life of the backend. */
@@ -113,6 +116,8 @@ HoldConnection(UserMapping *mapping, bool use)
 		held->serverid = mapping->serverid;
 		held->slot = -1;
 		held->used_lxid = InvalidLocalTransactionId;
+		held->written_lxid = InvalidLocalTransactionId;
+		held->conn = NULL;
 	}
 	/* Marked used first: a wait for the slot must not close what this transaction already holds. */
 	if (use)
@@ -126,6 +131,8 @@ HoldConnection(UserMapping *mapping, bool use)
 		{
 			held->serverid = mapping->serverid;
 			held->used_lxid = use ? MyProc->lxid : InvalidLocalTransactionId;
+			held->written_lxid = InvalidLocalTransactionId;
+			held->conn = NULL;
 		}
 		held->slot = slot;
 	}
@@ -176,7 +183,7 @@ IsNodeServer(Oid serverid)
  * in PostgreSQL 15, not interruptible. Whether it could connect goes to the node's health.
  */
 PGconn *
-Connection(Oid serverid, Oid userid, PgFdwConnState **state)
+Connection(Oid serverid, Oid userid, PgFdwConnState **state, bool writes)
 {
 	LoadPostgresFdw();
 	UserMapping *mapping = GetUserMapping(userid, serverid);
@@ -194,6 +201,13 @@ Connection(Oid serverid, Oid userid, PgFdwConnState **state)
 	PG_END_TRY();
 	RecordNodeOk(serverid);
 	NoteFdwConnection(conn);
+	HeldConnection *held = (HeldConnection *) hash_search(held_connections, &mapping->umid, HASH_FIND, NULL);
+	held->conn = conn;
+	if (writes && held->written_lxid != MyProc->lxid)
+	{
+		held->written_lxid = MyProc->lxid;
+		transaction::NoteRemoteWrite();
+	}
 	transaction::SettleRemoteIsolation(mapping, conn);
 	return conn;
 }
@@ -205,7 +219,7 @@ Run(Oid serverid, const char *sql, PGconn **conn_out)
 	NodeContext context;
 
 	PushNodeContext(&context, serverid, "while waiting for");
-	PGconn *conn = Connection(serverid, GetUserId(), &state);
+	PGconn *conn = Connection(serverid, GetUserId(), &state, true);
 	PGresult *result = exec_query(conn, sql, state);
 	PopNodeContext(&context);
 	ExecStatusType status = PQresultStatus(result);
@@ -251,13 +265,13 @@ QueryOnServer(Oid serverid, const char *sql)
 }
 
 PGconn *
-SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
+SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values, bool writes)
 {
 	PgFdwConnState *state = NULL;
 	NodeContext context;
 
 	PushNodeContext(&context, serverid, "while waiting for");
-	PGconn *conn = Connection(serverid, GetUserId(), &state);
+	PGconn *conn = Connection(serverid, GetUserId(), &state, writes);
 	/* Let a pending asynchronous foreign scan on this connection collect its result first. */
 	if (state != NULL && state->pendingAreq != NULL)
 		PQclear(exec_query(conn, "", state));
@@ -284,9 +298,9 @@ FinishParams(Oid serverid, PGconn *conn, const char *sql)
 }
 
 PGresult *
-ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values)
+ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values, bool writes)
 {
-	return FinishParams(serverid, SendParams(serverid, sql, nparams, types, values), sql);
+	return FinishParams(serverid, SendParams(serverid, sql, nparams, types, values, writes), sql);
 }
 
 void
@@ -311,11 +325,35 @@ ResetTransmissionModes(int nest_level)
 }
 
 void
-SettleConnection(Oid serverid, Oid userid)
+SettleConnection(Oid serverid, Oid userid, bool writes)
 {
 	PgFdwConnState *state = NULL;
 
-	(void) Connection(serverid, userid, &state);
+	(void) Connection(serverid, userid, &state, writes);
+}
+
+int
+WrittenConnections(WrittenConnection **connections_out)
+{
+	*connections_out = NULL;
+	if (held_connections == NULL)
+		return 0;
+	HASH_SEQ_STATUS status;
+	HeldConnection *held;
+	int count = 0;
+	WrittenConnection *connections = (WrittenConnection *) palloc0(sizeof(WrittenConnection) * hash_get_num_entries(held_connections) + 1);
+
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+		if (held->written_lxid == MyProc->lxid && held->used_lxid == MyProc->lxid && held->conn != NULL)
+		{
+			connections[count].user_mapping = held->user_mapping;
+			connections[count].serverid = held->serverid;
+			connections[count].conn = held->conn;
+			count++;
+		}
+	*connections_out = connections;
+	return count;
 }
 
 void

@@ -59,13 +59,16 @@ IsNodeServer(Oid serverid)
 	return strncmp(server->servername, "fdwshard_node_", strlen("fdwshard_node_")) == 0;
 }
 
-/* Settles serverid's connection for userid (0: the current user), as postgres_fdw picks it. */
+/*
+ * Settles serverid's connection for userid (0: the current user), as postgres_fdw picks it;
+ * writes: the statement changes data there (two-phase commit counts the worker).
+ */
 void
-SettleServer(Oid serverid, Oid userid)
+SettleServer(Oid serverid, Oid userid, bool writes)
 {
 	if (!IsNodeServer(serverid))
 		return;
-	remote::SettleConnection(serverid, OidIsValid(userid) ? userid : GetUserId());
+	remote::SettleConnection(serverid, OidIsValid(userid) ? userid : GetUserId(), writes);
 }
 
 Oid
@@ -76,12 +79,13 @@ ServerOf(Relation rel)
 	           : InvalidOid;
 }
 
-/* The distinct servers of a distributed table's remote shards, when its connections need settling. */
+/*
+ * The distinct servers of a distributed table's remote shards: their connections are settled
+ * at every isolation level, so that two-phase commit knows every worker a statement wrote on.
+ */
 List *
 TableServers(Oid relid)
 {
-	if (XactIsoLevel != XACT_READ_COMMITTED)
-		return NIL;
 	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
 	if (table == NULL)
 		return NIL;
@@ -101,16 +105,22 @@ struct PlanConnections
 	EState *estate;
 	List *servers; /* Oid */
 	List *users;   /* Oid, same length: checkAsUser (0: the current user) */
+	List *writes;  /* int, same length: 1 when the plan changes data through the connection */
 };
 
 void
-AddConnection(PlanConnections *connections, Oid serverid, Oid userid)
+AddConnection(PlanConnections *connections, Oid serverid, Oid userid, bool writes)
 {
 	for (int i = 0; i < list_length(connections->servers); i++)
 		if (list_nth_oid(connections->servers, i) == serverid && list_nth_oid(connections->users, i) == userid)
+		{
+			if (writes)
+				list_nth_cell(connections->writes, i)->int_value = 1;
 			return;
+		}
 	connections->servers = lappend_oid(connections->servers, serverid);
 	connections->users = lappend_oid(connections->users, userid);
+	connections->writes = lappend_int(connections->writes, writes ? 1 : 0);
 }
 
 /* Foreign scans, direct modifications and foreign result relations the executor just opened. */
@@ -127,7 +137,8 @@ CollectPlanConnections(PlanState *planstate, void *context)
 		ForeignScan *scan = (ForeignScan *) planstate->plan;
 		Index rtindex = scan->scan.scanrelid > 0 ? scan->scan.scanrelid : bms_next_member(scan->fs_relids, -1);
 		if (rtindex > 0 && OidIsValid(scan->fs_server))
-			AddConnection(connections, scan->fs_server, exec_rt_fetch(rtindex, estate)->checkAsUser);
+			AddConnection(connections, scan->fs_server, exec_rt_fetch(rtindex, estate)->checkAsUser,
+			              scan->operation != CMD_SELECT);
 	}
 	else if (IsA(planstate, ModifyTableState))
 	{
@@ -137,7 +148,8 @@ CollectPlanConnections(PlanState *planstate, void *context)
 			ResultRelInfo *info = &modify->resultRelInfo[i];
 			Oid serverid = ServerOf(info->ri_RelationDesc);
 			if (OidIsValid(serverid))
-				AddConnection(connections, serverid, exec_rt_fetch(info->ri_RangeTableIndex, estate)->checkAsUser);
+				AddConnection(connections, serverid, exec_rt_fetch(info->ri_RangeTableIndex, estate)->checkAsUser,
+				              true);
 		}
 		/* Rows routed into foreign shards open their connections mid-statement: settle them all now. */
 		if (modify->rootResultRelInfo != NULL &&
@@ -146,7 +158,7 @@ CollectPlanConnections(PlanState *planstate, void *context)
 		{
 			ListCell *cell;
 			foreach (cell, TableServers(RelationGetRelid(modify->rootResultRelInfo->ri_RelationDesc)))
-				AddConnection(connections, lfirst_oid(cell), InvalidOid);
+				AddConnection(connections, lfirst_oid(cell), InvalidOid, true);
 		}
 	}
 	return planstate_tree_walker(
@@ -187,12 +199,14 @@ SettleExecutorStart(QueryDesc *query_desc, int eflags)
 	}
 	if (!has_foreign)
 		return;
-	PlanConnections connections = {query_desc->estate, NIL, NIL};
+	PlanConnections connections = {query_desc->estate, NIL, NIL, NIL};
 	(void) CollectPlanConnections(query_desc->planstate, &connections);
 	for (int i = 0; i < list_length(connections.servers); i++)
-		SettleServer(list_nth_oid(connections.servers, i), list_nth_oid(connections.users, i));
+		SettleServer(list_nth_oid(connections.servers, i), list_nth_oid(connections.users, i),
+		             list_nth_int(connections.writes, i) != 0);
 	list_free(connections.servers);
 	list_free(connections.users);
+	list_free(connections.writes);
 }
 
 void
@@ -202,13 +216,17 @@ ExecutorStartHook(QueryDesc *query_desc, int eflags)
 }
 
 void
-SettleRelation(RangeVar *relation)
+SettleRelation(RangeVar *relation, bool writes)
 {
 	Oid relid = RangeVarGetRelid(relation, NoLock, true);
 	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE)
-		SettleServer(GetForeignTable(relid)->serverid, InvalidOid); /* a foreign shard named directly */
+		SettleServer(GetForeignTable(relid)->serverid, InvalidOid, writes); /* a foreign shard named directly */
 	else if (OidIsValid(relid))
-		SettleTableConnections(relid);
+	{
+		ListCell *cell;
+		foreach (cell, TableServers(relid))
+			SettleServer(lfirst_oid(cell), InvalidOid, writes);
+	}
 }
 
 } // namespace
@@ -230,35 +248,25 @@ SettleRemoteIsolation(UserMapping *mapping, PGconn *conn)
 }
 
 void
-SettleTableConnections(Oid relid)
-{
-	ListCell *cell;
-	foreach (cell, TableServers(relid))
-		SettleServer(lfirst_oid(cell), InvalidOid);
-}
-
-void
 SettleForUtility(Node *parsetree)
 {
-	if (XactIsoLevel != XACT_READ_COMMITTED)
-		return;
 	ListCell *cell;
 	switch (nodeTag(parsetree))
 	{
 		case T_CopyStmt: /* COPY FROM routes rows into foreign shards, opening their connections */
 			if (((CopyStmt *) parsetree)->is_from && ((CopyStmt *) parsetree)->relation != NULL)
-				SettleRelation(((CopyStmt *) parsetree)->relation);
+				SettleRelation(((CopyStmt *) parsetree)->relation, true);
 			break;
 		case T_TruncateStmt: /* postgres_fdw truncates foreign shards on its connections */
 			foreach (cell, ((TruncateStmt *) parsetree)->relations)
-				SettleRelation((RangeVar *) lfirst(cell));
+				SettleRelation((RangeVar *) lfirst(cell), true);
 			break;
 		case T_VacuumStmt: /* ANALYZE samples foreign shards on postgres_fdw's connections */
 			foreach (cell, ((VacuumStmt *) parsetree)->rels)
 			{
 				VacuumRelation *vrel = (VacuumRelation *) lfirst(cell);
 				if (vrel->relation != NULL)
-					SettleRelation(vrel->relation);
+					SettleRelation(vrel->relation, false);
 			}
 			break;
 		default:

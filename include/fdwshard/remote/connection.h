@@ -6,7 +6,10 @@
 namespace fdwshard::remote
 {
 
-/* Runs a command on the server in the local transaction; a remote error becomes a local ERROR. */
+/*
+ * Runs a command on the server in the local transaction; a remote error becomes a local ERROR.
+ * It and QueryOnServer count as writes for the transaction's commit (transaction/two_phase.h).
+ */
 void ExecuteOnServer(Oid serverid, const char *sql);
 
 /* Runs sql on the server and returns the first column of the first row, or the command tag. */
@@ -15,16 +18,19 @@ char *QueryOnServer(Oid serverid, const char *sql);
 /*
  * Runs sql with text parameters (types must exist on the worker: built-in) in one round trip on
  * the session's connection to serverid, inside the remote transaction. Returns the result (free
- * with PQclear); a remote error becomes a local ERROR with the worker's SQLSTATE.
+ * with PQclear); a remote error becomes a local ERROR with the worker's SQLSTATE. writes: sql may
+ * change something, so the commit must count the worker as written (transaction/two_phase.h).
  */
-PGresult *ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
+PGresult *ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values,
+                        bool writes);
 
 /*
  * ExecuteParams in two halves, so statements on several workers run at once: SendParams sends
  * without waiting and returns the connection; FinishParams waits for that statement's result.
  * Until FinishParams, nothing else may use the connection.
  */
-PGconn *SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values);
+PGconn *SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values,
+                   bool writes);
 PGresult *FinishParams(Oid serverid, PGconn *conn, const char *sql);
 
 /* Raises the error in result (or the connection's) as postgres_fdw does, with the worker's SQLSTATE; frees result. */
@@ -36,7 +42,23 @@ void ResetTransmissionModes(int nest_level);
 
 /* Opens (or reuses) postgres_fdw's connection of userid to serverid in the remote transaction, and settles its
  * isolation. */
-void SettleConnection(Oid serverid, Oid userid);
+void SettleConnection(Oid serverid, Oid userid, bool writes);
+
+/* A postgres_fdw connection the current transaction may have written through (see WrittenConnections). */
+struct WrittenConnection
+{
+	Oid user_mapping;
+	Oid serverid;
+	PGconn *conn;
+};
+
+/*
+ * The postgres_fdw connections this local transaction may have written through: those handed
+ * out with writes (statements sent by fdwshard that change data or schema, plans' foreign
+ * modifications, rows routed into foreign shards, COPY, TRUNCATE). Returns their count and a
+ * palloc'd array.
+ */
+int WrittenConnections(WrittenConnection **connections_out);
 
 /* Runs a command without result rows on a connection postgres_fdw handed out; errors as postgres_fdw reports them. */
 void ExecuteOnConnection(PGconn *conn, const char *sql);

@@ -16,10 +16,9 @@ namespace fdwshard::transaction
  */
 void SettleRemoteIsolation(UserMapping *mapping, PGconn *conn);
 
-/* Settles the connections of every remote shard of a distributed table for the current user. */
-void SettleTableConnections(Oid relid);
-
-/* Before COPY FROM, TRUNCATE or ANALYZE of a distributed table: postgres_fdw reaches its shards outside the executor.
+/*
+ * Before COPY FROM, TRUNCATE or ANALYZE of a distributed table: postgres_fdw reaches its shards
+ * outside the executor. At every isolation level; COPY and TRUNCATE count as writes.
  */
 void SettleForUtility(Node *parsetree);
 
