@@ -5,6 +5,11 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/transaction/recovery.h"
 
+extern "C"
+{
+#include "utils/timeout.h"
+}
+
 namespace fdwshard::transaction
 {
 
@@ -208,6 +213,8 @@ DatabaseStillVisitable(void)
  * owner's (fdwshard_add_node creates them for the user who adds the node). Returns how many
  * prepared transactions it resolved, or -1 when it skipped the database.
  */
+constexpr int kPassTimeoutMs = 60000;
+
 int
 RecoverCurrentDatabase(const char *dbname)
 {
@@ -227,7 +234,10 @@ RecoverCurrentDatabase(const char *dbname)
 		GetUserIdAndSecContext(&saved_user, &saved_security_context);
 		SetUserIdAndSecContext(catalog::CatalogOwner(), saved_security_context | SECURITY_LOCAL_USERID_CHANGE);
 		pgstat_report_activity(STATE_RUNNING, "fdwshard recovery pass");
+		/* A frozen worker must not hold the launcher, and every other database, for good. */
+		enable_timeout_after(STATEMENT_TIMEOUT, kPassTimeoutMs);
 		resolved = RecoverPreparedTransactions();
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		/* On error, the transaction's abort puts the user back. */
 		SetUserIdAndSecContext(saved_user, saved_security_context);
 	}

@@ -20,12 +20,16 @@ chmod 755 "$work"
 configure() { # CLIENTS LIMIT
 	q "$COORDINATOR_PORT" postgres "ALTER SYSTEM SET max_connections = $1" >/dev/null
 	q "$COORDINATOR_PORT" postgres "ALTER SYSTEM SET fdwshard.worker_connection_limit = $2" >/dev/null
+	# Recovery passes connect to the workers too: none while the workers' sessions are counted.
+	q "$COORDINATOR_PORT" postgres "ALTER SYSTEM SET fdwshard.recovery_interval = 0" >/dev/null
 	for port in "$WORKER1_PORT" "$WORKER2_PORT"; do q "$port" postgres "ALTER SYSTEM SET max_connections = 100" >/dev/null; done
 	for name in "${CLUSTER_NODES[@]}"; do node_stop "$name"; node_restart "$name"; done
 }
 restore() {
 	for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
-		q "$port" postgres "ALTER SYSTEM RESET max_connections; ALTER SYSTEM RESET fdwshard.worker_connection_limit" >/dev/null 2>&1
+		for setting in max_connections fdwshard.worker_connection_limit fdwshard.recovery_interval; do
+			q "$port" postgres "ALTER SYSTEM RESET $setting" >/dev/null # one statement: not in a transaction block
+		done
 	done
 	for name in "${CLUSTER_NODES[@]}"; do node_stop "$name"; node_restart "$name"; done
 }

@@ -9,10 +9,12 @@ source "$(dirname "$0")/lib.sh"
 db=fault_two_phase
 fresh_db $db
 for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
-	q "$port" postgres "ALTER SYSTEM SET synchronous_commit = on; SELECT pg_reload_conf()" >/dev/null
+	q "$port" postgres "ALTER SYSTEM SET synchronous_commit = on" >/dev/null # alone: not in a transaction block
+	q "$port" postgres "SELECT pg_reload_conf()" >/dev/null
 done
 # Recovery runs when the test asks, so that its counts are the test's.
-q "$COORDINATOR_PORT" postgres "ALTER SYSTEM SET fdwshard.recovery_interval = 0; SELECT pg_reload_conf()" >/dev/null
+q "$COORDINATOR_PORT" postgres "ALTER SYSTEM SET fdwshard.recovery_interval = 0" >/dev/null
+q "$COORDINATOR_PORT" postgres "SELECT pg_reload_conf()" >/dev/null
 
 q "$COORDINATOR_PORT" $db "CREATE TABLE accounts (tenant int PRIMARY KEY, balance int NOT NULL);
     SELECT create_distributed_table('accounts', 'tenant', shard_count := 6);
@@ -130,8 +132,10 @@ recover >/dev/null
 check "the decision log is empty once nothing is in doubt" "0" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM fdwshard.transactions")"
 
 for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
-	q "$port" postgres "ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()" >/dev/null
+	q "$port" postgres "ALTER SYSTEM RESET synchronous_commit" >/dev/null
+	q "$port" postgres "SELECT pg_reload_conf()" >/dev/null
 done
-q "$COORDINATOR_PORT" postgres "ALTER SYSTEM RESET fdwshard.recovery_interval; SELECT pg_reload_conf()" >/dev/null
+q "$COORDINATOR_PORT" postgres "ALTER SYSTEM RESET fdwshard.recovery_interval" >/dev/null
+q "$COORDINATOR_PORT" postgres "SELECT pg_reload_conf()" >/dev/null
 for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do q "$port" postgres "DROP DATABASE $db WITH (FORCE)" >/dev/null; done
 [ "$failures" -eq 0 ]
