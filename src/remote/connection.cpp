@@ -341,7 +341,8 @@ WrittenConnections(WrittenConnection **connections_out)
 	HASH_SEQ_STATUS status;
 	HeldConnection *held;
 	int count = 0;
-	WrittenConnection *connections = (WrittenConnection *) palloc0(sizeof(WrittenConnection) * hash_get_num_entries(held_connections) + 1);
+	WrittenConnection *connections =
+	    (WrittenConnection *) palloc0(sizeof(WrittenConnection) * hash_get_num_entries(held_connections) + 1);
 
 	hash_seq_init(&status, held_connections);
 	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)

@@ -84,7 +84,8 @@ RecoverNode(int32 nodeid, Oid serverid, const char *prefix)
 {
 	/* 1. The log rows of the node, before the listing. */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	uint64 logged = catalog::SpiRun("SELECT gid FROM fdwshard.transactions WHERE nodeid = $1", {catalog::Int4Arg(nodeid)});
+	uint64 logged =
+	    catalog::SpiRun("SELECT gid FROM fdwshard.transactions WHERE nodeid = $1", {catalog::Int4Arg(nodeid)});
 	List *logged_gids = NIL;
 	for (uint64 row = 0; row < logged; row++)
 		logged_gids = lappend(logged_gids, pstrdup(catalog::SpiText(row, 1)));
@@ -104,8 +105,8 @@ RecoverNode(int32 nodeid, Oid serverid, const char *prefix)
 	char *error = RunOnWorker(connection, sql.data, &listing);
 	if (error != NULL)
 	{
-		ereport(WARNING, (errmsg("could not list prepared transactions on node %d", nodeid),
-		                  errdetail_internal("%s", error)));
+		ereport(WARNING,
+		        (errmsg("could not list prepared transactions on node %d", nodeid), errdetail_internal("%s", error)));
 		return 0;
 	}
 	List *prepared = NIL;
@@ -134,8 +135,8 @@ RecoverNode(int32 nodeid, Oid serverid, const char *prefix)
 		}
 		if (error == NULL)
 		{
-			ereport(LOG, (errmsg("fdwshard: %s prepared transaction %s on node %d", commit ? "committed" : "rolled back",
-			                     gid, nodeid)));
+			ereport(LOG, (errmsg("fdwshard: %s prepared transaction %s on node %d",
+			                     commit ? "committed" : "rolled back", gid, nodeid)));
 			resolved++;
 		}
 		done = lappend(done, (void *) gid);
@@ -175,7 +176,8 @@ RecoverPreparedTransactions(void)
 	for (uint64 row = 0; row < nodes; row++)
 	{
 		nodeids[row] = catalog::SpiInt4(row, 1);
-		servers[row] = DatumGetObjectId(catalog::SpiValue(row, 2, NULL));
+		bool is_null;
+		servers[row] = DatumGetObjectId(catalog::SpiValue(row, 2, &is_null));
 	}
 	for (uint64 row = 0; row < nodes; row++)
 	{

@@ -3,8 +3,8 @@
  * one after another in its pre-commit callback: a failure (a worker gone, a deferred constraint)
  * after the first leaves that one committed. So when a transaction wrote on two nodes or more
  * (the coordinator's own writes count as one), fdwshard's pre-commit callback, which runs before
- * postgres_fdw's, prepares every written remote transaction first and records the commit
- * decision in fdwshard.transactions as part of the local transaction. postgres_fdw then commits
+ * postgres_fdw's, records the commit decision in fdwshard.transactions as part of the local
+ * transaction and prepares every written remote transaction. postgres_fdw then commits
  * the empty transactions left on its connections, the local commit makes the decision durable,
  * and the commit callback commits the prepared transactions. Whatever fails after the decision
  * (a worker down, a lost connection, a coordinator crash) is finished by recovery
@@ -234,6 +234,21 @@ PrepareBranches(void)
 	branch_count = count;
 
 	/*
+	 * The decision rows go in first (they count only if the local commit does), and are flushed
+	 * with the xid they carry before any worker prepares: after a crash that lost this xid's WAL,
+	 * the xid would be handed out again, and recovery would take a stranger for the transaction
+	 * named in the gids (and a later PREPARE could find the gid in use).
+	 */
+	Relation log =
+	    table_open(get_relname_relid("transactions", get_namespace_oid("fdwshard", false)), RowExclusiveLock);
+	for (int i = 0; i < count; i++)
+		LogDecision(log, &branches[i]);
+	table_close(log, NoLock);
+	XLogFlush(XactLastRecEnd);
+	/* The decision must survive a crash once the client hears of the commit. */
+	ForceSyncCommit();
+
+	/*
 	 * Every worker prepares at once. The empty transaction opened after PREPARE is what
 	 * postgres_fdw commits next: it still counts its remote transaction open.
 	 */
@@ -267,14 +282,6 @@ PrepareBranches(void)
 		RollBackBranches();
 		remote::ReportRemoteError(failure, conn, "PREPARE TRANSACTION");
 	}
-
-	Relation log = table_open(get_relname_relid("transactions", get_namespace_oid("fdwshard", false)),
-	                          RowExclusiveLock);
-	for (int i = 0; i < count; i++)
-		LogDecision(log, &branches[i]);
-	table_close(log, NoLock);
-	/* The decision must survive a crash once the client hears of the commit. */
-	ForceSyncCommit();
 
 	if (test_sleep_after_prepare_ms > 0)
 		pg_usleep((long) test_sleep_after_prepare_ms * 1000L);
