@@ -146,15 +146,16 @@ acked=$(wc -l <"$dir/acked")
 warned=$(cat "$dir"/warned.* 2>/dev/null | wc -l)
 echo "   workload: $clients clients x ${seconds}s (half of them with ${commit_delay} ms sleeps in the commit)," \
 	"fdwshard.two_phase_commit = $two_phase: $attempted transfers" \
-	"attempted, $acked acknowledged ($warned of them with a warning that a prepared transaction was left" \
-	"to recovery), $((attempted - acked)) failed"
+	"attempted, $acked acknowledged ($warned of them with a warning that a prepared transaction could" \
+	"not be committed), $((attempted - acked)) failed"
 echo "   faults: $((worker_kills + coordinator_kills)) immediate shutdowns ($worker_kills of a worker," \
 	"$coordinator_kills of the coordinator)"
 echo "   transfers whose COMMIT itself failed: $(cat "$dir"/failed.* 2>/dev/null | grep -c 'INSERT 0 1 ')"
 echo "   errors seen by clients (most frequent first):"
 cat "$dir"/failed.* 2>/dev/null | sed 's/^[0-9]* //; s/[0-9][0-9]*/N/g' | cut -c1-150 | sort | uniq -c | sort -rn | head -5 | sed 's/^/      /'
 check "the workload ran (at least 50 acknowledged transfers)" yes "$([ "$acked" -ge 50 ] && echo yes || echo "no: $acked")"
-check "faults were injected (at least 5)" yes "$([ $((worker_kills + coordinator_kills)) -ge 5 ] && echo yes || echo "no: $((worker_kills + coordinator_kills))")"
+# 60 s of 3-8 s pauses, 1-2 s down and a restart: 5 faults at the least unless restarts are slow.
+check "faults were injected (at least 4)" yes "$([ $((worker_kills + coordinator_kills)) -ge 4 ] && echo yes || echo "no: $((worker_kills + coordinator_kills))")"
 
 # Every node up, then recovery until no prepared transaction is left (the background worker may
 # resolve some as well).
