@@ -312,6 +312,9 @@ CommitBranches(void)
 				                       : pchomp(PQresultErrorMessage(result));
 			PQclear(result);
 		}
+		/* Recovery may get there first: the local transaction has ended, and its decision is logged. */
+		if (error != NULL && strstr(error, "does not exist") != NULL)
+			error = NULL;
 		if (error != NULL)
 			ereport(WARNING,
 			        (errmsg("could not commit prepared transaction %s on node %d", branches[i].gid, branches[i].nodeid),
