@@ -5,6 +5,8 @@
  */
 #include "fdwshard/commands/utility_hook.h"
 
+#include "fdwshard/commands/copy_from.h"
+#include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
@@ -124,6 +126,9 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 				transaction::SettleForUtility(parsetree);
 			break;
 		case T_CopyStmt:
+			if (CatalogReady() && !PropagationBypassed() && CopyIntoDistributedTable(&call))
+				return;
+			/* fall through */
 		case T_TruncateStmt:
 			if (CatalogReady())
 				transaction::SettleForUtility(parsetree);

@@ -283,6 +283,20 @@ SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const c
 	return conn;
 }
 
+PGconn *
+CopyConnection(Oid serverid)
+{
+	PgFdwConnState *state = NULL;
+	NodeContext context;
+
+	PushNodeContext(&context, serverid, "while waiting for");
+	PGconn *conn = Connection(serverid, GetUserId(), &state, true);
+	if (state != NULL && state->pendingAreq != NULL)
+		PQclear(exec_query(conn, "", state));
+	PopNodeContext(&context);
+	return conn;
+}
+
 PGresult *
 FinishParams(Oid serverid, PGconn *conn, const char *sql)
 {

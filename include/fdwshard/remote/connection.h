@@ -31,6 +31,13 @@ PGresult *ExecuteParams(Oid serverid, const char *sql, int nparams, const Oid *t
  */
 PGconn *SendParams(Oid serverid, const char *sql, int nparams, const Oid *types, const char *const *values,
                    bool writes);
+/*
+ * postgres_fdw's connection of the current user to serverid, in the remote transaction and
+ * counted as written, for a COPY stream the caller drives with libpq (nothing else may use it
+ * until the COPY's result is read).
+ */
+PGconn *CopyConnection(Oid serverid);
+
 PGresult *FinishParams(Oid serverid, PGconn *conn, const char *sql);
 
 /* Raises the error in result (or the connection's) as postgres_fdw does, with the worker's SQLSTATE; frees result. */

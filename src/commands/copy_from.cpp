@@ -1,0 +1,422 @@
+/*
+ * COPY FROM into a distributed table (see commands/copy_from.h). PostgreSQL's COPY into the
+ * partitioned table would insert each row of a foreign shard with its own round trip. Here
+ * PostgreSQL's COPY code parses the input against the distributed table (every format and
+ * option, defaults and sequences for missing columns, errors that name the line), the rows are
+ * hashed to their shards and written, as COPY text, into a buffer per shard; a full buffer is one
+ * COPY on its worker (sent, then left to run while the next rows are parsed) or, for a local
+ * shard, one COPY into that table in this process. Values are printed under postgres_fdw's
+ * transmission settings (ISO dates, UTC, full float precision) a batch of rows at a time, since
+ * they are parsed under the session's.
+ */
+#include "fdwshard/commands/copy_from.h"
+
+#include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/remote/connection.h"
+#include "fdwshard/remote/deparse.h"
+#include "fdwshard/remote/node_wait.h"
+
+extern "C"
+{
+#include "catalog/pg_authid.h"
+#include "commands/copy.h"
+#include "utils/rls.h"
+}
+
+namespace fdwshard::commands
+{
+
+namespace
+{
+
+/* Rows parsed before they are printed (under the transmission settings) into the shards' buffers. */
+constexpr int kBatchRows = 1000;
+/* A shard's buffer goes to its shard once it holds this much. */
+constexpr int kFlushBytes = 512 * 1024;
+
+/* A worker's connection and the COPY it may still be running. */
+struct WorkerStream
+{
+	Oid serverid;
+	PGconn *conn;
+	const char *running_sql; /* the COPY sent and not yet finished, or NULL */
+};
+
+/* C-style: in the statement's memory context. */
+struct CopyRun
+{
+	const catalog::CachedTable *table;
+	Relation rel;
+	int natts;
+	FmgrInfo *out_functions; /* per attribute; unused for dropped ones */
+	char *columns;           /* the quoted column list every shard's COPY names */
+	List *column_names;      /* the same as a list of String, for local shards */
+	StringInfoData *buffers; /* per shard index */
+	WorkerStream *workers;
+	int worker_count;
+};
+
+/* The buffer being read by a local shard's COPY (PostgreSQL's data source callback takes no argument). */
+StringInfo local_source = NULL;
+int local_offset = 0;
+
+int
+ReadLocalSource(void *outbuf, int, int maxread)
+{
+	int count = Min(maxread, local_source->len - local_offset);
+	memcpy(outbuf, local_source->data + local_offset, count);
+	local_offset += count;
+	return count;
+}
+
+/* The shard table as its worker names it (the foreign table's options, else its own name). */
+const char *
+RemoteTableName(Oid relid)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	const char *schema = get_namespace_name(get_rel_namespace(relid));
+	const char *name = get_rel_name(relid);
+	ListCell *cell;
+	foreach (cell, table->options)
+	{
+		DefElem *option = (DefElem *) lfirst(cell);
+		if (strcmp(option->defname, "schema_name") == 0)
+			schema = defGetString(option);
+		else if (strcmp(option->defname, "table_name") == 0)
+			name = defGetString(option);
+	}
+	return remote::QualifiedName(schema, name);
+}
+
+/* Appends value to buf in COPY text format: backslash, tab, newline and carriage return escaped. */
+void
+AppendCopyText(StringInfo buf, const char *value)
+{
+	const char *start = value;
+	const char *p;
+	for (p = value; *p != '\0'; p++)
+	{
+		char escaped = *p == '\\' ? '\\' : *p == '\t' ? 't' : *p == '\n' ? 'n' : *p == '\r' ? 'r' : 0;
+		if (escaped == 0)
+			continue;
+		appendBinaryStringInfo(buf, start, p - start);
+		appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, escaped);
+		start = p + 1;
+	}
+	appendBinaryStringInfo(buf, start, p - start);
+}
+
+void
+AppendRow(CopyRun *run, StringInfo buf, const Datum *values, const bool *nulls)
+{
+	TupleDesc desc = RelationGetDescr(run->rel);
+	bool first = true;
+	for (int i = 0; i < run->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, '\t');
+		first = false;
+		if (nulls[i])
+			appendStringInfoString(buf, "\\N");
+		else
+			AppendCopyText(buf, OutputFunctionCall(&run->out_functions[i], values[i]));
+	}
+	appendStringInfoChar(buf, '\n');
+}
+
+/* Waits for every result of the command on conn, interruptibly; returns the last one. */
+PGresult *
+WaitForResults(WorkerStream *worker, const char *sql, bool stop_at_copy_in)
+{
+	remote::NodeContext context;
+	PGresult *last = NULL;
+
+	remote::PushNodeContext(&context, worker->serverid, "while waiting for");
+	for (;;)
+	{
+		while (PQisBusy(worker->conn))
+		{
+			(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
+			                         PQsocket(worker->conn), -1L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			if (!PQconsumeInput(worker->conn))
+			{
+				PQclear(last);
+				remote::ReportRemoteError(NULL, worker->conn, sql);
+			}
+		}
+		PGresult *result = PQgetResult(worker->conn);
+		if (result == NULL)
+			break;
+		PQclear(last);
+		last = result;
+		if (stop_at_copy_in && PQresultStatus(result) == PGRES_COPY_IN)
+			break;
+	}
+	remote::PopNodeContext(&context);
+	return last;
+}
+
+/* The end of the COPY the worker may still be running: its error, if any, becomes this statement's. */
+void
+FinishWorker(WorkerStream *worker)
+{
+	if (worker->running_sql == NULL)
+		return;
+	const char *sql = worker->running_sql;
+	worker->running_sql = NULL;
+	PGresult *result = WaitForResults(worker, sql, false);
+	if (PQresultStatus(result) != PGRES_COMMAND_OK)
+		remote::ReportRemoteError(result, worker->conn, sql);
+	PQclear(result);
+}
+
+WorkerStream *
+WorkerFor(CopyRun *run, Oid serverid)
+{
+	for (int i = 0; i < run->worker_count; i++)
+		if (run->workers[i].serverid == serverid)
+			return &run->workers[i];
+	WorkerStream *worker = &run->workers[run->worker_count++];
+	worker->serverid = serverid;
+	worker->conn = remote::CopyConnection(serverid);
+	worker->running_sql = NULL;
+	return worker;
+}
+
+/* Sends buffer to a remote shard as one COPY, and leaves the worker to it. */
+void
+FlushRemote(CopyRun *run, const catalog::CachedShard *shard, StringInfo buffer)
+{
+	WorkerStream *worker = WorkerFor(run, shard->serverid);
+	FinishWorker(worker);
+	char *sql = psprintf("COPY %s (%s) FROM STDIN", RemoteTableName(shard->relid), run->columns);
+	elog(DEBUG2, "fdwshard: on server %u: %s (%d bytes)", shard->serverid, sql, buffer->len);
+	if (!PQsendQuery(worker->conn, sql))
+		remote::ReportRemoteError(NULL, worker->conn, sql);
+	PGresult *result = WaitForResults(worker, sql, true);
+	if (PQresultStatus(result) != PGRES_COPY_IN)
+		remote::ReportRemoteError(result, worker->conn, sql);
+	PQclear(result);
+	if (PQputCopyData(worker->conn, buffer->data, buffer->len) != 1 || PQputCopyEnd(worker->conn, NULL) != 1)
+		remote::ReportRemoteError(NULL, worker->conn, sql);
+	worker->running_sql = sql;
+}
+
+/* Runs PostgreSQL's COPY of buffer into a local shard, which checks and indexes as any COPY does. */
+void
+FlushLocal(CopyRun *run, const catalog::CachedShard *shard, StringInfo buffer)
+{
+	Relation rel = table_open(shard->relid, RowExclusiveLock);
+	ParseState *pstate = make_parsestate(NULL);
+	/* CopyFrom's executor state is built from the parse state's range table. */
+	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	local_source = buffer;
+	local_offset = 0;
+	CopyFromState cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, ReadLocalSource, run->column_names, NIL);
+	(void) CopyFrom(cstate);
+	EndCopyFrom(cstate);
+	local_source = NULL;
+	free_parsestate(pstate);
+	table_close(rel, NoLock);
+}
+
+void
+Flush(CopyRun *run, int index)
+{
+	StringInfo buffer = &run->buffers[index];
+	if (buffer->len == 0)
+		return;
+	const catalog::CachedShard *shard = &run->table->shards[index];
+	if (OidIsValid(shard->serverid))
+		FlushRemote(run, shard, buffer);
+	else
+		FlushLocal(run, shard, buffer);
+	resetStringInfo(buffer);
+}
+
+/* What the fast path cannot take keeps PostgreSQL's COPY: false. */
+bool
+FastPathApplies(const CopyStmt *stmt, Relation rel, const catalog::CachedTable *table)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	return stmt->whereClause == NULL && table != NULL && table->is_distributed && !table->has_row_triggers &&
+	       !table->has_stmt_triggers && !(desc->constr != NULL && desc->constr->has_generated_stored) &&
+	       check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED;
+}
+
+/* DoCopy's checks, as PostgreSQL makes them before a COPY FROM. */
+ParseState *
+CheckCopyFrom(const CopyStmt *stmt, const char *query_string, Relation rel)
+{
+	if (stmt->filename != NULL)
+	{
+		if (stmt->is_program && !has_privs_of_role(GetUserId(), ROLE_PG_EXECUTE_SERVER_PROGRAM))
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			                errmsg("must be superuser or have privileges of the pg_execute_server_program role to "
+			                       "COPY to or from an external program"),
+			                errhint("Anyone can COPY to stdout or from stdin. psql's \\copy command also works for "
+			                        "anyone.")));
+		if (!stmt->is_program && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			                errmsg("must be superuser or have privileges of the pg_read_server_files role to COPY "
+			                       "from a file"),
+			                errhint("Anyone can COPY to stdout or from stdin. psql's \\copy command also works for "
+			                        "anyone.")));
+	}
+	ParseState *pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = query_string;
+	ParseNamespaceItem *item = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	item->p_rte->requiredPerms = ACL_INSERT;
+	ListCell *cell;
+	foreach (cell, CopyGetAttnums(RelationGetDescr(rel), rel, stmt->attlist))
+		item->p_rte->insertedCols =
+		    bms_add_member(item->p_rte->insertedCols, lfirst_int(cell) - FirstLowInvalidHeapAttributeNumber);
+	(void) ExecCheckRTPerms(pstate->p_rtable, true);
+	if (XactReadOnly && !rel->rd_islocaltemp)
+		PreventCommandIfReadOnly("COPY FROM");
+	return pstate;
+}
+
+void
+PrepareRun(CopyRun *run, Relation rel, const catalog::CachedTable *table)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	StringInfoData columns;
+	initStringInfo(&columns);
+	run->table = table;
+	run->rel = rel;
+	run->natts = desc->natts;
+	run->out_functions = (FmgrInfo *) palloc0(sizeof(FmgrInfo) * desc->natts);
+	run->column_names = NIL;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		if (att->attisdropped)
+			continue;
+		Oid output;
+		bool varlena;
+		getTypeOutputInfo(att->atttypid, &output, &varlena);
+		fmgr_info(output, &run->out_functions[i]);
+		appendStringInfo(&columns, "%s%s", columns.len > 0 ? ", " : "", quote_identifier(NameStr(att->attname)));
+		run->column_names = lappend(run->column_names, makeString(pstrdup(NameStr(att->attname))));
+	}
+	run->columns = columns.data;
+	run->buffers = (StringInfoData *) palloc0(sizeof(StringInfoData) * table->shard_count);
+	for (int i = 0; i < table->shard_count; i++)
+		initStringInfo(&run->buffers[i]);
+	run->workers = (WorkerStream *) palloc0(sizeof(WorkerStream) * table->shard_count);
+	run->worker_count = 0;
+}
+
+/* Reads, routes and sends every row; returns how many. */
+uint64
+RunCopy(CopyRun *run, CopyFromState cstate)
+{
+	const catalog::CachedTable *table = run->table;
+	int dist = table->dist_attnum - 1;
+	Oid dist_collation = TupleDescAttr(RelationGetDescr(run->rel), dist)->attcollation;
+	EState *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	MemoryContext batch_context =
+	    AllocSetContextCreate(CurrentMemoryContext, "fdwshard COPY batch", ALLOCSET_DEFAULT_SIZES);
+	Datum *values = (Datum *) palloc(sizeof(Datum) * run->natts * kBatchRows);
+	bool *nulls = (bool *) palloc(sizeof(bool) * run->natts * kBatchRows);
+	int *shard_of = (int *) palloc(sizeof(int) * kBatchRows);
+	uint64 processed = 0;
+
+	for (bool done = false; !done;)
+	{
+		/* A batch parsed under the session's settings, errors naming the line. */
+		ErrorContextCallback callback = {error_context_stack, CopyFromErrorCallback, cstate};
+		error_context_stack = &callback;
+		MemoryContext old_context = MemoryContextSwitchTo(batch_context);
+		int count = 0;
+		while (count < kBatchRows)
+		{
+			CHECK_FOR_INTERRUPTS();
+			Datum *row_values = values + (size_t) count * run->natts;
+			bool *row_nulls = nulls + (size_t) count * run->natts;
+			if (!NextCopyFrom(cstate, econtext, row_values, row_nulls))
+			{
+				done = true;
+				break;
+			}
+			if (row_nulls[dist])
+				ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+				                errmsg("null value in distribution column \"%s\" of relation \"%s\"",
+				                       NameStr(TupleDescAttr(RelationGetDescr(run->rel), dist)->attname),
+				                       RelationGetRelationName(run->rel))));
+			shard_of[count] =
+			    catalog::ShardIndexForHash(table, DatumHash(row_values[dist], table->dist_type, dist_collation));
+			count++;
+		}
+		MemoryContextSwitchTo(old_context);
+		error_context_stack = callback.previous;
+
+		/* Printed as the workers read them. */
+		int nest_level = remote::SetTransmissionModes();
+		for (int row = 0; row < count; row++)
+			AppendRow(run, &run->buffers[shard_of[row]], values + (size_t) row * run->natts,
+			          nulls + (size_t) row * run->natts);
+		remote::ResetTransmissionModes(nest_level);
+		MemoryContextReset(batch_context);
+		ResetExprContext(econtext);
+		processed += count;
+
+		for (int i = 0; i < table->shard_count; i++)
+			if (run->buffers[i].len >= kFlushBytes || done)
+				Flush(run, i);
+	}
+	for (int i = 0; i < run->worker_count; i++)
+		FinishWorker(&run->workers[i]);
+	FreeExecutorState(estate);
+	MemoryContextDelete(batch_context);
+	return processed;
+}
+
+} // namespace
+
+bool
+CopyIntoDistributedTable(UtilityCall *call)
+{
+	CopyStmt *stmt = (CopyStmt *) call->pstmt->utilityStmt;
+	if (!stmt->is_from || stmt->relation == NULL)
+		return false;
+	Oid relid = RangeVarGetRelid(stmt->relation, RowExclusiveLock, true);
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return false;
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
+	Relation rel = table_open(relid, NoLock);
+	if (!FastPathApplies(stmt, rel, table))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+
+	/* The shards as they are now: the cache's entry may be rebuilt while rows go in. */
+	catalog::CachedTable *snapshot = (catalog::CachedTable *) palloc(sizeof(catalog::CachedTable));
+	*snapshot = *table;
+	snapshot->shards = (catalog::CachedShard *) palloc(sizeof(catalog::CachedShard) * table->shard_count);
+	memcpy(snapshot->shards, table->shards, sizeof(catalog::CachedShard) * table->shard_count);
+	table = snapshot;
+
+	ParseState *pstate = CheckCopyFrom(stmt, call->query_string, rel);
+	CopyFromState cstate =
+	    BeginCopyFrom(pstate, rel, NULL, stmt->filename, stmt->is_program, NULL, stmt->attlist, stmt->options);
+	CopyRun run;
+	PrepareRun(&run, rel, table);
+	uint64 processed = RunCopy(&run, cstate);
+	EndCopyFrom(cstate);
+	table_close(rel, NoLock);
+	if (call->qc != NULL)
+		SetQueryCompletion(call->qc, CMDTAG_COPY, processed);
+	return true;
+}
+
+} // namespace fdwshard::commands
