@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# COPY benchmark: rows/s of COPY ... FROM '<csv file>' into a plain table, native hash partitioning
+# (local and postgres_fdw partitions) and fdwshard (local and remote shards); writes
+# bench/results/copy-<timestamp>.{md,csv}. Usage: bash bench/copy.sh [--skip-build]; parameters via
+# environment, see bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SKIP_BUILD=0
+for arg in "$@"; do
+	case $arg in
+	--skip-build) SKIP_BUILD=1 ;;
+	-h | --help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "unknown argument: $arg" >&2; exit 2 ;;
+	esac
+done
+ROWS=${ROWS:-1000000}
+# The postgres_fdw systems load one row per round trip today (~115 s for 1M rows): fewer rows for them.
+NATIVE_FDW_ROWS=${NATIVE_FDW_ROWS:-$ROWS}
+FDWSHARD_REMOTE_ROWS=${FDWSHARD_REMOTE_ROWS:-$ROWS}
+SHARD_COUNT=${SHARD_COUNT:-32}
+REPEATS=${REPEATS:-3}
+SYSTEMS=${SYSTEMS:-plain native_local native_fdw fdwshard_local fdwshard_remote}
+SHARED_BUFFERS=${SHARED_BUFFERS:-1GB}
+ROWS_PER_TENANT=100
+
+source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
+
+rows_of() { # SYSTEM: rows its COPY loads
+	case $1 in
+	native_fdw) echo "$NATIVE_FDW_ROWS" ;;
+	fdwshard_remote) echo "$FDWSHARD_REMOTE_ROWS" ;;
+	plain | native_local | fdwshard_local) echo "$ROWS" ;;
+	*) echo "unknown system $1" >&2; exit 2 ;;
+	esac
+}
+for sys in $SYSTEMS; do
+	n=$(rows_of "$sys")
+	[ "$n" -le "$ROWS" ] && [ "$n" -ge 1 ] || { echo "$sys: $n rows, want 1..ROWS ($ROWS)" >&2; exit 2; }
+done
+[[ " $SYSTEMS " == *" plain "* ]] || echo "note: without plain in SYSTEMS there are no ratios" >&2
+read -ra systems <<<"$SYSTEMS"
+echo "== plan: ${#systems[@]} systems x $REPEATS COPYs of up to $ROWS rows, interleaved"
+
+if [ $SKIP_BUILD = 0 ]; then bash scripts/build.sh; fi
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT=bench/results
+mkdir -p "$OUT"
+CSV=$OUT/copy-$STAMP.csv
+LOG=$OUT/copy-$STAMP.log
+REPORT=$OUT/copy-$STAMP.md
+: >"$LOG"
+WORK=$(mktemp -d)
+chmod 755 "$WORK"
+
+trap 'cluster_stop; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+echo "== starting a coordinator and two workers ($PG_BIN)"
+cluster_start
+for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
+	# max_wal_size: no checkpoint forced by WAL volume in the middle of a timed COPY.
+	psql_on "$port" -q -c "ALTER SYSTEM SET shared_buffers = '$SHARED_BUFFERS'" -c "ALTER SYSTEM SET autovacuum = off" \
+		-c "ALTER SYSTEM SET max_wal_size = '8GB'"
+done
+for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
+C=$COORDINATOR_PORT
+W=("$WORKER1_PORT" "$WORKER2_PORT")
+sql() { # PORT DB [psql args]: stops at the first error, prints unaligned
+	local port=$1 db=$2; shift 2
+	psql_on "$port" -d "$db" -v ON_ERROR_STOP=1 -qAt "$@"
+}
+
+# The rows of bench/run.sh's events, tenant by tenant, as one CSV file the servers can read; each
+# system loads its first rows_of(system) lines (a file of its own when fewer).
+COLUMNS="tenant_id int NOT NULL, id bigint NOT NULL, value int NOT NULL, payload text,
+         kind text, amount numeric, touched int"
+TENANTS=$(((ROWS + ROWS_PER_TENANT - 1) / ROWS_PER_TENANT))
+echo "== writing $ROWS rows to $WORK/rows.csv"
+sql "$C" postgres -c "COPY (SELECT t, i, (t * 7 + i * 13) % 1000, md5((t * 1000 + i)::text),
+                                  'k' || (t + i) % 10, ((t * 31 + i * 17) % 10000) / 100.0, 0
+                           FROM generate_series(1, $TENANTS) t, generate_series(1, $ROWS_PER_TENANT) i
+                           ORDER BY t, i LIMIT $ROWS) TO STDOUT (FORMAT csv)" >"$WORK/rows.csv"
+declare -A FILE SUM
+for sys in "${systems[@]}"; do
+	n=$(rows_of "$sys")
+	FILE[$sys]=$WORK/rows.csv
+	if [ "$n" != "$ROWS" ]; then
+		FILE[$sys]=$WORK/rows-$n.csv
+		[ -f "${FILE[$sys]}" ] || head -n "$n" "$WORK/rows.csv" >"${FILE[$sys]}"
+	fi
+	SUM[$sys]=$(awk -F, '{ s += $3 } END { print s + 0 }' "${FILE[$sys]}")
+done
+chmod 644 "$WORK"/*.csv
+echo "   $(du -h "$WORK/rows.csv" | cut -f1) csv"
+
+create_plain() { sql "$C" "$1" -c "CREATE TABLE events ($COLUMNS, PRIMARY KEY (tenant_id, id))"; }
+create_native_local() { # DB
+	sql "$C" "$1" <<-SQL
+		CREATE TABLE events ($COLUMNS, PRIMARY KEY (tenant_id, id)) PARTITION BY HASH (tenant_id);
+		SELECT format('CREATE TABLE events_%s PARTITION OF events FOR VALUES WITH (MODULUS $SHARD_COUNT, REMAINDER %s)', r, r)
+		FROM generate_series(0, $SHARD_COUNT - 1) r \gexec
+	SQL
+}
+create_native_fdw() { # DB: as bench/run.sh, partitions alternating over the two workers
+	local w
+	for w in 0 1; do
+		sql "${W[$w]}" "$1" <<-SQL
+			SELECT format('CREATE TABLE events_%s ($COLUMNS, PRIMARY KEY (tenant_id, id))', r)
+			FROM generate_series(0, $SHARD_COUNT - 1) r WHERE r % 2 = $w \gexec
+		SQL
+	done
+	sql "$C" "$1" <<-SQL
+		CREATE EXTENSION postgres_fdw;
+		CREATE SERVER worker0 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[0]}',
+			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
+		CREATE SERVER worker1 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[1]}',
+			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
+		CREATE USER MAPPING FOR CURRENT_USER SERVER worker0;
+		CREATE USER MAPPING FOR CURRENT_USER SERVER worker1;
+		CREATE TABLE events ($COLUMNS) PARTITION BY HASH (tenant_id);
+		SELECT format('CREATE FOREIGN TABLE events_%s PARTITION OF events FOR VALUES WITH (MODULUS $SHARD_COUNT, REMAINDER %s)
+		               SERVER worker%s', r, r, r % 2)
+		FROM generate_series(0, $SHARD_COUNT - 1) r \gexec
+	SQL
+}
+create_fdwshard() { # DB local|remote
+	local nodes=""
+	[ "$2" = remote ] && nodes="SELECT fdwshard_add_node('127.0.0.1', ${W[0]});
+		SELECT fdwshard_add_node('127.0.0.1', ${W[1]});
+		SELECT fdwshard_set_node_property(1, 'should_have_shards', false);"
+	sql "$C" "$1" >/dev/null <<-SQL
+		SET client_min_messages = warning;
+		CREATE EXTENSION fdwshard CASCADE;
+		$nodes
+		CREATE TABLE events ($COLUMNS, PRIMARY KEY (tenant_id, id));
+		SELECT create_distributed_table('events', 'tenant_id', shard_count := $SHARD_COUNT);
+	SQL
+}
+# What each system must look like: "foreign partitions|partitions" of events.
+expected_layout() {
+	case $1 in
+	plain) echo "0|0" ;;
+	native_local | fdwshard_local) echo "0|$SHARD_COUNT" ;;
+	native_fdw | fdwshard_remote) echo "$SHARD_COUNT|$SHARD_COUNT" ;;
+	esac
+}
+LAYOUT="SELECT count(*) FILTER (WHERE c.relkind = 'f') || '|' || count(*)
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass"
+
+echo "== creating one database per system, $SHARD_COUNT partitions or shards"
+for sys in "${systems[@]}"; do
+	for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CREATE DATABASE $sys"; done
+	case $sys in
+	plain) create_plain "$sys" ;;
+	native_local) create_native_local "$sys" ;;
+	native_fdw) create_native_fdw "$sys" ;;
+	fdwshard_local) create_fdwshard "$sys" local ;;
+	fdwshard_remote) create_fdwshard "$sys" remote ;;
+	esac
+	layout=$(sql "$C" "$sys" -c "$LAYOUT")
+	[ "$layout" = "$(expected_layout "$sys")" ] ||
+		{ echo "!! $sys: events has foreign|all partitions $layout, expected $(expected_layout "$sys")" >&2; exit 1; }
+	echo "   $sys: partitions (foreign|all) $layout, loads $(rows_of "$sys") rows"
+done
+
+# run_one ROUND SYSTEM: TRUNCATE, CHECKPOINT everywhere (untimed), then the timed COPY; checks the rows.
+run_one() {
+	local round=$1 sys=$2 n out ms got port
+	n=$(rows_of "$sys")
+	k=$((k + 1))
+	sql "$C" "$sys" -c "TRUNCATE events"
+	for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CHECKPOINT"; done
+	echo "-- round $round $sys" >>"$LOG"
+	if ! out=$(psql_on "$C" -d "$sys" -v ON_ERROR_STOP=1 -c '\timing on' -c "COPY events FROM '${FILE[$sys]}' (FORMAT csv)" 2>&1); then
+		echo "$out" >>"$LOG"
+		echo "!! COPY failed on $sys" >&2
+		echo "$out" | tail -20 >&2
+		exit 1
+	fi
+	echo "$out" >>"$LOG"
+	ms=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	got=$(sql "$C" "$sys" -c "SELECT count(*) || '|' || coalesce(sum(value), 0) FROM events")
+	if [ -z "$ms" ] || [ "$(echo "$out" | grep -c "^COPY $n\$")" != 1 ] || [ "$got" != "$n|${SUM[$sys]}" ]; then
+		echo "!! $sys: time '$ms' ms, output '$out', count|sum(value) $got, expected $n|${SUM[$sys]}" >&2
+		exit 1
+	fi
+	awk -v r="$round" -v s="$sys" -v n="$n" -v ms="$ms" 'BEGIN { printf "%s,%s,%s,%.3f,%.0f\n", r, s, n, ms / 1000, n / (ms / 1000) }' >>"$CSV"
+	awk -v k="$k" -v t="$total" -v r="$round" -v s="$sys" -v n="$n" -v ms="$ms" \
+		'BEGIN { printf "   [%d/%d] round %d %-16s %8d rows %8.2f s %10.0f rows/s\n", k, t, r, s, n, ms / 1000, n / (ms / 1000) }'
+}
+
+echo "== timing COPY ... FROM file (FORMAT csv); $REPEATS rounds, systems interleaved"
+echo "round,system,rows,seconds,rows_per_s" >"$CSV"
+LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+k=0
+total=$((REPEATS * ${#systems[@]}))
+for round in $(seq 1 "$REPEATS"); do
+	for sys in "${systems[@]}"; do run_one "$round" "$sys"; done
+done
+LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+median() { # SYSTEM COLUMN: median of the column (4 seconds, 5 rows/s) over its runs
+	awk -F, -v s="$1" -v c="$2" '$2 == s { print $c }' "$CSV" | sort -g |
+		awk '{ x[++n] = $1 } END { printf "%.3f", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }'
+}
+runs() { awk -F, -v s="$1" '$2 == s { printf "%s%.0f", (n++ ? " " : ""), $5 }' "$CSV"; }
+declare -A RATE SECS
+for sys in "${systems[@]}"; do
+	RATE[$sys]=$(median "$sys" 5)
+	SECS[$sys]=$(median "$sys" 4)
+done
+ratio() { # A B: rows/s of A / rows/s of B, or - when either is not measured
+	if [ -n "${RATE[$1]:-}" ] && [ -n "${RATE[$2]:-}" ]; then awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN { printf "%.2f", a / b }'; else echo -; fi
+}
+target() { # DESCRIPTION A B MIN
+	local r
+	r=$(ratio "$2" "$3")
+	[ "$r" = - ] && return 0
+	echo "| $1 | $r | $(awk -v r="$r" -v m="$4" 'BEGIN { print (r >= m) ? "**met**" : "**not met**" }') |"
+}
+describe() {
+	case $1 in
+	plain) echo "one table" ;;
+	native_local) echo "PARTITION BY HASH, $SHARD_COUNT local partitions" ;;
+	native_fdw) echo "PARTITION BY HASH, $SHARD_COUNT postgres_fdw partitions on 2 workers (seed 000; batch_size 1000)" ;;
+	fdwshard_local) echo "$SHARD_COUNT shards, all on the coordinator" ;;
+	fdwshard_remote) echo "$SHARD_COUNT shards on 2 workers, none on the coordinator" ;;
+	esac
+}
+
+{
+	echo "# fdwshard COPY benchmark, $(date '+%Y-%m-%d %H:%M')"
+	echo
+	echo "- fdwshard $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $("$PG_BIN/postgres" --version)," \
+		"$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1))"
+	echo "- one coordinator + 2 workers on this machine (test/cluster.sh settings: fsync and synchronous_commit off;" \
+		"shared_buffers $SHARED_BUFFERS, autovacuum off, max_wal_size 8GB)"
+	echo "- \`events ($(echo $COLUMNS), PRIMARY KEY (tenant_id, id))\` (no primary key on native_fdw's parent), the rows of" \
+		"bench/run.sh tenant by tenant ($ROWS_PER_TENANT per tenant), one CSV file of $ROWS rows on the coordinator's machine"
+	echo "- \`COPY events FROM '<file>' (FORMAT csv)\` timed by psql's \\timing; before each: TRUNCATE, CHECKPOINT on every" \
+		"node (untimed); after each: count and sum(value) checked; median of $REPEATS runs, interleaved across systems;" \
+		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
+	echo
+	echo "| system | | rows | median s | median rows/s | x plain | rows/s of the runs |"
+	echo "|---|---|---:|---:|---:|---:|---|"
+	for sys in "${systems[@]}"; do
+		printf '| %s | %s | %s | %.2f | %.0f | %s | %s |\n' "$sys" "$(describe "$sys")" "$(rows_of "$sys")" "${SECS[$sys]}" \
+			"${RATE[$sys]}" "$(ratio "$sys" plain)" "$(runs "$sys")"
+	done
+	if [ "$NATIVE_FDW_ROWS" != "$ROWS" ] || [ "$FDWSHARD_REMOTE_ROWS" != "$ROWS" ]; then
+		echo
+		echo "Systems that load fewer rows are compared by rows/s (their first rows of the same file)."
+	fi
+	echo
+	echo "#### Targets (issue 11)"
+	echo
+	echo "| target | ratio | |"
+	echo "|---|---:|---|"
+	target "fdwshard_remote >= 1.5 x plain (rows/s)" fdwshard_remote plain 1.5
+	target "fdwshard_remote >= 20 x native_fdw (rows/s)" fdwshard_remote native_fdw 20
+	target "fdwshard_local >= 0.9 x plain (rows/s)" fdwshard_local plain 0.9
+} >"$REPORT"
+echo
+cat "$REPORT"
+echo
+echo "== wrote $REPORT, $CSV and $LOG"
