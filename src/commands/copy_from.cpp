@@ -21,6 +21,7 @@ extern "C"
 {
 #include "catalog/pg_authid.h"
 #include "commands/copy.h"
+#include "commands/copyfrom_internal.h"
 #include "utils/rls.h"
 }
 
@@ -41,6 +42,8 @@ struct WorkerStream
 	Oid serverid;
 	PGconn *conn;
 	const char *running_sql; /* the COPY sent and not yet finished, or NULL */
+	uint64 *running_lines;   /* the input line of each row it sends */
+	int running_line_count;
 };
 
 /* C-style: in the statement's memory context. */
@@ -53,6 +56,9 @@ struct CopyRun
 	char *columns;           /* the quoted column list every shard's COPY names */
 	List *column_names;      /* the same as a list of String, for local shards */
 	StringInfoData *buffers; /* per shard index */
+	uint64 **lines;          /* per shard index: the input line of each row in its buffer */
+	int *line_counts;
+	int *line_capacity;
 	WorkerStream *workers;
 	int worker_count;
 };
@@ -162,9 +168,45 @@ WaitForResults(WorkerStream *worker, const char *sql, bool stop_at_copy_in)
 	return last;
 }
 
+/* The row number a shard's COPY error names ("COPY name, line N"), or 0. */
+uint64
+ShardLineOf(const char *context)
+{
+	const char *line = context != NULL ? strstr(context, ", line ") : NULL;
+	return line != NULL ? strtoull(line + strlen(", line "), NULL, 10) : 0;
+}
+
+/*
+ * A shard's COPY failed on row N of its batch: the error is raised as PostgreSQL raises a COPY
+ * error, naming the distributed table and the line of the input that row came from.
+ */
+[[noreturn]] void
+ReportShardError(Relation rel, const uint64 *lines, int line_count, PGresult *result, PGconn *conn, const char *sql)
+{
+	if (result == NULL || PQresultErrorField(result, PG_DIAG_SQLSTATE) == NULL)
+		remote::ReportRemoteError(result, conn, sql);
+	const char *state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+	char *message = pstrdup(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+	const char *detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(result, PG_DIAG_MESSAGE_HINT);
+	uint64 row = ShardLineOf(PQresultErrorField(result, PG_DIAG_CONTEXT));
+	uint64 line = row >= 1 && row <= (uint64) line_count ? lines[row - 1] : 0;
+	char *detail_copy = detail != NULL ? pstrdup(detail) : NULL;
+	char *hint_copy = hint != NULL ? pstrdup(hint) : NULL;
+	int code = MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]);
+	PQclear(result);
+	if (line == 0)
+		ereport(ERROR,
+		        (errcode(code), errmsg_internal("%s", message), detail_copy ? errdetail_internal("%s", detail_copy) : 0,
+		         hint_copy ? errhint("%s", hint_copy) : 0, errcontext("COPY %s", RelationGetRelationName(rel))));
+	ereport(ERROR, (errcode(code), errmsg_internal("%s", message),
+	                detail_copy ? errdetail_internal("%s", detail_copy) : 0, hint_copy ? errhint("%s", hint_copy) : 0,
+	                errcontext("COPY %s, line " UINT64_FORMAT, RelationGetRelationName(rel), line)));
+}
+
 /* The end of the COPY the worker may still be running: its error, if any, becomes this statement's. */
 void
-FinishWorker(WorkerStream *worker)
+FinishWorker(CopyRun *run, WorkerStream *worker)
 {
 	if (worker->running_sql == NULL)
 		return;
@@ -172,7 +214,7 @@ FinishWorker(WorkerStream *worker)
 	worker->running_sql = NULL;
 	PGresult *result = WaitForResults(worker, sql, false);
 	if (PQresultStatus(result) != PGRES_COMMAND_OK)
-		remote::ReportRemoteError(result, worker->conn, sql);
+		ReportShardError(run->rel, worker->running_lines, worker->running_line_count, result, worker->conn, sql);
 	PQclear(result);
 }
 
@@ -191,10 +233,10 @@ WorkerFor(CopyRun *run, Oid serverid)
 
 /* Sends buffer to a remote shard as one COPY, and leaves the worker to it. */
 void
-FlushRemote(CopyRun *run, const catalog::CachedShard *shard, StringInfo buffer)
+FlushRemote(CopyRun *run, int index, const catalog::CachedShard *shard, StringInfo buffer)
 {
 	WorkerStream *worker = WorkerFor(run, shard->serverid);
-	FinishWorker(worker);
+	FinishWorker(run, worker);
 	char *sql = psprintf("COPY %s (%s) FROM STDIN", RemoteTableName(shard->relid), run->columns);
 	elog(DEBUG2, "fdwshard: on server %u: %s (%d bytes)", shard->serverid, sql, buffer->len);
 	if (!PQsendQuery(worker->conn, sql))
@@ -206,11 +248,15 @@ FlushRemote(CopyRun *run, const catalog::CachedShard *shard, StringInfo buffer)
 	if (PQputCopyData(worker->conn, buffer->data, buffer->len) != 1 || PQputCopyEnd(worker->conn, NULL) != 1)
 		remote::ReportRemoteError(NULL, worker->conn, sql);
 	worker->running_sql = sql;
+	worker->running_lines = run->lines[index];
+	worker->running_line_count = run->line_counts[index];
+	run->lines[index] = (uint64 *) palloc(sizeof(uint64) * run->line_capacity[index]);
+	run->line_counts[index] = 0;
 }
 
 /* Runs PostgreSQL's COPY of buffer into a local shard, which checks and indexes as any COPY does. */
 void
-FlushLocal(CopyRun *run, const catalog::CachedShard *shard, StringInfo buffer)
+FlushLocal(CopyRun *run, int index, const catalog::CachedShard *shard, StringInfo buffer)
 {
 	Relation rel = table_open(shard->relid, RowExclusiveLock);
 	ParseState *pstate = make_parsestate(NULL);
@@ -219,7 +265,28 @@ FlushLocal(CopyRun *run, const catalog::CachedShard *shard, StringInfo buffer)
 	local_source = buffer;
 	local_offset = 0;
 	CopyFromState cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, ReadLocalSource, run->column_names, NIL);
-	(void) CopyFrom(cstate);
+	MemoryContext context = CurrentMemoryContext;
+	PG_TRY();
+	{
+		(void) CopyFrom(cstate);
+	}
+	PG_CATCH();
+	{
+		/* Name the distributed table and the input's line, as a COPY into a plain table would. */
+		MemoryContextSwitchTo(context);
+		ErrorData *edata = CopyErrorData();
+		uint64 row = ShardLineOf(edata->context);
+		if (row >= 1 && row <= (uint64) run->line_counts[index])
+		{
+			FlushErrorState();
+			edata->context =
+			    psprintf("COPY %s, line " UINT64_FORMAT, RelationGetRelationName(run->rel), run->lines[index][row - 1]);
+			ReThrowError(edata);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	run->line_counts[index] = 0;
 	EndCopyFrom(cstate);
 	local_source = NULL;
 	free_parsestate(pstate);
@@ -234,9 +301,9 @@ Flush(CopyRun *run, int index)
 		return;
 	const catalog::CachedShard *shard = &run->table->shards[index];
 	if (OidIsValid(shard->serverid))
-		FlushRemote(run, shard, buffer);
+		FlushRemote(run, index, shard, buffer);
 	else
-		FlushLocal(run, shard, buffer);
+		FlushLocal(run, index, shard, buffer);
 	resetStringInfo(buffer);
 }
 
@@ -310,6 +377,14 @@ PrepareRun(CopyRun *run, Relation rel, const catalog::CachedTable *table)
 	run->buffers = (StringInfoData *) palloc0(sizeof(StringInfoData) * table->shard_count);
 	for (int i = 0; i < table->shard_count; i++)
 		initStringInfo(&run->buffers[i]);
+	run->lines = (uint64 **) palloc(sizeof(uint64 *) * table->shard_count);
+	run->line_counts = (int *) palloc0(sizeof(int) * table->shard_count);
+	run->line_capacity = (int *) palloc(sizeof(int) * table->shard_count);
+	for (int i = 0; i < table->shard_count; i++)
+	{
+		run->line_capacity[i] = 256;
+		run->lines[i] = (uint64 *) palloc(sizeof(uint64) * run->line_capacity[i]);
+	}
 	run->workers = (WorkerStream *) palloc0(sizeof(WorkerStream) * table->shard_count);
 	run->worker_count = 0;
 }
@@ -328,6 +403,7 @@ RunCopy(CopyRun *run, CopyFromState cstate)
 	Datum *values = (Datum *) palloc(sizeof(Datum) * run->natts * kBatchRows);
 	bool *nulls = (bool *) palloc(sizeof(bool) * run->natts * kBatchRows);
 	int *shard_of = (int *) palloc(sizeof(int) * kBatchRows);
+	uint64 *line_of = (uint64 *) palloc(sizeof(uint64) * kBatchRows);
 	uint64 processed = 0;
 
 	for (bool done = false; !done;)
@@ -352,6 +428,7 @@ RunCopy(CopyRun *run, CopyFromState cstate)
 				                errmsg("null value in distribution column \"%s\" of relation \"%s\"",
 				                       NameStr(TupleDescAttr(RelationGetDescr(run->rel), dist)->attname),
 				                       RelationGetRelationName(run->rel))));
+			line_of[count] = cstate->cur_lineno;
 			shard_of[count] =
 			    catalog::ShardIndexForHash(table, DatumHash(row_values[dist], table->dist_type, dist_collation));
 			count++;
@@ -362,8 +439,16 @@ RunCopy(CopyRun *run, CopyFromState cstate)
 		/* Printed as the workers read them. */
 		int nest_level = remote::SetTransmissionModes();
 		for (int row = 0; row < count; row++)
-			AppendRow(run, &run->buffers[shard_of[row]], values + (size_t) row * run->natts,
-			          nulls + (size_t) row * run->natts);
+		{
+			int index = shard_of[row];
+			AppendRow(run, &run->buffers[index], values + (size_t) row * run->natts, nulls + (size_t) row * run->natts);
+			if (run->line_counts[index] == run->line_capacity[index])
+			{
+				run->line_capacity[index] *= 2;
+				run->lines[index] = (uint64 *) repalloc(run->lines[index], sizeof(uint64) * run->line_capacity[index]);
+			}
+			run->lines[index][run->line_counts[index]++] = line_of[row];
+		}
 		remote::ResetTransmissionModes(nest_level);
 		MemoryContextReset(batch_context);
 		ResetExprContext(econtext);
@@ -374,7 +459,7 @@ RunCopy(CopyRun *run, CopyFromState cstate)
 				Flush(run, i);
 	}
 	for (int i = 0; i < run->worker_count; i++)
-		FinishWorker(&run->workers[i]);
+		FinishWorker(run, &run->workers[i]);
 	FreeExecutorState(estate);
 	MemoryContextDelete(batch_context);
 	return processed;
