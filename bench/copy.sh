@@ -26,6 +26,7 @@ SHARED_BUFFERS=${SHARED_BUFFERS:-1GB}
 ROWS_PER_TENANT=100
 
 source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
+source bench/lib.sh
 
 rows_of() { # SYSTEM: rows its COPY loads
 	case $1 in
@@ -43,22 +44,7 @@ done
 read -ra systems <<<"$SYSTEMS"
 echo "== plan: ${#systems[@]} systems x $REPEATS COPYs of up to $ROWS rows, interleaved"
 
-if [ $SKIP_BUILD = 0 ]; then bash scripts/build.sh; fi
-
-STAMP=$(date +%Y%m%d-%H%M%S)
-OUT=bench/results
-mkdir -p "$OUT"
-CSV=$OUT/copy-$STAMP.csv
-LOG=$OUT/copy-$STAMP.log
-REPORT=$OUT/copy-$STAMP.md
-: >"$LOG"
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-
-trap 'cluster_stop; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
-echo "== starting a coordinator and two workers ($PG_BIN)"
-cluster_start
+bench_start copy
 for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
 	# max_wal_size: no checkpoint forced by WAL volume in the middle of a timed COPY.
 	psql_on "$port" -q -c "ALTER SYSTEM SET shared_buffers = '$SHARED_BUFFERS'" -c "ALTER SYSTEM SET autovacuum = off" \

@@ -27,6 +27,7 @@ THREADS=${THREADS:-2}
 SYNC=${SYNC:-0}
 
 source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
+source bench/lib.sh
 
 # The variants, in the order each round runs them: name|2PC setting|pair columns|description.
 VARIANTS=(
@@ -37,22 +38,7 @@ VARIANTS=(
 )
 echo "== plan: ${#VARIANTS[@]} variants x $REPEATS runs of ${DURATION}s (~$(((${#VARIANTS[@]} * REPEATS * DURATION * 21 / 20 + 30 + 59) / 60)) min)"
 
-if [ $SKIP_BUILD = 0 ]; then bash scripts/build.sh; fi
-
-STAMP=$(date +%Y%m%d-%H%M%S)
-OUT=bench/results
-mkdir -p "$OUT"
-CSV=$OUT/two_phase-$STAMP.csv
-LOG=$OUT/two_phase-$STAMP.log
-REPORT=$OUT/two_phase-$STAMP.md
-: >"$LOG"
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-
-trap 'cluster_stop; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
-echo "== starting a coordinator and two workers ($PG_BIN)"
-cluster_start
+bench_start two_phase
 C=$COORDINATOR_PORT
 if [ "$SYNC" = 1 ]; then
 	for port in "$C" "$WORKER1_PORT" "$WORKER2_PORT"; do
