@@ -6,6 +6,7 @@
 #include "fdwshard/commands/utility_hook.h"
 
 #include "fdwshard/commands/copy_from.h"
+#include "fdwshard/commands/copy_to.h"
 #include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/transaction/remote_isolation.h"
@@ -126,7 +127,8 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 				transaction::SettleForUtility(parsetree);
 			break;
 		case T_CopyStmt:
-			if (CatalogReady() && !PropagationBypassed() && CopyIntoDistributedTable(&call))
+			if (CatalogReady() && !PropagationBypassed() &&
+			    (CopyIntoDistributedTable(&call) || CopyFromDistributedTable(&call)))
 				return;
 			/* fall through */
 		case T_TruncateStmt:
