@@ -134,40 +134,6 @@ AppendRow(CopyRun *run, StringInfo buf, const Datum *values, const bool *nulls)
 	appendStringInfoChar(buf, '\n');
 }
 
-/* Waits for every result of the command on conn, interruptibly; returns the last one. */
-PGresult *
-WaitForResults(WorkerStream *worker, const char *sql, bool stop_at_copy_in)
-{
-	remote::NodeContext context;
-	PGresult *last = NULL;
-
-	remote::PushNodeContext(&context, worker->serverid, "while waiting for");
-	for (;;)
-	{
-		while (PQisBusy(worker->conn))
-		{
-			(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
-			                         PQsocket(worker->conn), -1L, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			if (!PQconsumeInput(worker->conn))
-			{
-				PQclear(last);
-				remote::ReportRemoteError(NULL, worker->conn, sql);
-			}
-		}
-		PGresult *result = PQgetResult(worker->conn);
-		if (result == NULL)
-			break;
-		PQclear(last);
-		last = result;
-		if (stop_at_copy_in && PQresultStatus(result) == PGRES_COPY_IN)
-			break;
-	}
-	remote::PopNodeContext(&context);
-	return last;
-}
-
 /* The row number a shard's COPY error names ("COPY name, line N"), or 0. */
 uint64
 ShardLineOf(const char *context)
@@ -212,7 +178,7 @@ FinishWorker(CopyRun *run, WorkerStream *worker)
 		return;
 	const char *sql = worker->running_sql;
 	worker->running_sql = NULL;
-	PGresult *result = WaitForResults(worker, sql, false);
+	PGresult *result = remote::WaitForResults(worker->conn, worker->serverid, "while waiting for", false);
 	if (PQresultStatus(result) != PGRES_COMMAND_OK)
 		ReportShardError(run->rel, worker->running_lines, worker->running_line_count, result, worker->conn, sql);
 	PQclear(result);
@@ -241,7 +207,7 @@ FlushRemote(CopyRun *run, int index, const catalog::CachedShard *shard, StringIn
 	elog(DEBUG2, "fdwshard: on server %u: %s (%d bytes)", shard->serverid, sql, buffer->len);
 	if (!PQsendQuery(worker->conn, sql))
 		remote::ReportRemoteError(NULL, worker->conn, sql);
-	PGresult *result = WaitForResults(worker, sql, true);
+	PGresult *result = remote::WaitForResults(worker->conn, worker->serverid, "while waiting for", true);
 	if (PQresultStatus(result) != PGRES_COPY_IN)
 		remote::ReportRemoteError(result, worker->conn, sql);
 	PQclear(result);

@@ -305,6 +305,40 @@ BreakConnection(PGconn *conn) noexcept
 	(void) PQconsumeInput(conn);
 }
 
+PGresult *
+WaitForResults(PGconn *conn, Oid serverid, const char *doing, bool stop_at_copy_in)
+{
+	NodeContext context;
+	PGresult *last = NULL;
+
+	PushNodeContext(&context, serverid, doing);
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH, PQsocket(conn),
+			                         -1L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			if (!PQconsumeInput(conn))
+			{
+				PQclear(last);
+				PopNodeContext(&context);
+				return NULL;
+			}
+		}
+		PGresult *result = PQgetResult(conn);
+		if (result == NULL)
+			break;
+		PQclear(last);
+		last = result;
+		if (stop_at_copy_in && PQresultStatus(result) == PGRES_COPY_IN)
+			break;
+	}
+	PopNodeContext(&context);
+	return last;
+}
+
 void
 NoteFdwConnection(PGconn *conn)
 {

@@ -174,35 +174,6 @@ LogDecision(Relation log, const Branch *branch)
 	heap_freetuple(tuple);
 }
 
-/* The interruptible wait for one branch's PREPARE: its last result (an error raised by the caller). */
-PGresult *
-WaitForPrepare(Branch *branch)
-{
-	remote::NodeContext context;
-	PGresult *last = NULL;
-
-	remote::PushNodeContext(&context, branch->serverid, "while preparing the transaction on");
-	for (;;)
-	{
-		while (PQisBusy(branch->conn))
-		{
-			(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
-			                         PQsocket(branch->conn), -1L, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			if (!PQconsumeInput(branch->conn))
-				break;
-		}
-		PGresult *result = PQgetResult(branch->conn);
-		if (result == NULL)
-			break;
-		PQclear(last);
-		last = result;
-	}
-	remote::PopNodeContext(&context);
-	return last;
-}
-
 /*
  * Pre-commit: prepares every written remote transaction when the transaction wrote on two nodes
  * or more, then logs the decision. Any failure raises the worker's error after rolling back what
@@ -264,7 +235,8 @@ PrepareBranches(void)
 	Branch *failed = NULL;
 	for (int i = 0; i < count; i++)
 	{
-		PGresult *result = WaitForPrepare(&branches[i]);
+		PGresult *result =
+		    remote::WaitForResults(branches[i].conn, branches[i].serverid, "while preparing the transaction on", false);
 		/* The last result is START TRANSACTION's: PREPARE went through if the transaction is open again. */
 		branches[i].prepared = result != NULL && PQresultStatus(result) == PGRES_COMMAND_OK &&
 		                       PQtransactionStatus(branches[i].conn) == PQTRANS_INTRANS;

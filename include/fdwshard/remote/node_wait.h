@@ -40,6 +40,13 @@ bool CancelWithin(PGconn *conn, int timeout_ms) noexcept;
 void BreakConnection(PGconn *conn) noexcept;
 
 /*
+ * Waits for every result of the command sent on conn, interruptibly (a cancel or timeout
+ * raises the error, naming serverid's node "doing ..."), and returns the last one; with
+ * stop_at_copy_in, stops at COPY IN. NULL when the connection failed: its error is on conn.
+ */
+PGresult *WaitForResults(PGconn *conn, Oid serverid, const char *doing, bool stop_at_copy_in);
+
+/*
  * Remembers a postgres_fdw connection fdwshard used in this transaction. If the transaction or
  * subtransaction aborts while a query is in flight on it, a bounded cancel runs first, and a
  * server that does not answer has its connection broken, so postgres_fdw's own abort cleanup
