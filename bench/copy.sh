@@ -7,14 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SKIP_BUILD=0
-for arg in "$@"; do
-	case $arg in
-	--skip-build) SKIP_BUILD=1 ;;
-	-h | --help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "unknown argument: $arg" >&2; exit 2 ;;
-	esac
-done
+source bench/lib.sh
+bench_args "$@"
 ROWS=${ROWS:-1000000}
 # The postgres_fdw systems load one row per round trip today (~115 s for 1M rows): fewer rows for them.
 NATIVE_FDW_ROWS=${NATIVE_FDW_ROWS:-$ROWS}
@@ -26,7 +20,6 @@ SHARED_BUFFERS=${SHARED_BUFFERS:-1GB}
 ROWS_PER_TENANT=100
 
 source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
-source bench/lib.sh
 
 rows_of() { # SYSTEM: rows its COPY loads
 	case $1 in

@@ -1,5 +1,18 @@
-# Sourced by bench/copy.sh and bench/two_phase.sh: builds (unless --skip-build), names the result
-# files and starts the cluster every run uses.
+# Sourced by bench/copy.sh and bench/two_phase.sh: their arguments, the build (unless
+# --skip-build), the result files' names and the cluster every run uses.
+
+# bench_args "$@": --skip-build sets SKIP_BUILD=1; -h prints the script's header (lines 2-5).
+bench_args() {
+	SKIP_BUILD=0
+	for arg in "$@"; do
+		case $arg in
+		--skip-build) SKIP_BUILD=1 ;;
+		-h | --help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) echo "unknown argument: $arg" >&2; exit 2 ;;
+		esac
+	done
+}
+
 # bench_start PREFIX: sets STAMP, OUT, CSV, LOG, REPORT and WORK, starts a coordinator and two
 # workers (test/cluster.sh), and stops them and removes WORK on exit.
 bench_start() {

@@ -7,14 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SKIP_BUILD=0
-for arg in "$@"; do
-	case $arg in
-	--skip-build) SKIP_BUILD=1 ;;
-	-h | --help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "unknown argument: $arg" >&2; exit 2 ;;
-	esac
-done
+source bench/lib.sh
+bench_args "$@"
 TENANTS=${TENANTS:-10000}
 SHARD_COUNT=${SHARD_COUNT:-32}
 PAIRS=${PAIRS:-1000}
@@ -27,7 +21,6 @@ THREADS=${THREADS:-2}
 SYNC=${SYNC:-0}
 
 source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
-source bench/lib.sh
 
 # The variants, in the order each round runs them: name|2PC setting|pair columns|description.
 VARIANTS=(
