@@ -10,6 +10,7 @@
 #include "fdwshard/remote/connection_budget.h"
 
 #include "fdwshard/guard.h"
+#include "fdwshard/shared_memory.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/own_connection.h"
 
@@ -51,8 +52,6 @@ struct BudgetShared
 };
 
 BudgetShared *shared = NULL;
-shmem_request_hook_type prev_shmem_request = NULL;
-shmem_startup_hook_type prev_shmem_startup = NULL;
 
 int connection_wait_timeout_ms = 60000;
 
@@ -60,30 +59,13 @@ int connection_wait_timeout_ms = 60000;
 int held[kMaxWorkers];
 bool exit_callback_registered = false;
 
+/* The struct as the server first sets it up (zeroed, with its lock). */
 void
-ShmemRequest(void)
+InitShared(void *state, LWLock *lock)
 {
-	if (prev_shmem_request != NULL)
-		prev_shmem_request();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(BudgetShared)));
-	RequestNamedLWLockTranche("fdwshard connection budget", 1);
-}
-
-void
-ShmemStartup(void)
-{
-	if (prev_shmem_startup != NULL)
-		prev_shmem_startup();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	bool found;
-	shared = (BudgetShared *) ShmemInitStruct("fdwshard connection budget", sizeof(BudgetShared), &found);
-	if (!found)
-	{
-		memset(shared, 0, sizeof(BudgetShared));
-		shared->lock = &(GetNamedLWLockTranche("fdwshard connection budget"))->lock;
-		ConditionVariableInit(&shared->released);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	BudgetShared *fresh = (BudgetShared *) state;
+	fresh->lock = lock;
+	ConditionVariableInit(&fresh->released);
 }
 
 /* The entry of target, made if missing; -1 when the table is full. Caller holds the lock exclusively. */
@@ -312,10 +294,7 @@ InitConnectionBudget(void)
 	                        "How long a session waits for a connection to a worker when the budget is spent.",
 	                        "0 waits without limit.", &connection_wait_timeout_ms, 60000, 0, INT_MAX, PGC_USERSET,
 	                        GUC_UNIT_MS, NULL, NULL, NULL);
-	prev_shmem_request = shmem_request_hook;
-	shmem_request_hook = ShmemRequest;
-	prev_shmem_startup = shmem_startup_hook;
-	shmem_startup_hook = ShmemStartup;
+	RequestSharedStruct("fdwshard connection budget", sizeof(BudgetShared), InitShared, (void **) &shared);
 	/* Here, before postgres_fdw is loaded: called after its callback (see XactCallback). */
 	RegisterXactCallback(pg::EntryPoint<XactCallback>::Call, NULL);
 }

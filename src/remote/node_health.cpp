@@ -7,6 +7,7 @@
 #include "fdwshard/remote/node_health.h"
 
 #include "fdwshard/guard.h"
+#include "fdwshard/shared_memory.h"
 #include "fdwshard/remote/connection_budget.h"
 
 extern "C"
@@ -45,8 +46,6 @@ struct HealthShared
 };
 
 HealthShared *shared = NULL;
-shmem_request_hook_type prev_shmem_request = NULL;
-shmem_startup_hook_type prev_shmem_startup = NULL;
 
 /* serverid -> index in shared->workers. Owned by this file for the life of the backend; emptied when servers change. */
 struct KnownServer
@@ -56,31 +55,14 @@ struct KnownServer
 };
 HTAB *known_servers = NULL;
 
+/* The struct as the server first sets it up (zeroed, with its lock). */
 void
-ShmemRequest(void)
+InitShared(void *state, LWLock *lock)
 {
-	if (prev_shmem_request != NULL)
-		prev_shmem_request();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(HealthShared)));
-	RequestNamedLWLockTranche("fdwshard node health", 1);
-}
-
-void
-ShmemStartup(void)
-{
-	if (prev_shmem_startup != NULL)
-		prev_shmem_startup();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	bool found;
-	shared = (HealthShared *) ShmemInitStruct("fdwshard node health", sizeof(HealthShared), &found);
-	if (!found)
-	{
-		memset(shared, 0, sizeof(HealthShared));
-		shared->lock = &(GetNamedLWLockTranche("fdwshard node health"))->lock;
-		for (int i = 0; i < kMaxWorkers; i++)
-			pg_atomic_init_u64(&shared->workers[i].last_ok, 0);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	HealthShared *fresh = (HealthShared *) state;
+	fresh->lock = lock;
+	for (int i = 0; i < kMaxWorkers; i++)
+		pg_atomic_init_u64(&fresh->workers[i].last_ok, 0);
 }
 
 /* The entry of target (made if missing and create); -1 when absent or the table is full. */
@@ -274,10 +256,7 @@ RecordNodeError(Oid serverid)
 void
 InitNodeHealth(void)
 {
-	prev_shmem_request = shmem_request_hook;
-	shmem_request_hook = ShmemRequest;
-	prev_shmem_startup = shmem_startup_hook;
-	shmem_startup_hook = ShmemStartup;
+	RequestSharedStruct("fdwshard node health", sizeof(HealthShared), InitShared, (void **) &shared);
 	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateKnownServers, (Datum) 0);
 }
 
