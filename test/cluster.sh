@@ -37,7 +37,8 @@ node_start() {
 			return 0
 		fi
 	done
-	echo "could not start $name; see $CLUSTER_DIR/$name.log" >&2
+	echo "could not start $name; the end of $CLUSTER_DIR/$name.log:" >&2
+	tail -n 20 "$CLUSTER_DIR/$name.log" >&2
 	return 1
 }
 

@@ -58,19 +58,20 @@ q "$COORDINATOR_PORT" postgres "SELECT pg_reload_conf()" >/dev/null
 
 # A server without prepared transactions, started for this test only.
 extra=$CLUSTER_DIR/no_prepared
-stop_extra() { [ -f "$extra/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$extra" -m immediate -w stop >/dev/null 2>&1; rm -rf "$extra" "$extra.log"; }
+stop_extra() { [ -f "$extra/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$extra" -m immediate -w stop >/dev/null 2>&1; rm -rf "$extra" "$CLUSTER_DIR/no_prepared.log"; }
 trap stop_extra EXIT
 as_pg "$PG_BIN/initdb" -D "$extra" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null
-port=$(free_port)
 cat >>"$extra/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$CLUSTER_DIR'
-port = $port
 max_prepared_transactions = 0
+max_connections = 20
+shared_buffers = 16MB
 fsync = off
 lc_messages = 'C'
 CONF
-as_pg "$PG_BIN/pg_ctl" -D "$extra" -l "$extra.log" -w -t 60 start >/dev/null
+node_start no_prepared || exit 1
+port=$NO_PREPARED_PORT
 q "$port" postgres "CREATE DATABASE $db" >/dev/null
 registered="SELECT (SELECT count(*) FROM fdwshard.node), (SELECT count(*) FROM pg_foreign_server), (SELECT count(*) FROM pg_user_mappings)"
 before=$(q "$COORDINATOR_PORT" $db "$registered")
