@@ -79,6 +79,9 @@ fi
 if [ "$regress_total" -eq 0 ]; then regress_total=1; regress_failed=1; fi
 if [ "$regress_failed" -gt 0 ] && [ -f "$regress_out/regression.diffs" ]; then
 	cat "$regress_out/regression.diffs"
+	echo "(results kept in $regress_out)"
+elif [ "$regress_failed" -eq 0 ]; then
+	rm -rf "$regress_out"
 fi
 passed=$((passed + regress_total - regress_failed)); failed=$((failed + regress_failed))
 fi

@@ -272,6 +272,17 @@ ShipMutator(Node *node, void *raw_context)
 		foreach (cell, (List *) node)
 		{
 			TargetEntry *entry = (TargetEntry *) copyObject(lfirst(cell));
+			Node *folded = eval_const_expressions(NULL, (Node *) entry->expr);
+			if (IsA(folded, Const) && IsBuiltin(((Const *) folded)->consttype))
+			{
+				/* Values go as parameters: every INSERT of this shape is one statement, prepared once. */
+				Const *value = (Const *) folded;
+				context->local_exprs = lappend(context->local_exprs, value);
+				entry->expr = (Expr *) NewParam(context, value->consttype, value->consttypmod, value->constcollid,
+				                                (Node *) makeInteger(-list_length(context->local_exprs)));
+				entries = lappend(entries, entry);
+				continue;
+			}
 			context->allow_volatile = true;
 			entry->expr = (Expr *) ShipMutator((Node *) entry->expr, context);
 			context->allow_volatile = false;

@@ -54,6 +54,9 @@ Disconnect(OwnConnection *entry)
 		PQfinish(entry->conn);
 		ReleaseConnection(entry->slot);
 	}
+	if (entry->wait_set != NULL)
+		FreeWaitEventSet(entry->wait_set);
+	entry->wait_set = NULL;
 	entry->conn = NULL;
 	entry->slot = -1;
 	entry->in_flight = false;
@@ -117,6 +120,24 @@ CheckInterruptsOrGiveUp(OwnConnection *entry, PGresult *last)
 	PG_END_TRY();
 }
 
+/*
+ * The connection's wait set, made at its first wait and kept until it closes: WaitLatchOrSocket
+ * would create and close an epoll set at every wait, a good part of a routed statement's time.
+ */
+WaitEventSet *
+WaitSetOf(OwnConnection *entry)
+{
+	if (entry->wait_set == NULL)
+	{
+		WaitEventSet *set = CreateWaitEventSet(TopMemoryContext, 3);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(entry->conn), NULL, NULL);
+		entry->wait_set = set;
+	}
+	return entry->wait_set;
+}
+
 PGresult *
 WaitForResult(OwnConnection *entry, const char *sql)
 {
@@ -129,11 +150,11 @@ WaitForResult(OwnConnection *entry, const char *sql)
 	{
 		while (PQisBusy(conn))
 		{
-			int events = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
-			                               PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+			WaitEvent event;
+			(void) WaitEventSetWait(WaitSetOf(entry), -1L, &event, 1, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CheckInterruptsOrGiveUp(entry, last);
-			if ((events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			if ((event.events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
 			{
 				PQclear(last); /* libpq's memory: the error would leak it */
 				ReportRemoteError(NULL, conn, sql);
@@ -325,6 +346,7 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 		entry->lent = false;
 		entry->generation = 0;
 		entry->prepared_count = 0;
+		entry->wait_set = NULL;
 	}
 	if (entry->lent)
 		return NULL;

@@ -25,7 +25,8 @@ struct OwnConnection
 	bool lent;         /* a multi-shard run uses it until it ends: nobody else may */
 	uint64 generation; /* changes at every connect: what was prepared on an older one is gone */
 	int prepared_count;
-	BudgetSlot slot; /* its place in the connection budget */
+	WaitEventSet *wait_set; /* latch, postmaster death and conn's socket; NULL until the first wait */
+	BudgetSlot slot;        /* its place in the connection budget */
 };
 
 /*
