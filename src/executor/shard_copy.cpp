@@ -46,13 +46,15 @@ struct ShardCopy
 	const char *label;
 	int natts;
 	Oid dist_collation;
-	FmgrInfo *out_functions; /* per attribute; unused for dropped ones */
-	char *columns;           /* the quoted column list every shard's COPY names */
-	List *column_names;      /* the same as a list of String, for local shards */
-	StringInfoData *buffers; /* per shard index */
-	bool has_lines;          /* rows carry their input line */
-	uint64 **lines;          /* per shard index: the input line of each row in its buffer */
-	int *line_counts;        /* per shard index: rows in its buffer */
+	FmgrInfo *out_functions;   /* per attribute; unused for those not sent */
+	bool *sent;                /* per attribute: sent (not dropped, not generated) */
+	const char **remote_names; /* per shard index: where ShardCopyRedirect sends it, or NULL */
+	char *columns;             /* the quoted column list every shard's COPY names */
+	List *column_names;        /* the same as a list of String, for local shards */
+	StringInfoData *buffers;   /* per shard index */
+	bool has_lines;            /* rows carry their input line */
+	uint64 **lines;            /* per shard index: the input line of each row in its buffer */
+	int *line_counts;          /* per shard index: rows in its buffer */
 	int *line_capacity;
 	WorkerStream *workers;
 	int worker_count;
@@ -119,7 +121,7 @@ AppendRow(ShardCopy *copy, StringInfo buf, const Datum *values, const bool *null
 	bool first = true;
 	for (int i = 0; i < copy->natts; i++)
 	{
-		if (TupleDescAttr(desc, i)->attisdropped)
+		if (!copy->sent[i])
 			continue;
 		if (!first)
 			appendStringInfoChar(buf, '\t');
@@ -206,7 +208,8 @@ FlushRemote(ShardCopy *copy, int index, const catalog::CachedShard *shard, Strin
 {
 	WorkerStream *worker = WorkerFor(copy, shard->serverid);
 	FinishWorker(copy, worker);
-	char *sql = psprintf("COPY %s (%s) FROM STDIN", RemoteTableName(shard->relid), copy->columns);
+	const char *target = copy->remote_names[index] != NULL ? copy->remote_names[index] : RemoteTableName(shard->relid);
+	char *sql = psprintf("COPY %s (%s) FROM STDIN", target, copy->columns);
 	elog(DEBUG2, "fdwshard: on server %u: %s (%d bytes)", shard->serverid, sql, buffer->len);
 	if (!PQsendQuery(worker->conn, sql))
 		remote::ReportRemoteError(NULL, worker->conn, sql);
@@ -295,10 +298,14 @@ BeginShardCopy(Relation rel, const catalog::CachedTable *table, const char *labe
 	copy->natts = desc->natts;
 	copy->dist_collation = TupleDescAttr(desc, table->dist_attnum - 1)->attcollation;
 	copy->out_functions = (FmgrInfo *) palloc0(sizeof(FmgrInfo) * desc->natts);
+	copy->sent = (bool *) palloc0(sizeof(bool) * desc->natts);
+	copy->remote_names = (const char **) palloc0(sizeof(const char *) * table->shard_count);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		if (att->attisdropped)
+		/* A stored generated column is computed by the shard, as on any insert. */
+		copy->sent[i] = !att->attisdropped && att->attgenerated == '\0';
+		if (!copy->sent[i])
 			continue;
 		Oid output;
 		bool varlena;
@@ -320,6 +327,15 @@ BeginShardCopy(Relation rel, const catalog::CachedTable *table, const char *labe
 	}
 	copy->workers = (WorkerStream *) palloc0(sizeof(WorkerStream) * table->shard_count);
 	return copy;
+}
+
+void
+ShardCopyRedirect(ShardCopy *copy, int index, Oid serverid, Oid local_relid, const char *remote_name)
+{
+	catalog::CachedShard *shard = (catalog::CachedShard *) &copy->table->shards[index];
+	shard->serverid = serverid;
+	shard->relid = local_relid;
+	copy->remote_names[index] = remote_name != NULL ? pstrdup(remote_name) : NULL;
 }
 
 void

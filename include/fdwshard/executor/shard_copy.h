@@ -15,10 +15,17 @@ struct ShardCopy;
  * printed as COPY text into the shard's buffer; a full buffer goes to its worker as one COPY on
  * the transaction's postgres_fdw connection (counted as written for two-phase commit) and is
  * left to run while more rows come, or to a local shard through PostgreSQL's COPY into that
- * table. label names the statement in errors: "COPY name" with the input line when rows carry
- * lines, else the shard's error as it is.
+ * table. Stored generated columns are left to the shard to compute. label names the statement in errors: "COPY name"
+ * with the input line when rows carry lines, else the shard's error as it is.
  */
 ShardCopy *BeginShardCopy(Relation rel, const catalog::CachedTable *table, const char *label);
+
+/*
+ * Sends the rows of shard index elsewhere than the shard's relation: into table remote_name (a
+ * quoted qualified name) on serverid, or, with serverid InvalidOid, into local table local_relid.
+ * For a shard being moved, whose new table has no partition on the coordinator yet.
+ */
+void ShardCopyRedirect(ShardCopy *copy, int index, Oid serverid, Oid local_relid, const char *remote_name);
 
 /*
  * Adds count rows: values and nulls hold RelationGetDescr(rel)->natts entries per row, lines
