@@ -222,11 +222,10 @@ AddMissingPlaceholder(DistributedTable *table, const char *name)
 	if (OidIsValid(get_relation_constraint_oid(table->relid, name, true)))
 	{
 		if (!OidIsValid(PlaceholderOid(table, name)))
-			ereport(WARNING,
-			        (errmsg("ON CONFLICT ON CONSTRAINT %s cannot be used on distributed table \"%s\"",
-			                quote_identifier(name), table->name),
-			         errdetail("A CHECK constraint of the table has the name of the key."),
-			         errhint("Rename the CHECK constraint, then rename the key to the name it had and back.")));
+			ereport(WARNING, (errmsg("ON CONFLICT ON CONSTRAINT %s cannot be used on distributed table \"%s\"",
+			                         quote_identifier(name), table->name),
+			                  errdetail("A CHECK constraint of the table has the name of the key."),
+			                  errhint("Rename the CHECK constraint, then drop the key and add it again.")));
 		return;
 	}
 	/* A local shard if there is one: no round trip. */
