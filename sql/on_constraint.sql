@@ -102,6 +102,19 @@ FROM unnest(ARRAY[3, 7]) t;
 SELECT t, upsert(format($$INSERT INTO accounts VALUES (%s, 50, 'a@%s', 1) ON CONFLICT ON CONSTRAINT accounts_pkey DO NOTHING$$, t, t), true) AS other_key
 FROM unnest(ARRAY[3, 1]) t;
 
+-- ON CONSTRAINT needs SELECT on the key's columns, as on a plain table (the placeholder names them).
+CREATE ROLE regress_on_constraint;
+SELECT fdwshard.run_command_on_node(n, 'CREATE ROLE regress_on_constraint') FROM unnest(ARRAY[2, 3]) n;
+GRANT USAGE ON SCHEMA on_constraint, on_constraint_plain TO regress_on_constraint;
+GRANT INSERT, UPDATE, SELECT (balance, note) ON on_constraint.accounts, on_constraint_plain.accounts TO regress_on_constraint;
+SET ROLE regress_on_constraint;
+SELECT upsert($$INSERT INTO accounts VALUES (3, 1, 'x', 1) ON CONFLICT ON CONSTRAINT accounts_pkey DO NOTHING$$) AS without_key_columns;
+RESET ROLE;
+GRANT SELECT (tenant, id) ON on_constraint.accounts, on_constraint_plain.accounts TO regress_on_constraint;
+SET ROLE regress_on_constraint;
+SELECT upsert($$INSERT INTO accounts VALUES (3, 1, 'x', 1) ON CONFLICT ON CONSTRAINT accounts_pkey DO NOTHING$$) AS with_key_columns;
+RESET ROLE;
+
 -- In a data-modifying WITH.
 SELECT t, upsert(format($$WITH up AS (INSERT INTO accounts VALUES (%s, 1, 'y', 1) ON CONFLICT ON CONSTRAINT accounts_pkey
                           DO UPDATE SET note = 'from with' RETURNING id, note) SELECT * FROM up$$, t)) AS in_with
@@ -202,3 +215,5 @@ DEALLOCATE up;
 DEALLOCATE up_plain;
 DROP SCHEMA on_constraint CASCADE;
 DROP SCHEMA on_constraint_plain CASCADE;
+DROP ROLE regress_on_constraint;
+SELECT fdwshard.run_command_on_node(n, 'DROP ROLE regress_on_constraint') FROM unnest(ARRAY[2, 3]) n;
