@@ -149,6 +149,11 @@ EXPLAIN (COSTS OFF, VERBOSE) EXECUTE up(1, 1, 'x', 0);
 EXPLAIN (COSTS OFF) EXECUTE up(3, 1, 'x', 0);
 SELECT same_tables();
 
+-- A copy made with LIKE gets neither the keys (the table has no index to copy) nor their placeholders.
+CREATE TABLE copy (LIKE accounts INCLUDING ALL);
+\d copy
+DROP TABLE copy;
+
 -- Errors as on a plain table: an unknown name, a CHECK constraint, a unique index (not a constraint).
 CREATE UNIQUE INDEX accounts_email_idx ON on_constraint.accounts (tenant, email, id);
 CREATE UNIQUE INDEX accounts_email_idx ON on_constraint_plain.accounts (tenant, email, id);
