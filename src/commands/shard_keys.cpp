@@ -627,10 +627,14 @@ ConstraintName(Oid constraint_oid, Oid *relid)
 	return name;
 }
 
-/* The placeholder's columns (the key's) as the inference elements of "ON CONFLICT (columns)" on target rtindex. */
+/*
+ * The placeholder's columns (the key's, numbered as on table relid) as the inference elements of
+ * "ON CONFLICT (columns)" of query, whose target may be relid or already one of its shards.
+ */
 List *
-InferenceElements(Oid placeholder_oid, Oid relid, Index rtindex)
+InferenceElements(Oid placeholder_oid, Oid relid, Query *query)
 {
+	Oid target_relid = rt_fetch(query->resultRelation, query->rtable)->relid;
 	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(placeholder_oid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for constraint %u", placeholder_oid);
@@ -646,13 +650,18 @@ InferenceElements(Oid placeholder_oid, Oid relid, Index rtindex)
 	for (int i = 0; i < count; i++)
 	{
 		AttrNumber attnum = DatumGetInt16(attnums[i]);
+		if (target_relid != relid) /* a shard: the same column names, maybe other numbers */
+			attnum = get_attnum(target_relid, get_attname(relid, attnum, false));
+		if (attnum == InvalidAttrNumber)
+			elog(ERROR, "fdwshard: a column of placeholder %u is missing on relation %u", placeholder_oid,
+			     target_relid);
 		Oid type;
 		int32 typmod;
 		Oid collation;
-		get_atttypetypmodcoll(relid, attnum, &type, &typmod, &collation);
+		get_atttypetypmodcoll(target_relid, attnum, &type, &typmod, &collation);
 
 		InferenceElem *element = makeNode(InferenceElem);
-		element->expr = (Node *) makeVar(rtindex, attnum, type, typmod, collation, 0);
+		element->expr = (Node *) makeVar(query->resultRelation, attnum, type, typmod, collation, 0);
 		element->infercollid = InvalidOid;  /* key constraints use the columns' collations... */
 		element->inferopclass = InvalidOid; /* ...and default operator classes */
 		elements = lappend(elements, element);
@@ -698,7 +707,7 @@ PointArbiterAtShard(Query *shard_query, const catalog::CachedShard *shard)
 	 * The deparsed statement names its arbiter by the OID's name on the coordinator, where the
 	 * foreign shard has no key: the key's columns instead, which the worker infers to N_<shardid>.
 	 */
-	on_conflict->arbiterElems = InferenceElements(on_conflict->constraint, relid, shard_query->resultRelation);
+	on_conflict->arbiterElems = InferenceElements(on_conflict->constraint, relid, shard_query);
 	on_conflict->arbiterWhere = NULL;
 	on_conflict->constraint = InvalidOid;
 	if (message_level_is_interesting(DEBUG1))
@@ -709,8 +718,9 @@ PointArbiterAtShard(Query *shard_query, const catalog::CachedShard *shard)
 		foreach (cell, on_conflict->arbiterElems)
 		{
 			Var *var = (Var *) ((InferenceElem *) lfirst(cell))->expr;
+			Oid target_relid = rt_fetch(shard_query->resultRelation, shard_query->rtable)->relid;
 			appendStringInfo(&columns, "%s%s", columns.len > 0 ? ", " : "",
-			                 quote_identifier(get_attname(relid, var->varattno, false)));
+			                 quote_identifier(get_attname(target_relid, var->varattno, false)));
 		}
 		elog(DEBUG1, "fdwshard: ON CONFLICT ON CONSTRAINT %s is ON CONFLICT (%s) on shard %s", quote_identifier(name),
 		     columns.data, get_rel_name(shard->relid));

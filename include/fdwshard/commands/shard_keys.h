@@ -31,12 +31,14 @@ void AddShardKeyPlaceholder(const char *qualified_table, const char *name, List 
 /*
  * Points the ON CONFLICT ON CONSTRAINT arbiter of shard_query, an INSERT into a distributed table
  * run against one of its shards, at that shard's own key. Call it on each shard's copy of the
- * statement before planning or deparsing it (the target may already point at the shard or not);
- * it changes shard_query->onConflict only:
+ * statement after pointing its target at the shard (or before, if the shard's columns have the
+ * table's attribute numbers) and before planning or deparsing it. No catalog query (metadata
+ * cache and syscache only). It changes shard_query->onConflict only:
  *   - local shard: onConflict->constraint becomes the shard's constraint N_<shardid>, which the
  *     planner then finds among the shard table's indexes;
- *   - foreign shard: the arbiter becomes the key's columns (arbiterElems, constraint cleared), so
- *     the deparsed statement reads "ON CONFLICT (columns)" and the worker infers its shard's key.
+ *   - foreign shard: the arbiter becomes the key's columns (arbiterElems, constraint cleared;
+ *     Vars of the target relation as it is then, the table or the shard), so the deparsed
+ *     statement reads "ON CONFLICT (columns)" and the worker infers its shard's key.
  * Does nothing when the statement has no ON CONSTRAINT, or its constraint is not on a distributed
  * table (already pointed at a shard: calling it twice is harmless). ON CONSTRAINT naming anything
  * but a PRIMARY KEY or UNIQUE shard key (a CHECK constraint) fails as on a plain table: 42809.
