@@ -39,3 +39,15 @@ CREATE TABLE fdwshard.transactions (
     created timestamptz NOT NULL
 );
 GRANT SELECT ON fdwshard.transactions TO PUBLIC;
+
+-- ON CONFLICT ON CONSTRAINT N on a distributed table: the placeholder of each PRIMARY KEY or UNIQUE key,
+-- N CHECK (fdwshard_shard_key(<key columns>)), also given to the keys of tables distributed before
+-- (their columns read from a shard: a worker holding only remote shards of such a table must be up).
+CREATE FUNCTION pg_catalog.fdwshard_shard_key(VARIADIC "any") RETURNS bool
+    AS 'MODULE_PATHNAME', 'fdwshard_shard_key' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION pg_catalog.fdwshard_shard_key("any")
+    IS 'placeholder of a shard key for ON CONFLICT ON CONSTRAINT (always true: each shard enforces the key)';
+CREATE FUNCTION fdwshard.add_shard_key_placeholders() RETURNS void
+    AS 'MODULE_PATHNAME', 'fdwshard_add_shard_key_placeholders' LANGUAGE C;
+SELECT fdwshard.add_shard_key_placeholders();
+DROP FUNCTION fdwshard.add_shard_key_placeholders();

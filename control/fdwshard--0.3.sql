@@ -123,6 +123,13 @@ CREATE FUNCTION pg_catalog.fdwshard_hash(anyelement) RETURNS int4
     AS 'MODULE_PATHNAME', 'fdwshard_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION pg_catalog.fdwshard_hash(anyelement) IS 'shard hash (xxHash, signed 32 bits) of a value';
 
+-- The placeholder a PRIMARY KEY or UNIQUE key N of a distributed table leaves on the table, so that
+-- ON CONFLICT ON CONSTRAINT N finds it: N CHECK (fdwshard_shard_key(<key columns>)), always true.
+CREATE FUNCTION pg_catalog.fdwshard_shard_key(VARIADIC "any") RETURNS bool
+    AS 'MODULE_PATHNAME', 'fdwshard_shard_key' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION pg_catalog.fdwshard_shard_key("any")
+    IS 'placeholder of a shard key for ON CONFLICT ON CONSTRAINT (always true: each shard enforces the key)';
+
 CREATE FUNCTION pg_catalog.fdwshard_add_node(host text, port int, dbname text DEFAULT pg_catalog.current_database())
     RETURNS int AS 'MODULE_PATHNAME', 'fdwshard_add_node' LANGUAGE C;
 CREATE FUNCTION pg_catalog.fdwshard_add_node(host text, port int, dbname text, "user" text, password text DEFAULT NULL)

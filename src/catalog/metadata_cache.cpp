@@ -25,9 +25,10 @@ bool node_cache_valid = false;
 /* Counts processed invalidations; an entry built while one arrived is not trusted. */
 uint64 invalidation_count = 0;
 /*
- * Shard arrays of rebuilt entries. The planner and executor hold CachedShard pointers across
- * catalog access (which can process an invalidation and rebuild the entry), so a replaced array
- * is freed only at the end of the transaction, when no such pointer is alive. In cache_context.
+ * Shard (and key name) arrays of rebuilt entries. The planner and executor hold CachedShard
+ * pointers across catalog access (which can process an invalidation and rebuild the entry), so a
+ * replaced array is freed only at the end of the transaction, when no such pointer is alive. In
+ * cache_context.
  */
 List *retired_shards = NIL;
 
@@ -157,12 +158,28 @@ ReadTriggers(Relation rel, CachedTable *table)
 	}
 }
 
+/* Names of the table's PRIMARY KEY and UNIQUE shard keys (inside BuildEntry's SPI connection). */
+void
+ReadConstraintKeys(CachedTable *table)
+{
+	uint64 count = SpiRun("SELECT name::text FROM fdwshard.shard_key WHERE logicalrelid = $1 AND kind IN ('p', 'u')",
+	                      {OidArg(table->relid)});
+	if (count == 0)
+		return;
+	table->key_names = (NameData *) MemoryContextAllocZero(cache_context, sizeof(NameData) * count);
+	for (uint64 row = 0; row < count; row++)
+		namestrcpy(&table->key_names[row], SpiText(row, 1));
+	table->key_count = (int32) count;
+}
+
 /* Fills table from the catalog; leaves it not distributed when the catalog is incomplete. */
 void
 BuildEntry(CachedTable *table)
 {
 	table->is_distributed = false;
 	table->shards = NULL;
+	table->key_count = 0;
+	table->key_names = NULL;
 
 	Relation rel = try_relation_open(table->relid, AccessShareLock);
 	if (rel == NULL)
@@ -223,6 +240,7 @@ BuildEntry(CachedTable *table)
 			table->uniform = uniform;
 			table->shards = shards;
 			ReadTriggers(rel, table);
+			ReadConstraintKeys(table);
 		}
 		else
 			pfree(shards);
@@ -269,13 +287,18 @@ LookupDistributedTable(Oid relid)
 	if (found && table->valid)
 		return table->is_distributed ? table : NULL;
 
-	if (found && table->shards != NULL)
+	if (found && (table->shards != NULL || table->key_names != NULL))
 	{
 		MemoryContext old_context = MemoryContextSwitchTo(cache_context);
-		retired_shards = lappend(retired_shards, table->shards);
+		if (table->shards != NULL)
+			retired_shards = lappend(retired_shards, table->shards);
+		if (table->key_names != NULL)
+			retired_shards = lappend(retired_shards, table->key_names);
 		MemoryContextSwitchTo(old_context);
 	}
 	table->shards = NULL;
+	table->key_count = 0;
+	table->key_names = NULL;
 	table->is_distributed = false;
 	table->valid = false;
 
@@ -298,6 +321,15 @@ ShardIndexForHash(const CachedTable *table, int32 hash)
 	ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 	                errmsg("no shard of \"%s\" covers hash value %d", get_rel_name(table->relid), hash),
 	                errhint("The shard hash ranges in fdwshard.shard have a gap.")));
+}
+
+bool
+HasConstraintKey(const CachedTable *table, const char *name)
+{
+	for (int i = 0; i < table->key_count; i++)
+		if (strcmp(NameStr(table->key_names[i]), name) == 0)
+			return true;
+	return false;
 }
 
 const CachedShard *

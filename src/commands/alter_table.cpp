@@ -7,6 +7,7 @@
 #include "fdwshard/commands/utility_hook.h"
 
 #include "fdwshard/catalog/spi.h"
+#include "fdwshard/commands/shard_keys.h"
 #include "fdwshard/remote/deparse.h"
 
 namespace fdwshard::commands
@@ -86,12 +87,12 @@ SubcommandName(AlterTableType type)
 	}
 }
 
-/* Names of the CHECK constraints of the table: compared before and after to find what to send. */
+/* Names of the CHECK constraints of the table (not the shard keys' placeholders): compared before and after to find
+ * what to send. */
 List *
 CheckConstraints(Oid relid)
 {
-	return LocalTexts("SELECT conname FROM pg_constraint WHERE conrelid = $1 AND contype = 'c' ORDER BY conname",
-	                  relid);
+	return CheckConstraintNames(relid, false);
 }
 
 bool

@@ -3,10 +3,14 @@
  * None can live on the partitioned table (its partition key is an expression and foreign partitions
  * have no indexes), so each shard carries its own <name>_<shardid>, recorded in fdwshard.shard_key.
  * A key must include the distribution column: then shard-by-shard uniqueness is table-wide.
+ * PRIMARY KEY and UNIQUE keys also have a placeholder on the table, for ON CONFLICT ON CONSTRAINT
+ * (see commands/shard_keys.h).
  */
-#include "fdwshard/commands/utility_hook.h"
+#include "fdwshard/commands/shard_keys.h"
 
 #include "fdwshard/catalog/spi.h"
+#include "fdwshard/commands/utility_hook.h"
+#include "fdwshard/guard.h"
 #include "fdwshard/remote/deparse.h"
 
 namespace fdwshard::commands
@@ -127,22 +131,18 @@ AddConstraintOnShards(DistributedTable *table, const char *name, const char *def
 	}
 }
 
-/* Columns of the referenced table's primary key, for REFERENCES t without a column list. */
+/* Columns, in key order, of the constraint of the shard that condition (on pg_constraint c) selects. */
 List *
-PrimaryKeyColumns(DistributedTable *table)
+KeyColumnsOnShard(DistributedTable *table, Shard *shard, const char *condition)
 {
-	Shard *shard = (Shard *) linitial(table->shards);
 	char *columns =
 	    QueryOnShardNode(shard, psprintf("SELECT string_agg(a.attname, E'\\x1f' ORDER BY k.n) FROM pg_constraint c "
 	                                     "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY k(attnum, n) "
 	                                     "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
-	                                     "WHERE c.conrelid = %s::regclass AND c.contype = 'p'",
-	                                     quote_literal_cstr(ShardRelName(table, shard))));
+	                                     "WHERE c.conrelid = %s::regclass AND %s",
+	                                     quote_literal_cstr(ShardRelName(table, shard)), condition));
 	List *names = NIL;
 
-	if (columns == NULL)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_FOREIGN_KEY),
-		                errmsg("there is no primary key for referenced table \"%s\"", table->name)));
 	for (char *next = columns; next != NULL;)
 	{
 		char *end = strchr(next, '\x1f');
@@ -151,6 +151,18 @@ PrimaryKeyColumns(DistributedTable *table)
 		names = lappend(names, makeString(pstrdup(next)));
 		next = end != NULL ? end + 1 : NULL;
 	}
+	return names;
+}
+
+/* Columns of the referenced table's primary key, for REFERENCES t without a column list. */
+List *
+PrimaryKeyColumns(DistributedTable *table)
+{
+	List *names = KeyColumnsOnShard(table, (Shard *) linitial(table->shards), "c.contype = 'p'");
+
+	if (names == NIL)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_FOREIGN_KEY),
+		                errmsg("there is no primary key for referenced table \"%s\"", table->name)));
 	return names;
 }
 
@@ -186,7 +198,100 @@ ShardKeyExists(DistributedTable *table, const char *name, char kind)
 	return QueryOnShardNode(shard, sql) != NULL;
 }
 
+/* pg_catalog.fdwshard_shard_key(VARIADIC "any"), or InvalidOid before ALTER EXTENSION fdwshard UPDATE to 0.3. */
+Oid
+ShardKeyFunctionOid()
+{
+	Oid argtypes[1] = {ANYOID};
+	return LookupFuncName(list_make2(makeString(pstrdup("pg_catalog")), makeString(pstrdup("fdwshard_shard_key"))), 1,
+	                      argtypes, true);
+}
+
+/* The placeholder of the table's key name, or InvalidOid. */
+Oid
+PlaceholderOid(const DistributedTable *table, const char *name)
+{
+	Oid constraint_oid = get_relation_constraint_oid(table->relid, name, true);
+	return OidIsValid(constraint_oid) && IsShardKeyPlaceholder(constraint_oid) ? constraint_oid : InvalidOid;
+}
+
+/* The key's columns and, from them, its placeholder when it has none (ALTER EXTENSION fdwshard UPDATE). */
+void
+AddMissingPlaceholder(DistributedTable *table, const char *name)
+{
+	if (OidIsValid(get_relation_constraint_oid(table->relid, name, true)))
+	{
+		if (!OidIsValid(PlaceholderOid(table, name)))
+			ereport(WARNING, (errmsg("ON CONFLICT ON CONSTRAINT %s cannot be used on distributed table \"%s\"",
+			                         quote_identifier(name), table->name),
+			                  errdetail("A CHECK constraint of the table has the name of the key."),
+			                  errhint("Rename the CHECK constraint, then drop the key and add it again.")));
+		return;
+	}
+	/* A local shard if there is one: no round trip. */
+	Shard *shard = (Shard *) linitial(table->shards);
+	ListCell *cell;
+	foreach (cell, table->shards)
+		if (((Shard *) lfirst(cell))->is_local)
+		{
+			shard = (Shard *) lfirst(cell);
+			break;
+		}
+	List *columns = KeyColumnsOnShard(
+	    table, shard, psprintf("c.conname = %s", quote_literal_cstr(remote::NameWithSuffix(name, shard->shardid))));
+	if (columns == NIL)
+		elog(ERROR, "fdwshard: constraint \"%s\" is missing on shard \"%s\"",
+		     remote::NameWithSuffix(name, shard->shardid), shard->name);
+	AddShardKeyPlaceholder(remote::QualifiedName(table->schema, table->name), name, columns);
+}
+
 } // namespace
+
+bool
+IsShardKeyPlaceholder(Oid constraint_oid)
+{
+	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(constraint_oid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+
+	bool placeholder = false;
+	if (((Form_pg_constraint) GETSTRUCT(tuple))->contype == CONSTRAINT_CHECK)
+	{
+		bool is_null;
+		Datum bin = SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conbin, &is_null);
+		Node *expr = is_null ? NULL : (Node *) stringToNode(TextDatumGetCString(bin));
+		Oid function = ShardKeyFunctionOid();
+		placeholder =
+		    expr != NULL && IsA(expr, FuncExpr) && OidIsValid(function) && ((FuncExpr *) expr)->funcid == function;
+	}
+	ReleaseSysCache(tuple);
+	return placeholder;
+}
+
+List *
+CheckConstraintNames(Oid relid, bool placeholders)
+{
+	List *names = NIL;
+	ListCell *cell;
+	foreach (cell, LocalTexts("SELECT oid::text FROM pg_constraint WHERE conrelid = $1 AND contype = 'c' "
+	                          "ORDER BY conname",
+	                          relid))
+	{
+		Oid constraint_oid = (Oid) strtoul((const char *) lfirst(cell), NULL, 10);
+		if (IsShardKeyPlaceholder(constraint_oid) == placeholders)
+			names = lappend(names, get_constraint_name(constraint_oid));
+	}
+	return names;
+}
+
+void
+AddShardKeyPlaceholder(const char *qualified_table, const char *name, List *columns)
+{
+	if (!OidIsValid(ShardKeyFunctionOid()))
+		return; /* the extension's SQL is still 0.2: ALTER EXTENSION fdwshard UPDATE adds it */
+	RunLocal(psprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (pg_catalog.fdwshard_shard_key(%s))", qualified_table,
+	                  quote_identifier(name), NameList(columns)));
+}
 
 char
 ShardKeyKind(Oid relid, const char *name)
@@ -222,6 +327,7 @@ AddShardKeyConstraint(DistributedTable *table, Constraint *constraint)
 	                       ? ChooseConstraintName(table->name, NULL, "pkey", namespace_oid, NIL)
 	                       : ChooseConstraintName(table->name, NamePart(constraint->keys), "key", namespace_oid, NIL);
 	CheckNewKeyName(table, name, primary ? 'p' : 'u');
+	AddShardKeyPlaceholder(remote::QualifiedName(table->schema, table->name), name, constraint->keys);
 
 	char *definition =
 	    psprintf("%s%s (%s)%s%s%s", primary ? "PRIMARY KEY" : "UNIQUE",
@@ -419,6 +525,9 @@ DropShardKey(DistributedTable *table, const char *name, DropBehavior behavior)
 	char kind = ShardKeyKind(table->relid, name);
 	ListCell *cell;
 
+	if (OidIsValid(PlaceholderOid(table, name)))
+		RunLocal(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", remote::QualifiedName(table->schema, table->name),
+		                  quote_identifier(name)));
 	foreach (cell, table->shards)
 	{
 		Shard *shard = (Shard *) lfirst(cell);
@@ -459,6 +568,10 @@ RenameShardKey(DistributedTable *table, const char *name, const char *new_name)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 		                errmsg("constraint \"%s\" for table \"%s\" does not exist", name, table->name)));
 	CheckNewKeyName(table, new_name, 'u');
+	if (OidIsValid(PlaceholderOid(table, name)))
+		RunLocal(psprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+		                  remote::QualifiedName(table->schema, table->name), quote_identifier(name),
+		                  quote_identifier(new_name)));
 	ListCell *cell;
 	foreach (cell, table->shards)
 	{
@@ -485,6 +598,10 @@ ForgetVanishedShardKeys(DistributedTable *table)
 		const char *key = (const char *) lfirst(cell);
 		if (ShardKeyExists(table, key + 1, key[0]))
 			continue;
+		/* Dropping an INCLUDE column drops the key, not its placeholder (only the key columns are in it). */
+		if (OidIsValid(PlaceholderOid(table, key + 1)))
+			RunLocal(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", remote::QualifiedName(table->schema, table->name),
+			                  quote_identifier(key + 1)));
 		SPI_connect();
 		catalog::CatalogWrite("DELETE FROM fdwshard.shard_key WHERE logicalrelid = $1 AND name = $2",
 		                      {catalog::OidArg(table->relid), catalog::TextArg(key + 1)});
@@ -493,4 +610,203 @@ ForgetVanishedShardKeys(DistributedTable *table)
 	InvalidateDistributedTable(table->relid);
 }
 
+namespace
+{
+
+/* The name and table of constraint constraint_oid. */
+char *
+ConstraintName(Oid constraint_oid, Oid *relid)
+{
+	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(constraint_oid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for constraint %u", constraint_oid);
+	Form_pg_constraint constraint = (Form_pg_constraint) GETSTRUCT(tuple);
+	char *name = pstrdup(NameStr(constraint->conname));
+	*relid = constraint->conrelid;
+	ReleaseSysCache(tuple);
+	return name;
+}
+
+/*
+ * The placeholder's columns (the key's, numbered as on table relid) as the inference elements of
+ * "ON CONFLICT (columns)" of query, whose target may be relid or already one of its shards.
+ */
+List *
+InferenceElements(Oid placeholder_oid, Oid relid, Query *query)
+{
+	Oid target_relid = rt_fetch(query->resultRelation, query->rtable)->relid;
+	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(placeholder_oid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for constraint %u", placeholder_oid);
+	bool is_null;
+	Datum key = SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conkey, &is_null);
+	Datum *attnums = NULL;
+	int count = 0;
+	if (!is_null)
+		deconstruct_array(DatumGetArrayTypeP(key), INT2OID, sizeof(int16), true, TYPALIGN_SHORT, &attnums, NULL,
+		                  &count);
+
+	List *elements = NIL;
+	for (int i = 0; i < count; i++)
+	{
+		AttrNumber attnum = DatumGetInt16(attnums[i]);
+		if (target_relid != relid) /* a shard: the same column names, maybe other numbers */
+			attnum = get_attnum(target_relid, get_attname(relid, attnum, false));
+		if (attnum == InvalidAttrNumber)
+			elog(ERROR, "fdwshard: a column of placeholder %u is missing on relation %u", placeholder_oid,
+			     target_relid);
+		Oid type;
+		int32 typmod;
+		Oid collation;
+		get_atttypetypmodcoll(target_relid, attnum, &type, &typmod, &collation);
+
+		InferenceElem *element = makeNode(InferenceElem);
+		element->expr = (Node *) makeVar(query->resultRelation, attnum, type, typmod, collation, 0);
+		element->infercollid = InvalidOid;  /* key constraints use the columns' collations... */
+		element->inferopclass = InvalidOid; /* ...and default operator classes */
+		elements = lappend(elements, element);
+	}
+	ReleaseSysCache(tuple);
+	if (elements == NIL)
+		elog(ERROR, "fdwshard: placeholder %u has no key columns", placeholder_oid);
+	return elements;
+}
+
+} // namespace
+
+void
+PointArbiterAtShard(Query *shard_query, const catalog::CachedShard *shard)
+{
+	OnConflictExpr *on_conflict = shard_query->onConflict;
+	if (shard_query->commandType != CMD_INSERT || on_conflict == NULL || !OidIsValid(on_conflict->constraint))
+		return;
+
+	Oid relid;
+	char *name = ConstraintName(on_conflict->constraint, &relid);
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
+	if (table == NULL)
+		return; /* a plain table's constraint, or already the shard's own */
+	/* No other constraint of a distributed table has an index: a CHECK constraint fails as on a plain table. */
+	if (!catalog::HasConstraintKey(table, name) || !IsShardKeyPlaceholder(on_conflict->constraint))
+		ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+		                errmsg("constraint in ON CONFLICT clause has no associated index")));
+
+	char *shard_key = remote::NameWithSuffix(name, shard->shardid);
+	if (!OidIsValid(shard->serverid))
+	{
+		Oid shard_constraint = get_relation_constraint_oid(shard->relid, shard_key, true);
+		if (!OidIsValid(shard_constraint))
+			elog(ERROR, "fdwshard: constraint \"%s\" is missing on shard \"%s\"", shard_key,
+			     get_rel_name(shard->relid));
+		on_conflict->constraint = shard_constraint;
+		elog(DEBUG1, "fdwshard: ON CONFLICT ON CONSTRAINT %s is %s on shard %s", quote_identifier(name),
+		     quote_identifier(shard_key), get_rel_name(shard->relid));
+		return;
+	}
+	/*
+	 * The deparsed statement names its arbiter by the OID's name on the coordinator, where the
+	 * foreign shard has no key: the key's columns instead, which the worker infers to N_<shardid>.
+	 */
+	on_conflict->arbiterElems = InferenceElements(on_conflict->constraint, relid, shard_query);
+	on_conflict->arbiterWhere = NULL;
+	on_conflict->constraint = InvalidOid;
+	if (message_level_is_interesting(DEBUG1))
+	{
+		StringInfoData columns;
+		initStringInfo(&columns);
+		ListCell *cell;
+		foreach (cell, on_conflict->arbiterElems)
+		{
+			Var *var = (Var *) ((InferenceElem *) lfirst(cell))->expr;
+			Oid target_relid = rt_fetch(shard_query->resultRelation, shard_query->rtable)->relid;
+			appendStringInfo(&columns, "%s%s", columns.len > 0 ? ", " : "",
+			                 quote_identifier(get_attname(target_relid, var->varattno, false)));
+		}
+		elog(DEBUG1, "fdwshard: ON CONFLICT ON CONSTRAINT %s is ON CONFLICT (%s) on shard %s", quote_identifier(name),
+		     columns.data, get_rel_name(shard->relid));
+	}
+}
+
+void
+RefuseUnroutedArbiter(Query *query)
+{
+	ListCell *cell;
+	foreach (cell, query->cteList)
+	{
+		CommonTableExpr *cte = (CommonTableExpr *) lfirst(cell);
+		if (IsA(cte->ctequery, Query))
+			RefuseUnroutedArbiter((Query *) cte->ctequery);
+	}
+	if (query->commandType != CMD_INSERT || query->onConflict == NULL || !OidIsValid(query->onConflict->constraint))
+		return;
+
+	Oid relid;
+	char *name = ConstraintName(query->onConflict->constraint, &relid);
+	const catalog::CachedTable *table = catalog::LookupDistributedTable(relid);
+	if (table == NULL || !catalog::HasConstraintKey(table, name))
+		return; /* a CHECK constraint: PostgreSQL's own error follows */
+	ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+	                errmsg("ON CONFLICT ON CONSTRAINT %s is not supported in this INSERT into distributed table \"%s\"",
+	                       quote_identifier(name), get_rel_name(relid)),
+	                errdetail("The key exists on each shard: an INSERT ... VALUES of one row, routed to the shard of "
+	                          "its distribution column, uses it.")));
+}
+
+namespace
+{
+
+/* ALTER EXTENSION fdwshard UPDATE: every PRIMARY KEY and UNIQUE shard key without a placeholder gets one. */
+void
+AddMissingPlaceholders()
+{
+	List *keys = NIL; /* "<relid> <name>" of PRIMARY KEY and UNIQUE shard keys, in the caller's context */
+	MemoryContext caller = CurrentMemoryContext;
+	SPI_connect();
+	uint64 count = catalog::SpiRun(
+	    "SELECT logicalrelid::oid::text || ' ' || name FROM fdwshard.shard_key WHERE kind IN ('p', 'u') ORDER BY 1");
+	for (uint64 row = 0; row < count; row++)
+	{
+		char *key = catalog::SpiText(row, 1);
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		keys = lappend(keys, pstrdup(key));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+
+	ListCell *cell;
+	foreach (cell, keys)
+	{
+		char *key = (char *) lfirst(cell);
+		char *name = strchr(key, ' ') + 1;
+		DistributedTable *table = LoadDistributedTable((Oid) strtoul(key, NULL, 10));
+		if (table != NULL)
+			AddMissingPlaceholder(table, name);
+	}
+}
+
+} // namespace
+
 } // namespace fdwshard::commands
+
+extern "C"
+{
+	PG_FUNCTION_INFO_V1(fdwshard_shard_key);
+	PG_FUNCTION_INFO_V1(fdwshard_add_shard_key_placeholders);
+
+	/* The placeholder's expression: always true (the key itself is enforced by each shard). */
+	Datum fdwshard_shard_key(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry([&]() -> Datum { PG_RETURN_BOOL(true); });
+	}
+
+	/* ALTER EXTENSION fdwshard UPDATE to 0.3: placeholders for the keys of tables distributed before. */
+	Datum fdwshard_add_shard_key_placeholders(PG_FUNCTION_ARGS)
+	{
+		return fdwshard::pg::Entry(
+		    [&]() -> Datum
+		    {
+			    fdwshard::commands::WithoutPropagation([&]() { fdwshard::commands::AddMissingPlaceholders(); });
+			    PG_RETURN_VOID();
+		    });
+	}
+}

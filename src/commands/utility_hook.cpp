@@ -8,6 +8,7 @@
 #include "fdwshard/commands/copy_from.h"
 #include "fdwshard/commands/copy_to.h"
 #include "fdwshard/commands/shard_ddl.h"
+#include "fdwshard/commands/shard_keys.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/transaction/remote_isolation.h"
 
@@ -98,6 +99,37 @@ RefuseLocalOnly(Node *parsetree)
 		RefuseUnsupported(what, relation->relname);
 }
 
+/* True when create copies a distributed table (LIKE), into a table that does not exist yet. */
+bool
+CopiesDistributedTable(CreateStmt *create)
+{
+	ListCell *cell;
+	foreach (cell, create->tableElts)
+	{
+		Node *element = (Node *) lfirst(cell);
+		if (IsA(element, TableLikeClause) &&
+		    LoadDistributedTable(RangeVarGetRelid(((TableLikeClause *) element)->relation, NoLock, true)) != NULL)
+			return !OidIsValid(RangeVarGetRelid(create->relation, NoLock, true));
+	}
+	return false;
+}
+
+/*
+ * CREATE TABLE (LIKE <distributed table> INCLUDING CONSTRAINTS) copied the shard keys'
+ * placeholders (CHECK constraints) but, as the table has no index, not the keys: the copy gets
+ * neither.
+ */
+void
+DropCopiedPlaceholders(CreateStmt *create)
+{
+	Oid relid = RangeVarGetRelid(create->relation, NoLock, false);
+	ListCell *cell;
+	foreach (cell, CheckConstraintNames(relid, true))
+		RunLocal(psprintf("ALTER TABLE %s DROP CONSTRAINT %s",
+		                  quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
+		                  quote_identifier((const char *) lfirst(cell))));
+}
+
 void
 DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, ProcessUtilityContext context,
                 ParamListInfo params, QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc)
@@ -169,6 +201,15 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 		case T_GrantStmt:
 			handled = ProcessGrant(&call, (GrantStmt *) parsetree);
 			break;
+		case T_CreateStmt:
+		{
+			RefuseLocalOnly(parsetree);
+			bool copies_distributed = CopiesDistributedTable((CreateStmt *) parsetree);
+			CallPrevious(&call);
+			if (copies_distributed)
+				DropCopiedPlaceholders((CreateStmt *) parsetree);
+			return;
+		}
 		default:
 			RefuseLocalOnly(parsetree);
 			break;

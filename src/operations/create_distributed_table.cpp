@@ -6,6 +6,7 @@
 #include "fdwshard/catalog/metadata.h"
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/commands/shard_ddl.h"
+#include "fdwshard/commands/shard_keys.h"
 #include "fdwshard/core/shard_range.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
@@ -35,6 +36,7 @@ struct SavedIndex
 	char kind;            /* shard key kind: 'p' primary key, 'u' unique constraint, 'i' unique index */
 	char *constraint;     /* PRIMARY KEY / UNIQUE constraint name, or NULL */
 	char *constraint_def; /* pg_get_constraintdef(), or NULL */
+	List *key_columns;    /* PRIMARY KEY / UNIQUE constraint: its columns (String), in key order */
 };
 
 /* What create_distributed_table needs to know about the table it replaces. */
@@ -144,6 +146,28 @@ CheckDistributionColumn(Relation rel, TableSnapshot &table)
 		                        "text or uuid.")));
 }
 
+/* Names of the columns of constraint constraint_oid, in key order. */
+List *
+ConstraintColumns(Oid constraint_oid)
+{
+	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(constraint_oid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for constraint %u", constraint_oid);
+	Oid relid = ((Form_pg_constraint) GETSTRUCT(tuple))->conrelid;
+	bool is_null;
+	Datum key = SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conkey, &is_null);
+	Datum *attnums = NULL;
+	int count = 0;
+	if (!is_null)
+		deconstruct_array(DatumGetArrayTypeP(key), INT2OID, sizeof(int16), true, TYPALIGN_SHORT, &attnums, NULL,
+		                  &count);
+	List *columns = NIL;
+	for (int i = 0; i < count; i++)
+		columns = lappend(columns, makeString(get_attname(relid, DatumGetInt16(attnums[i]), false)));
+	ReleaseSysCache(tuple);
+	return columns;
+}
+
 /*
  * Saves every index; refuses unique ones that cannot be enforced per shard. Definitions are
  * deparsed with search_path emptied: they are replayed on the workers, where the caller's
@@ -155,7 +179,8 @@ SaveIndexes(TableSnapshot &table)
 	int nest_level = remote::BeginQualifiedDeparse();
 	uint64 count =
 	    SpiRun("SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisexclusion, "
-	           "$2 = ANY (i.indkey[0:i.indnkeyatts - 1]), con.conname, pg_get_constraintdef(con.oid), con.contype "
+	           "$2 = ANY (i.indkey[0:i.indnkeyatts - 1]), con.conname, pg_get_constraintdef(con.oid), con.contype, "
+	           "con.oid::int8 "
 	           "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
 	           "LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid "
 	           "WHERE i.indrelid = $1 ORDER BY c.relname",
@@ -172,6 +197,8 @@ SaveIndexes(TableSnapshot &table)
 		index->constraint = SpiText(row, 6);
 		index->constraint_def = SpiText(row, 7);
 		index->kind = index->constraint == NULL ? 'i' : SpiText(row, 8)[0];
+		if (index->kind == 'p' || index->kind == 'u')
+			index->key_columns = ConstraintColumns((Oid) SpiInt8(row, 9));
 		if (SpiBool(row, 4))
 			ereport(ERROR,
 			        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -393,11 +420,18 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	                "PARTITION BY RANGE (pg_catalog.fdwshard_hash(%s))",
 	                RelName(table), old_rel, quote_identifier(column)));
 	Oid new_relid = get_relname_relid(table.name, namespace_oid);
+	/* Before the shards exist: PostgreSQL gives them the placeholders as it creates them, with no scan. */
+	ListCell *cell;
+	foreach (cell, table.indexes)
+	{
+		SavedIndex *index = (SavedIndex *) lfirst(cell);
+		if (index->key_columns != NIL)
+			commands::AddShardKeyPlaceholder(RelName(table), index->constraint, index->key_columns);
+	}
 
 	if (table.owner != GetUserId())
 		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", RelName(table),
 		                quote_identifier(GetUserNameFromId(table.owner, false))));
-	ListCell *cell;
 	foreach (cell, table.properties.owned_sequences)
 		SpiRun((const char *) lfirst(cell));
 

@@ -5,6 +5,7 @@
  */
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/commands/shard_ddl.h"
+#include "fdwshard/commands/shard_keys.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/operations/dependent_views.h"
 #include "fdwshard/operations/table_lock.h"
@@ -98,6 +99,7 @@ UndistributeTable(Oid relid)
 		                errhint("Drop the foreign key first; create it again once both tables are alike.")));
 
 	const char *table_rel = QualifiedName(table->schema, table->name);
+	ListCell *cell;
 	Oid namespace_oid = get_rel_namespace(relid);
 
 	/* Everything the new table needs, read before the old one steps aside. */
@@ -115,6 +117,7 @@ UndistributeTable(Oid relid)
 		                                                                          quote_identifier(name), table_rel))));
 	}
 	List *keys = ShardKeyStatements(table, table_rel);
+	List *placeholders = commands::CheckConstraintNames(relid, true);
 
 	TableProperties properties = ReadTableProperties(relid, table_rel);
 	List *views = SaveAndDropDependentViews(relid, table->name);
@@ -127,9 +130,11 @@ UndistributeTable(Oid relid)
 	                "INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STATISTICS INCLUDING STORAGE)",
 	                table_rel, old_rel));
 	Oid new_relid = get_relname_relid(table->name, namespace_oid);
+	/* LIKE copied the keys' placeholders: the keys themselves take their names. */
+	foreach (cell, placeholders)
+		SpiRun(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", table_rel, quote_identifier((char *) lfirst(cell))));
 	if (owner != GetUserId())
 		SpiRun(psprintf("ALTER TABLE %s OWNER TO %s", table_rel, quote_identifier(GetUserNameFromId(owner, false))));
-	ListCell *cell;
 	foreach (cell, properties.owned_sequences)
 		SpiRun((const char *) lfirst(cell));
 

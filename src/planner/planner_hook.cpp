@@ -8,6 +8,7 @@
  */
 #include "fdwshard/planner/planner.h"
 
+#include "fdwshard/commands/shard_keys.h"
 #include "fdwshard/executor/deferred_plan.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
@@ -256,7 +257,10 @@ PlannedStmt *
 PlanOrdinary(Query *query, const char *query_string, int cursor_options, ParamListInfo bound_params, bool add_pruning)
 {
 	if (add_pruning)
+	{
+		commands::RefuseUnroutedArbiter(query);
 		PruningWalker((Node *) query, NULL);
+	}
 	if (prev_planner_hook != nullptr)
 		return prev_planner_hook(query, query_string, cursor_options, bound_params);
 	return standard_planner(query, query_string, cursor_options, bound_params);

@@ -8,6 +8,7 @@
 #include "fdwshard/planner/router.h"
 
 #include "fdwshard/catalog/metadata_cache.h"
+#include "fdwshard/commands/shard_keys.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/planner.h"
@@ -381,11 +382,15 @@ RewriteToShards(Analysis *analysis, const int *shard_indexes, List **permission_
 		rte->inh = false;
 		rte->requiredPerms = 0;
 
-		/* ON CONFLICT's EXCLUDED pseudo-relation describes the target's row: follow it. */
+		/* ON CONFLICT's EXCLUDED pseudo-relation describes the target's row: follow it; the same for its arbiter. */
 		Query *query = ref->query;
 		if (query->commandType == CMD_INSERT && query->resultRelation == (int) ref->rtindex &&
-		    query->onConflict != NULL && query->onConflict->exclRelIndex > 0)
-			rt_fetch(query->onConflict->exclRelIndex, query->rtable)->relid = shard->relid;
+		    query->onConflict != NULL)
+		{
+			if (query->onConflict->exclRelIndex > 0)
+				rt_fetch(query->onConflict->exclRelIndex, query->rtable)->relid = shard->relid;
+			commands::PointArbiterAtShard(query, shard);
+		}
 
 		shards = lappend(shards, (void *) shard);
 	}

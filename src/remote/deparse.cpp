@@ -1,6 +1,8 @@
 /* SQL text built from quoted names and literals (see remote/deparse.h). */
 #include "fdwshard/remote/deparse.h"
 
+#include "fdwshard/commands/shard_keys.h"
+
 namespace fdwshard::remote
 {
 
@@ -88,7 +90,8 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 	{
 		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tuple);
 
-		if (con->contype != CONSTRAINT_CHECK)
+		/* A shard key's placeholder is the coordinator's alone (the worker's shard has the key itself). */
+		if (con->contype != CONSTRAINT_CHECK || commands::IsShardKeyPlaceholder(con->oid))
 			continue;
 		Datum def = DirectFunctionCall1(pg_get_constraintdef, ObjectIdGetDatum(con->oid));
 		appendStringInfo(&sql, ", CONSTRAINT %s %s", quote_identifier(NameStr(con->conname)), TextDatumGetCString(def));

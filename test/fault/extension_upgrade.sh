@@ -57,8 +57,45 @@ for previous in $previous_versions; do
 	q "$COORDINATOR_PORT" postgres "CREATE DATABASE upgrade_updated" >/dev/null
 	out=$(q "$COORDINATOR_PORT" upgrade_updated "CREATE EXTENSION fdwshard VERSION '$previous' CASCADE" | grep -v NOTICE)
 	check "version $previous installs" "CREATE EXTENSION" "$out"
+	if [ "$previous" = 0.2 ]; then
+		# Tables distributed before 0.3 have no placeholders for ON CONFLICT ON CONSTRAINT: the update adds
+		# them, reading the keys' columns from a local shard (local_only) or from the worker (remote_only).
+		# (With 0.2's SQL, the 0.3 library cannot distribute a table over the coordinator and a worker.)
+		q "$WORKER1_PORT" postgres "DROP DATABASE IF EXISTS upgrade_updated WITH (FORCE)" >/dev/null
+		q "$WORKER1_PORT" postgres "CREATE DATABASE upgrade_updated" >/dev/null
+		out=$(q "$COORDINATOR_PORT" upgrade_updated "
+			SELECT fdwshard_add_node('127.0.0.1', $WORKER1_PORT);
+			SELECT fdwshard_set_node_property(2, 'should_have_shards', false);
+			CREATE TABLE local_only (k int, \"Odd Id\" int, v text, PRIMARY KEY (k, \"Odd Id\"), CONSTRAINT \"U 1\" UNIQUE (v, k));
+			SELECT create_distributed_table('local_only', 'k', shard_count := 2);
+			SELECT fdwshard_set_node_property(2, 'should_have_shards', true);
+			SELECT fdwshard_set_node_property(1, 'should_have_shards', false);
+			CREATE TABLE remote_only (k int PRIMARY KEY, v text);
+			SELECT create_distributed_table('remote_only', 'k', shard_count := 2);
+			INSERT INTO local_only VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 3, 'c');
+			INSERT INTO remote_only VALUES (1, 'a');
+			SELECT count(*) FROM pg_constraint WHERE conrelid IN ('local_only'::regclass, 'remote_only'::regclass)")
+		check "$previous: tables distributed before the update, without placeholders" "0" "$(echo "$out" | tail -1)"
+	fi
 	out=$(q "$COORDINATOR_PORT" upgrade_updated "ALTER EXTENSION fdwshard UPDATE")
 	check "$previous: ALTER EXTENSION fdwshard UPDATE" "ALTER EXTENSION" "$out"
+	if [ "$previous" = 0.2 ]; then
+		check "$previous: placeholders added by the update" \
+			'local_only U 1 CHECK (fdwshard_shard_key(v, k)),local_only local_only_pkey CHECK (fdwshard_shard_key(k, "Odd Id")),remote_only remote_only_pkey CHECK (fdwshard_shard_key(k))' \
+			"$(q "$COORDINATOR_PORT" upgrade_updated "SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), ',' ORDER BY 1)
+				FROM pg_constraint WHERE conrelid IN ('local_only'::regclass, 'remote_only'::regclass)")"
+		check "$previous: ON CONFLICT ON CONSTRAINT after the update" "1 x|2 x|3 c|9 x|1 x" \
+			"$(q "$COORDINATOR_PORT" upgrade_updated "
+				INSERT INTO local_only VALUES (1, 1, 'x') ON CONFLICT ON CONSTRAINT local_only_pkey DO UPDATE SET v = EXCLUDED.v;
+				INSERT INTO local_only VALUES (2, 2, 'x') ON CONFLICT ON CONSTRAINT local_only_pkey DO UPDATE SET v = EXCLUDED.v;
+				INSERT INTO local_only VALUES (3, 9, 'c') ON CONFLICT ON CONSTRAINT \"U 1\" DO NOTHING;
+				INSERT INTO local_only VALUES (9, 9, 'x') ON CONFLICT ON CONSTRAINT \"U 1\" DO NOTHING;
+				INSERT INTO remote_only VALUES (1, 'x') ON CONFLICT ON CONSTRAINT remote_only_pkey DO UPDATE SET v = EXCLUDED.v;
+				SELECT string_agg(k || ' ' || v, '|' ORDER BY k) FROM local_only UNION ALL SELECT string_agg(k || ' ' || v, '|') FROM remote_only" | grep -v '^INSERT' | tr '\n' '|' | sed 's/|$//')"
+		# Back to the coordinator alone, as the fresh install is.
+		q "$COORDINATOR_PORT" upgrade_updated "DROP TABLE local_only, remote_only; SELECT fdwshard_remove_node(2);
+			SELECT fdwshard_set_node_property(1, 'should_have_shards', true)" >/dev/null
+	fi
 	check "$previous: updated to $current" "$current" "$(q "$COORDINATOR_PORT" upgrade_updated "SELECT extversion FROM pg_extension WHERE extname = 'fdwshard'")"
 	updated=$(q "$COORDINATOR_PORT" upgrade_updated "$describe")
 	if [ "$fresh" = "$updated" ]; then
@@ -71,4 +108,5 @@ for previous in $previous_versions; do
 done
 
 for db in upgrade_fresh upgrade_updated; do q "$COORDINATOR_PORT" postgres "DROP DATABASE $db" >/dev/null; done
+q "$WORKER1_PORT" postgres "DROP DATABASE IF EXISTS upgrade_updated WITH (FORCE)" >/dev/null
 exit $((failures > 0))

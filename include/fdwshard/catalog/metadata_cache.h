@@ -32,7 +32,12 @@ struct CachedTable
 	bool has_row_triggers; /* user row triggers besides fdwshard's relocate trigger */
 	bool has_stmt_triggers;
 	CachedShard *shards; /* by shard index; in the cache's memory context */
+	int32 key_count;     /* PRIMARY KEY and UNIQUE shard keys: what ON CONFLICT ON CONSTRAINT may name */
+	NameData *key_names; /* key_count names; in the cache's memory context, NULL when none */
 };
+
+/* True when table has a PRIMARY KEY or UNIQUE shard key named name. */
+bool HasConstraintKey(const CachedTable *table, const char *name);
 
 /* A node as the router and EXPLAIN see it. */
 struct CachedNode
