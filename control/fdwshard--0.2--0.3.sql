@@ -51,3 +51,9 @@ CREATE FUNCTION fdwshard.add_shard_key_placeholders() RETURNS void
     AS 'MODULE_PATHNAME', 'fdwshard_add_shard_key_placeholders' LANGUAGE C;
 SELECT fdwshard.add_shard_key_placeholders();
 DROP FUNCTION fdwshard.add_shard_key_placeholders();
+
+-- Elastic moves: a shard group (the shards of one index of a co-location group) to another node.
+CREATE FUNCTION pg_catalog.fdwshard_move_shard(shard_id bigint, target_node int, mode text DEFAULT 'auto')
+    RETURNS void AS 'MODULE_PATHNAME', 'fdwshard_move_shard' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_move_shard(bigint, int, text)
+    IS 'move a shard and the co-located shards of its index to another node';

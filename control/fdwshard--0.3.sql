@@ -163,6 +163,12 @@ CREATE FUNCTION pg_catalog.undistribute_table(table_name regclass) RETURNS void
 COMMENT ON FUNCTION pg_catalog.undistribute_table(regclass)
     IS 'bring every row of a distributed table back into one local table and remove its shards';
 
+-- Elastic moves: a shard group (the shards of one index of a co-location group) to another node.
+CREATE FUNCTION pg_catalog.fdwshard_move_shard(shard_id bigint, target_node int, mode text DEFAULT 'auto')
+    RETURNS void AS 'MODULE_PATHNAME', 'fdwshard_move_shard' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_move_shard(bigint, int, text)
+    IS 'move a shard and the co-located shards of its index to another node';
+
 CREATE FUNCTION pg_catalog.get_shard_id_for_distribution_column(table_name regclass, value anyelement)
     RETURNS bigint AS 'MODULE_PATHNAME', 'get_shard_id_for_distribution_column' LANGUAGE C STABLE;
 

@@ -117,7 +117,6 @@ AppendCopyText(StringInfo buf, const char *value)
 void
 AppendRow(ShardCopy *copy, StringInfo buf, const Datum *values, const bool *nulls)
 {
-	TupleDesc desc = RelationGetDescr(copy->rel);
 	bool first = true;
 	for (int i = 0; i < copy->natts; i++)
 	{
