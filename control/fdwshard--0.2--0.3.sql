@@ -57,3 +57,116 @@ CREATE FUNCTION pg_catalog.fdwshard_move_shard(shard_id bigint, target_node int,
     RETURNS void AS 'MODULE_PATHNAME', 'fdwshard_move_shard' LANGUAGE C;
 COMMENT ON FUNCTION pg_catalog.fdwshard_move_shard(bigint, int, text)
     IS 'move a shard and the co-located shards of its index to another node';
+
+-- Rebalancing: the moves that spread every co-location group's shard groups over the nodes that
+-- should have shards (each node within one of the others), groups on other nodes moving off first.
+CREATE FUNCTION pg_catalog.fdwshard_rebalance_plan(table_name regclass DEFAULT NULL,
+                                                   strategy text DEFAULT 'by_shard_count')
+    RETURNS TABLE (step int, shardid bigint, shard_index int, colocationid int, source_node int, target_node int)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $fn$
+DECLARE
+    groups int[];
+    grp int;
+    shard_count int;
+    nodes int[];
+    placed int[];     -- node of each shard index (1-based)
+    first_table regclass;
+    counts int[];
+    i int;
+    n int;
+    most int;
+    least int;
+    pick int;
+BEGIN
+    IF strategy IS NULL OR strategy NOT IN ('by_shard_count', 'by_disk_size') THEN
+        RAISE EXCEPTION 'invalid rebalance strategy "%"', strategy USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Valid strategies are ''by_shard_count'' and ''by_disk_size''.';
+    END IF;
+    IF strategy = 'by_disk_size' THEN
+        RAISE EXCEPTION 'rebalancing by disk size is not supported yet' USING ERRCODE = 'feature_not_supported',
+              HINT = 'Use strategy => ''by_shard_count''.';
+    END IF;
+    IF table_name IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fdwshard.distributed_table t WHERE t.logicalrelid = table_name) THEN
+        RAISE EXCEPTION 'relation "%" is not a distributed table', table_name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(n.nodeid ORDER BY n.nodeid) INTO nodes FROM fdwshard.node n WHERE n.should_have_shards;
+    IF nodes IS NULL THEN
+        RAISE EXCEPTION 'no node can hold shards' USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Let a node hold shards with fdwshard_set_node_property(nodeid, ''should_have_shards'', true).';
+    END IF;
+    SELECT array_agg(DISTINCT t.colocationid ORDER BY t.colocationid) INTO groups FROM fdwshard.distributed_table t
+    WHERE table_name IS NULL OR t.colocationid = (SELECT x.colocationid FROM fdwshard.distributed_table x WHERE x.logicalrelid = table_name);
+    step := 0;
+    FOREACH grp IN ARRAY coalesce(groups, '{}') LOOP
+        SELECT g.shard_count INTO shard_count FROM fdwshard.colocation_group g WHERE g.colocationid = grp;
+        SELECT t.logicalrelid INTO first_table FROM fdwshard.distributed_table t WHERE t.colocationid = grp
+        ORDER BY t.logicalrelid LIMIT 1;
+        SELECT array_agg(p.nodeid ORDER BY s.shard_index) INTO placed
+        FROM fdwshard.shard s JOIN fdwshard.placement p USING (shardid) WHERE s.logicalrelid = first_table;
+        LOOP
+            counts := array_fill(0, ARRAY[array_length(nodes, 1)]);
+            pick := NULL;
+            FOR i IN 1 .. shard_count LOOP
+                n := array_position(nodes, placed[i]);
+                IF n IS NULL THEN
+                    pick := coalesce(pick, i); -- on a node that should not hold shards: moves first
+                ELSE
+                    counts[n] := counts[n] + 1;
+                END IF;
+            END LOOP;
+            least := 1;
+            most := 1;
+            FOR n IN 1 .. array_length(nodes, 1) LOOP
+                IF counts[n] < counts[least] THEN least := n; END IF;
+                IF counts[n] > counts[most] THEN most := n; END IF;
+            END LOOP;
+            IF pick IS NULL THEN
+                EXIT WHEN counts[most] - counts[least] <= 1;
+                -- the last shard index on the fullest node
+                SELECT max(x.i) INTO pick FROM generate_subscripts(placed, 1) x(i) WHERE placed[x.i] = nodes[most];
+            END IF;
+            step := step + 1;
+            source_node := placed[pick];
+            target_node := nodes[least];
+            shard_index := pick - 1;
+            colocationid := grp;
+            SELECT s.shardid INTO shardid FROM fdwshard.shard s WHERE s.logicalrelid = first_table AND s.shard_index = pick - 1;
+            RETURN NEXT;
+            placed[pick] := nodes[least];
+        END LOOP;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION pg_catalog.fdwshard_rebalance_plan(regclass, text)
+    IS 'the shard moves fdwshard_rebalance would make';
+
+-- The plan's moves, one at a time, each committed before the next (CALL it outside a transaction block;
+-- no SET clause: a procedure with one cannot commit).
+CREATE PROCEDURE pg_catalog.fdwshard_rebalance(table_name regclass DEFAULT NULL, strategy text DEFAULT 'by_shard_count')
+    LANGUAGE plpgsql AS $fn$
+DECLARE
+    move record;
+    moves int := 0;
+BEGIN
+    FOR move IN SELECT * FROM pg_catalog.fdwshard_rebalance_plan(table_name, strategy) LOOP
+        PERFORM pg_catalog.fdwshard_move_shard(move.shardid, move.target_node, 'block_writes');
+        COMMIT;
+        moves := moves + 1;
+    END LOOP;
+    RAISE NOTICE 'fdwshard_rebalance: % shard group move(s)', moves;
+END
+$fn$;
+COMMENT ON PROCEDURE pg_catalog.fdwshard_rebalance(regclass, text)
+    IS 'spread the shard groups evenly over the nodes that should have shards, one move at a time';
+
+-- Everything off a node (which then takes no new shards), so that it can be removed.
+CREATE PROCEDURE pg_catalog.fdwshard_drain_node(nodeid int)
+    LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM pg_catalog.fdwshard_set_node_property(nodeid, 'should_have_shards', false);
+    COMMIT;
+    CALL pg_catalog.fdwshard_rebalance();
+END
+$fn$;
+COMMENT ON PROCEDURE pg_catalog.fdwshard_drain_node(int)
+    IS 'move every shard off a node and let it take no new ones, so that it can be removed';

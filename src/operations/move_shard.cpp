@@ -444,10 +444,10 @@ MoveShard(int64 shardid, int32 target_nodeid, const char *mode)
 	long seconds;
 	int microseconds;
 	TimestampDifference(start, GetCurrentTimestamp(), &seconds, &microseconds);
-	ereport(NOTICE, (errmsg("moved shard group %d of co-location group %d (%d shards, " UINT64_FORMAT
+	ereport(NOTICE, (errmsg("moved shard " INT64_FORMAT " and its co-located shards (%d shards, " UINT64_FORMAT
 	                        " rows) from node %d to node %d",
-	                        shard_index, colocationid, list_length(group), rows, source_nodeid, target_nodeid),
-	                 errdetail("Writes to its tables waited %ld.%03d s.", seconds, microseconds / 1000)));
+	                        shardid, list_length(group), rows, source_nodeid, target_nodeid),
+	                 errdetail("Writes to their tables waited %ld.%03d s.", seconds, microseconds / 1000)));
 	SPI_finish();
 }
 
