@@ -58,6 +58,18 @@ CREATE FUNCTION pg_catalog.fdwshard_move_shard(shard_id bigint, target_node int,
 COMMENT ON FUNCTION pg_catalog.fdwshard_move_shard(bigint, int, text)
     IS 'move a shard and the co-located shards of its index to another node';
 
+-- Shard moves in progress (fdwshard_move_shard, fdwshard_rebalance), from shared memory: readable
+-- from any session while they run.
+CREATE FUNCTION fdwshard.move_progress(OUT pid int, OUT shardid bigint, OUT shards int, OUT source_node int,
+                                       OUT target_node int, OUT phase text, OUT shard_table text,
+                                       OUT rows_copied bigint, OUT started timestamptz)
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'fdwshard_move_progress' LANGUAGE C VOLATILE;
+CREATE VIEW fdwshard.rebalance_progress AS
+SELECT pid, shardid, shards, source_node, target_node, phase, shard_table, rows_copied, started,
+       pg_catalog.clock_timestamp() - started AS elapsed
+FROM fdwshard.move_progress();
+GRANT SELECT ON fdwshard.rebalance_progress TO PUBLIC;
+
 -- Rebalancing: the moves that spread every co-location group's shard groups over the nodes that
 -- should have shards (each node within one of the others), groups on other nodes moving off first.
 CREATE FUNCTION pg_catalog.fdwshard_rebalance_plan(table_name regclass DEFAULT NULL,

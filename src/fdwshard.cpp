@@ -9,6 +9,7 @@
 #include "fdwshard/executor/task_run.h"
 #include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/operations/move_progress.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/connection_budget.h"
 #include "fdwshard/remote/node_health.h"
@@ -50,5 +51,6 @@ extern "C"
 		fdwshard::transaction::InitRecoveryWorker();
 		fdwshard::transaction::InitTwoPhaseCommit();
 		fdwshard::commands::InitUtilityHook();
+		fdwshard::operations::InitMoveProgress();
 	}
 }

@@ -12,6 +12,7 @@
 #include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/executor/shard_copy.h"
 #include "fdwshard/guard.h"
+#include "fdwshard/operations/move_progress.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
 #include "fdwshard/remote/user_mapping.h"
@@ -234,6 +235,7 @@ CopyRows(MovedShard &shard, const Node *target, int32 shard_index, Oid new_local
 		attnums[column_count++] = i;
 	}
 
+	operations::SetMovePhase("copying", shard.name);
 	executor::ShardCopy *copy =
 	    executor::BeginShardCopy(rel, table, psprintf("moving shard " INT64_FORMAT, shard.shardid));
 	executor::ShardCopyRedirect(copy, shard_index, target->serverid, new_local_relid,
@@ -263,6 +265,7 @@ CopyRows(MovedShard &shard, const Node *target, int32 shard_index, Oid new_local
 		}
 		executor::ShardCopyAdd(copy, (int) count, values, nulls, NULL);
 		shard.rows += count;
+		operations::AddMovedRows(count);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
@@ -306,6 +309,7 @@ MoveToCoordinator(List *group, const Node *source, const Node *target, int32 sha
 		CopyRows(*shard, target, shard_index, new_relid);
 
 		/* The switch: the catalog first, so dropping the old shard is no shard's drop. */
+		operations::SetMovePhase("switching", shard->name);
 		SpiRun(psprintf("ALTER TABLE %s DETACH PARTITION %s", TableRel(*shard), ShardRel(*shard)));
 		RecordPlacement(*shard, new_relid, target);
 		SpiRun(psprintf("DROP FOREIGN TABLE %s", ShardRel(*shard)));
@@ -369,6 +373,7 @@ MoveToWorker(List *group, const Node *source, const Node *target, int32 shard_in
 		MovedShard *shard = (MovedShard *) lfirst(cell);
 		char *moved = psprintf("fdwshard_moved_" INT64_FORMAT, shard->shardid);
 		const char *keyword = shard->old_local ? "TABLE" : "FOREIGN TABLE";
+		operations::SetMovePhase("switching", shard->name);
 		SpiRun(psprintf("ALTER TABLE %s DETACH PARTITION %s", TableRel(*shard), ShardRel(*shard)));
 		SpiRun(psprintf("ALTER %s %s RENAME TO %s", keyword, ShardRel(*shard), quote_identifier(moved)));
 		SpiRun(psprintf("CREATE FOREIGN TABLE %s PARTITION OF %s %s SERVER %s OPTIONS (schema_name %s, table_name %s)",
@@ -426,6 +431,7 @@ MoveShard(int64 shardid, int32 target_nodeid, const char *mode)
 		}
 
 	TimestampTz start = GetCurrentTimestamp();
+	operations::BeginMoveProgress(shardid, list_length(group), source_nodeid, target_nodeid);
 	ListCell *cell;
 	foreach (cell, group)
 		ReadShardKeys(*(MovedShard *) lfirst(cell), source);

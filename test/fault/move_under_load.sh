@@ -157,7 +157,18 @@ for _ in $(seq 1 100); do
 	[ "$(q "$source_port" $db "SELECT count(*) FROM pg_locks WHERE relation = 'public.t_$shard'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
 	sleep 0.1
 done
-out=$(move "$shard" 3 "-c statement_timeout=2s")
+move "$shard" 3 "-c statement_timeout=3s" >"$work/cancelled.out" &
+mover=$!
+seen=""
+for _ in $(seq 1 50); do
+	seen=$(q $C $db "SELECT format('%s %s->%s %s %s', shardid, source_node, target_node, phase, shard_table) FROM fdwshard.rebalance_progress")
+	[ -n "$seen" ] && break
+	sleep 0.05
+done
+check "fdwshard.rebalance_progress shows the move from another session" "$shard $from->3 copying t_$shard" "$seen"
+wait $mover
+out=$(cat "$work/cancelled.out")
+check "and nothing once it failed" "0" "$(q $C $db "SELECT count(*) FROM fdwshard.rebalance_progress")"
 kill $locker 2>/dev/null
 q "$source_port" postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()" >/dev/null
 wait $locker 2>/dev/null

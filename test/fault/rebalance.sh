@@ -9,14 +9,14 @@ db=fault_rebalance
 fresh_db $db
 C=$COORDINATOR_PORT
 q $C $db "CREATE TABLE a (k bigint PRIMARY KEY, v int);
+          INSERT INTO a SELECT g, 1 FROM generate_series(1, 120000) g;
           SELECT create_distributed_table('a', 'k', shard_count := 12);
           CREATE TABLE b (k bigint, n int);
+          INSERT INTO b SELECT g, 2 FROM generate_series(1, 120000, 2) g;
           SELECT create_distributed_table('b', 'k', shard_count := 12, colocate_with := 'a');
           CREATE TABLE c (id text PRIMARY KEY);
-          SELECT create_distributed_table('c', 'id', shard_count := 7);
-          INSERT INTO a SELECT g, 1 FROM generate_series(1, 20000) g;
-          INSERT INTO b SELECT g, 2 FROM generate_series(1, 20000, 2) g;
-          INSERT INTO c SELECT 'id ' || g FROM generate_series(1, 5000) g" >/dev/null
+          INSERT INTO c SELECT 'id ' || g FROM generate_series(1, 5000) g;
+          SELECT create_distributed_table('c', 'id', shard_count := 7)" >/dev/null
 # spread: per co-location group, "shards per node" over the nodes that hold some, and the fewest/most
 spread() {
 	q $C $db "SELECT string_agg(format('%s:%s-%s', colocationid, lo, hi), ' ' ORDER BY colocationid) FROM (
@@ -65,9 +65,30 @@ SQL
 as_pg timeout 300 pgbench -n -h 127.0.0.1 -p $C -U postgres -c 2 -j 1 -T 8 -M prepared -f "$work/bench.sql" $db \
 	>"$work/pgbench.out" 2>&1 &
 pgbench_pid=$!
+# Another session polls fdwshard.rebalance_progress: the moves it saw, and the most rows copied.
+cat >"$work/poll.sql" <<'SQL'
+DO $$
+DECLARE most bigint := 0; seen bigint[] := '{}'; p record;
+BEGIN
+    FOR i IN 1 .. 3000 LOOP
+        FOR p IN SELECT shardid, rows_copied FROM fdwshard.rebalance_progress LOOP
+            IF NOT p.shardid = ANY (seen) THEN seen := seen || p.shardid; END IF;
+            most := greatest(most, p.rows_copied);
+        END LOOP;
+        PERFORM pg_sleep(0.002);
+    END LOOP;
+    RAISE NOTICE 'seen: % moves, % rows', cardinality(seen), most;
+END $$;
+SQL
+timeout 120 bash -c "source '$(dirname "$0")/../cluster.sh'; psql_on $C -d $db -qAt -f '$work/poll.sql'" >"$work/poll.out" 2>&1 &
+poller=$!
 sleep 1
 out=$(timeout 240 bash -c "source '$(dirname "$0")/../cluster.sh'; psql_on $C -d $db -qAt -v ON_ERROR_STOP=1 -c 'CALL fdwshard_rebalance()'" 2>&1)
 wait $pgbench_pid
+wait $poller
+seen=$(sed -n 's/.*seen: \([0-9]*\) moves, \([0-9]*\) rows.*/\1 \2/p' "$work/poll.out")
+check "another session saw moves in fdwshard.rebalance_progress, with rows copied ($(cat "$work/poll.out"))" "yes" \
+	"$(set -- $seen; [ "${1:-0}" -ge 1 ] && [ "${2:-0}" -gt 0 ] && echo yes || echo no)"
 check_contains "the rebalance made 4 moves" "fdwshard_rebalance: 4 shard group move(s)" "$out"
 check "every group within one shard of even over 4 nodes" "1:3-3 2:1-2" "$(spread)"
 check "the plan is empty afterwards" "0" "$(q $C $db "SELECT count(*) FROM fdwshard_rebalance_plan()")"
