@@ -46,7 +46,7 @@ struct ShardCopy
 	const char *label;
 	int natts;
 	Oid dist_collation;
-	FmgrInfo *out_functions; /* per attribute; unused for dropped ones */
+	FmgrInfo *out_functions; /* per attribute; unused for dropped and generated ones */
 	char *columns;           /* the quoted column list every shard's COPY names */
 	List *column_names;      /* the same as a list of String, for local shards */
 	StringInfoData *buffers; /* per shard index */
@@ -119,7 +119,7 @@ AppendRow(ShardCopy *copy, StringInfo buf, const Datum *values, const bool *null
 	bool first = true;
 	for (int i = 0; i < copy->natts; i++)
 	{
-		if (TupleDescAttr(desc, i)->attisdropped)
+		if (TupleDescAttr(desc, i)->attisdropped || TupleDescAttr(desc, i)->attgenerated != '\0')
 			continue;
 		if (!first)
 			appendStringInfoChar(buf, '\t');
@@ -298,7 +298,8 @@ BeginShardCopy(Relation rel, const catalog::CachedTable *table, const char *labe
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		if (att->attisdropped)
+		/* Stored generated columns are computed by the shard's COPY, locally and on workers. */
+		if (att->attisdropped || att->attgenerated != '\0')
 			continue;
 		Oid output;
 		bool varlena;
