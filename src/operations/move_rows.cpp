@@ -103,14 +103,13 @@ AllShardsLocal(const catalog::CachedTable *table)
 	return true;
 }
 
-/* Scans old_rel under the active snapshot, a batch at a time into the shards' COPYs; returns how many rows. */
+/* Scans old_rel under the active snapshot, a batch at a time into copy; returns how many rows. */
 uint64
-CopyRows(Relation old_rel, Relation new_rel, const catalog::CachedTable *table, MoveProgress &progress)
+CopyRows(Relation old_rel, Relation new_rel, executor::ShardCopy *copy, MoveProgress &progress)
 {
 	TupleDesc old_desc = RelationGetDescr(old_rel);
 	int natts = RelationGetDescr(new_rel)->natts;
 	AttrNumber *map = MapColumns(old_rel, new_rel);
-	executor::ShardCopy *copy = executor::BeginShardCopy(new_rel, table, RelationGetRelationName(new_rel));
 	MemoryContext batch_context =
 	    AllocSetContextCreate(CurrentMemoryContext, "fdwshard move batch", ALLOCSET_DEFAULT_SIZES);
 	Datum *values = (Datum *) palloc(sizeof(Datum) * natts * kBatchRows);
@@ -205,13 +204,16 @@ MoveRowsIntoShards(Oid old_relid, Oid new_relid, const char *name)
 {
 	/* The shards and catalog rows this statement made, seen by the cache and the COPYs. */
 	CommandCounterIncrement();
+	Relation old_rel = table_open(old_relid, NoLock);
+	Relation new_rel = table_open(new_relid, NoLock);
 	const catalog::CachedTable *table = catalog::LookupDistributedTable(new_relid);
 	if (table == NULL)
 		elog(ERROR, "fdwshard: distributed table %u is missing from the metadata cache", new_relid);
 	int shard_count = table->shard_count;
+	/* Begun at once: it copies the cache entry, which only lives until the next invalidation. */
+	executor::ShardCopy *copy =
+	    AllShardsLocal(table) ? NULL : executor::BeginShardCopy(new_rel, table, RelationGetRelationName(new_rel));
 
-	Relation old_rel = table_open(old_relid, NoLock);
-	Relation new_rel = table_open(new_relid, NoLock);
 	MoveProgress progress{};
 	progress.relid = old_relid;
 	progress.name = name;
@@ -225,8 +227,7 @@ MoveRowsIntoShards(Oid old_relid, Oid new_relid, const char *name)
 	 * snapshot would miss (and the old table's drop would lose).
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	uint64 moved =
-	    AllShardsLocal(table) ? InsertRows(old_rel, new_rel, progress) : CopyRows(old_rel, new_rel, table, progress);
+	uint64 moved = copy == NULL ? InsertRows(old_rel, new_rel, progress) : CopyRows(old_rel, new_rel, copy, progress);
 	PopActiveSnapshot();
 	ReportProgress(progress, moved, progress.bytes_total);
 	pgstat_progress_end_command();
