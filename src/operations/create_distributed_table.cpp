@@ -456,6 +456,7 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		shards = lappend(shards, shard);
 	}
 
+	/* The rows move: large COPYs to the shards, or tuple routing when every shard is local. */
 	(void) MoveRowsIntoShards(relid, new_relid, table.name);
 
 	/* Identity columns got new sequences: carry the old ones' positions and names over. */
