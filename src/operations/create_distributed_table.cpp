@@ -12,6 +12,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/executor/relocate_row.h"
 #include "fdwshard/operations/dependent_views.h"
+#include "fdwshard/operations/move_rows.h"
 #include "fdwshard/operations/table_lock.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/connection.h"
@@ -489,12 +490,8 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		shards = lappend(shards, shard);
 	}
 
-	/* Rows move through tuple routing: local inserts, batched postgres_fdw inserts to workers. */
-	char *columns = remote::InsertableColumnList(new_relid);
-	SpiRun(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s", RelName(table), columns, columns,
-	                old_rel));
-	elog(DEBUG1, "fdwshard: moved " UINT64_FORMAT " rows of \"%s\" into %d shards", SPI_processed, table.name,
-	     shard_count);
+	/* The rows move: large COPYs to the shards, or tuple routing when every shard is local. */
+	(void) MoveRowsIntoShards(relid, new_relid, table.name);
 
 	/* Identity columns got new sequences: carry the old ones' positions and names over. */
 	List *renames = CarryOverIdentitySequences(table.properties, old_rel, RelName(table));

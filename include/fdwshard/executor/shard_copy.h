@@ -30,7 +30,8 @@ void ShardCopyRedirect(ShardCopy *copy, int index, Oid serverid, Oid local_relid
 /*
  * Adds count rows: values and nulls hold RelationGetDescr(rel)->natts entries per row, lines
  * (NULL: none) each row's input line. Printed under postgres_fdw's transmission settings, so
- * the caller may free them on return. A NULL distribution value is an error (23502).
+ * the caller may free them on return. A NULL distribution value is an error (23502). Stored
+ * generated columns are not sent (their values are ignored): each shard computes them.
  */
 void ShardCopyAdd(ShardCopy *copy, int count, const Datum *values, const bool *nulls, const uint64 *lines);
 
