@@ -16,7 +16,7 @@ SELECT try($$INSERT INTO kv VALUES (2, 'new') ON CONFLICT (k) DO UPDATE SET v = 
 SELECT try($$INSERT INTO kv VALUES (1, 'new') ON CONFLICT (k) DO UPDATE SET v = excluded.v$$);
 SELECT try($$INSERT INTO kv VALUES (4, 'new') ON CONFLICT (k) DO NOTHING$$);
 -- Not supported: a constraint name (it names the shards' constraints, unknown on the distributed
--- table), and several rows across shards with a conflict target (the router takes one row).
+-- table). Several rows across shards with a conflict target run as one INSERT per shard.
 SELECT try($$INSERT INTO kv VALUES (2, 'new') ON CONFLICT ON CONSTRAINT kv_pkey DO NOTHING$$);
 SELECT try($$INSERT INTO kv VALUES (1, 'x'), (2, 'x') ON CONFLICT (k) DO NOTHING$$);
 -- DO NOTHING without a target works on local and remote shards, one row or several.
