@@ -65,6 +65,36 @@ EXPLAIN (COSTS OFF) INSERT INTO items (tenant, name) SELECT tenant, name FROM ot
 INSERT INTO items (tenant, name) SELECT tenant, name FROM other WHERE tenant = 1001 ORDER BY name;
 INSERT INTO plain_items (tenant, name) SELECT tenant, name FROM other WHERE tenant = 1001 ORDER BY name;
 SELECT same(), (SELECT count(*) FROM items) AS rows;
+-- ... pinned to a shard on a worker by a parameter, in custom plans and the generic plan.
+SELECT min(o.tenant) AS remote_tenant FROM other o
+JOIN fdwshard.shards s ON s.shardid = get_shard_id_for_distribution_column('other', o.tenant) WHERE s.nodeid = 2 \gset
+PREPARE sel(int) AS INSERT INTO items (tenant, name) SELECT tenant, name || ' again' FROM other WHERE tenant = $1 ORDER BY name;
+PREPARE plain_sel(int) AS
+    INSERT INTO plain_items (tenant, name) SELECT tenant, name || ' again' FROM other WHERE tenant = $1 ORDER BY name;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE sel(:remote_tenant);
+EXECUTE sel(:remote_tenant);
+EXECUTE sel(1001);
+EXECUTE sel(1002);
+EXECUTE sel(:remote_tenant);
+EXECUTE sel(1003);
+EXECUTE sel(:remote_tenant);
+EXECUTE sel(1007);
+EXECUTE plain_sel(:remote_tenant);
+EXECUTE plain_sel(1001);
+EXECUTE plain_sel(1002);
+EXECUTE plain_sel(:remote_tenant);
+EXECUTE plain_sel(1003);
+EXECUTE plain_sel(:remote_tenant);
+EXECUTE plain_sel(1007);
+SELECT same(), (SELECT count(*) FROM items) AS rows;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE sel(:remote_tenant);
+EXECUTE sel(:remote_tenant);
+EXECUTE plain_sel(:remote_tenant);
+RESET plan_cache_mode;
+SELECT same(), (SELECT count(*) FROM items) AS rows;
+DEALLOCATE sel;
+DEALLOCATE plain_sel;
 
 -- A NULL distribution value, a CHECK violation in the middle (on a worker, then on the coordinator), a
 -- duplicate key: nothing of the statement is left on any node.
@@ -183,6 +213,14 @@ INSERT INTO kv (k, v) SELECT tenant, name FROM other WHERE name LIKE 'row 1%' OR
 ON CONFLICT (k) DO NOTHING;
 INSERT INTO plain_kv (k, v) SELECT tenant, name FROM other WHERE name LIKE 'row 1%' ORDER BY name
 ON CONFLICT (k) DO NOTHING;
+SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
+-- ... from a source the router sends whole to a worker (its SELECT keeps its FROM).
+EXPLAIN (VERBOSE, COSTS OFF) INSERT INTO kv (k, v) SELECT tenant, min(name) FROM other WHERE tenant = :remote_tenant
+GROUP BY tenant ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;
+INSERT INTO kv (k, v) SELECT tenant, min(name) FROM other WHERE tenant = :remote_tenant GROUP BY tenant
+ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;
+INSERT INTO plain_kv (k, v) SELECT tenant, min(name) FROM other WHERE tenant = :remote_tenant GROUP BY tenant
+ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;
 SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
 -- A row affected twice by one command: the error, whether the two rows are neighbours or 5000 rows apart
 -- (each shard gets all its rows of the statement at once), on a worker (k = 1) or on the coordinator (k = 3).

@@ -48,6 +48,7 @@ struct InsertState
 	/* after execution, for EXPLAIN ANALYZE: the shards and the rows each was sent */
 	catalog::CachedTable *table;
 	int64 *shard_rows;
+	MemoryContext deparse_context; /* a foreign shard's statement while it is deparsed */
 };
 
 extern const CustomScanMethods kInsertScanMethods;
@@ -202,18 +203,27 @@ void
 MakeShardStatement(InsertState *state, ShardTaskState *task, const catalog::CachedShard *shard, List *rows)
 {
 	bool foreign = OidIsValid(shard->serverid);
-	Query *shard_query = (Query *) copyObject(foreign ? state->shipped_template : state->local_template);
-
-	distributed_insert::PointInsertAtShard(shard_query, shard);
-	rt_fetch(2, shard_query->rtable)->values_lists = rows;
 	task->shard_name = pstrdup(remote::QualifiedRelationName(shard->relid));
 	task->nodeid = shard->nodeid;
 	task->serverid = shard->serverid;
 	task->relid = shard->relid;
+
+	/* The deparser's many small allocations go in a context of their own, reset for the next statement. */
+	MemoryContext context = CurrentMemoryContext;
 	if (foreign)
-		task->sql = ship::DeparseShipped(shard_query, list_make1_oid(shard->relid));
-	else
+		MemoryContextSwitchTo(state->deparse_context);
+	Query *shard_query = (Query *) copyObject(foreign ? state->shipped_template : state->local_template);
+	distributed_insert::PointInsertAtShard(shard_query, shard);
+	rt_fetch(2, shard_query->rtable)->values_lists = rows;
+	if (!foreign)
+	{
 		task->local_plan = PlanOrdinary(shard_query, NULL, 0, NULL, false);
+		return;
+	}
+	char *sql = ship::DeparseShipped(shard_query, list_make1_oid(shard->relid));
+	MemoryContextSwitchTo(context);
+	task->sql = pstrdup(sql);
+	MemoryContextReset(state->deparse_context);
 }
 
 /*
@@ -223,7 +233,6 @@ MakeShardStatement(InsertState *state, ShardTaskState *task, const catalog::Cach
 void
 ExecuteStatements(InsertState *state, Relation rel)
 {
-	EState *estate = state->scan.css.ss.ps.state;
 	TupleDesc desc = RelationGetDescr(rel);
 	catalog::CachedTable *table = state->table;
 	int dist = table->dist_attnum - 1;
@@ -246,6 +255,8 @@ ExecuteStatements(InsertState *state, Relation rel)
 		state->shard_rows[index]++;
 	}
 
+	state->deparse_context =
+	    AllocSetContextCreate(CurrentMemoryContext, "fdwshard INSERT deparse", ALLOCSET_DEFAULT_SIZES);
 	int task_count = 0;
 	for (int i = 0; i < table->shard_count; i++)
 		if (rows[i] != NIL)
@@ -266,9 +277,10 @@ ExecuteStatements(InsertState *state, Relation rel)
 			MakeShardStatement(state, &tasks[task++], shard, chunk);
 		}
 	}
+	MemoryContextDelete(state->deparse_context);
+	state->deparse_context = NULL;
 	state->scan.tasks = tasks;
 	state->scan.task_count = task_count;
-	(void) estate;
 	bool returning = ((CustomScan *) state->scan.css.ss.ps.plan)->custom_scan_tlist != NIL;
 	RunShardTasks(&state->scan, returning, true, NULL, NULL);
 }

@@ -88,7 +88,10 @@ SourceQuery(Query *parse, Relation rel, Index source)
 		select->rtable = NIL;
 		return select;
 	}
-	select->rtable = list_make1(rt_fetch(source, select->rtable));
+	RangeTblEntry *from = rt_fetch(source, select->rtable);
+	/* The INSERT's "*SELECT*" is not in its FROM; in the SELECT it is (else a shard's deparsed SQL drops it). */
+	from->inFromCl = true;
+	select->rtable = list_make1(from);
 	ChangeVarNodes((Node *) select, source, 1, 0);
 	return select;
 }
@@ -112,7 +115,13 @@ Query *
 ShardStatementTemplate(Query *parse, Relation rel)
 {
 	TupleDesc desc = RelationGetDescr(rel);
-	Query *shard_query = (Query *) copyObject(parse);
+	/* Everything but the source, which may be thousands of rows: copied without it. */
+	Query without_source = *parse;
+	without_source.rtable = NIL;
+	without_source.jointree = NULL;
+	without_source.targetList = NIL;
+	without_source.cteList = NIL;
+	Query *shard_query = (Query *) copyObject(&without_source);
 	RangeTblEntry *values = makeNode(RangeTblEntry);
 	List *names = NIL;
 	List *tlist = NIL;
@@ -136,12 +145,12 @@ ShardStatementTemplate(Query *parse, Relation rel)
 	}
 	values->eref = makeAlias("*VALUES*", names);
 
-	List *rtable = list_make2(linitial(shard_query->rtable), values);
+	List *rtable = list_make2(copyObject(linitial(parse->rtable)), values);
 	OnConflictExpr *on_conflict = shard_query->onConflict;
 	if (on_conflict != NULL && on_conflict->exclRelIndex > 0)
 	{
 		Index excluded = (Index) list_length(rtable) + 1;
-		rtable = lappend(rtable, rt_fetch(on_conflict->exclRelIndex, shard_query->rtable));
+		rtable = lappend(rtable, copyObject(rt_fetch(on_conflict->exclRelIndex, parse->rtable)));
 		if ((Index) on_conflict->exclRelIndex != excluded)
 			ChangeVarNodes((Node *) on_conflict, on_conflict->exclRelIndex, excluded, 0);
 		on_conflict->exclRelIndex = excluded;
@@ -151,7 +160,6 @@ ShardStatementTemplate(Query *parse, Relation rel)
 	values_ref->rtindex = kValuesRti;
 	shard_query->jointree = makeFromExpr(list_make1(values_ref), NULL);
 	shard_query->targetList = tlist;
-	shard_query->cteList = NIL;
 	shard_query->hasSubLinks = false;
 	shard_query->hasTargetSRFs = false;
 	shard_query->rowMarks = NIL;
@@ -299,9 +307,12 @@ PlanInsert(Query *parse, const char *query_string, int cursor_options, ParamList
 	Query *select = SourceQuery(parse, rel, source);
 	relation_close(rel, NoLock);
 	int source_options = cursor_options & ~CURSOR_OPT_PARALLEL_OK;
-	Query *select_copy = (Query *) copyObject(select);
+	/* Only a source that reads tables can be routed by a parameter (and need a second plan). */
+	bool reads_tables =
+	    select->hasSubLinks || (select->rtable != NIL && rt_fetch(1, select->rtable)->rtekind == RTE_SUBQUERY);
+	Query *select_copy = reads_tables ? (Query *) copyObject(select) : NULL;
 	plan.source = planner(select, query_string, source_options, bound_params);
-	if (IsDeferredMarker(plan.source->planTree))
+	if (select_copy != NULL && IsDeferredMarker(plan.source->planTree))
 		plan.source = PlanOrdinary(select_copy, query_string, source_options, bound_params, true);
 	plan.materialize = ReadsForeignTables(plan.source);
 
