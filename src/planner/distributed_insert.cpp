@@ -76,19 +76,25 @@ AllColumnsTargetList(List *insert_tlist, Relation rel)
 Query *
 SourceQuery(Query *parse, Relation rel, Index source)
 {
-	Query *select = (Query *) copyObject(parse);
+	/*
+	 * The source entry (maybe thousands of rows of VALUES) is parse's own, not a copy: parse is
+	 * planned no other way once the statement is ours, and the planner scribbles on its input anyway.
+	 */
+	Query without_source = *parse;
+	without_source.rtable = NIL;
+	without_source.jointree = NULL;
+	without_source.targetList = NIL;
+	without_source.onConflict = NULL;
+	without_source.returningList = NIL;
+	Query *select = (Query *) copyObject(&without_source);
 	select->commandType = CMD_SELECT;
 	select->resultRelation = 0;
-	select->onConflict = NULL;
-	select->returningList = NIL;
 	select->canSetTag = true;
+	select->jointree = (FromExpr *) copyObject(parse->jointree);
 	select->targetList = AllColumnsTargetList(parse->targetList, rel);
 	if (source == 0)
-	{
-		select->rtable = NIL;
 		return select;
-	}
-	RangeTblEntry *from = rt_fetch(source, select->rtable);
+	RangeTblEntry *from = rt_fetch(source, parse->rtable);
 	/* The INSERT's "*SELECT*" is not in its FROM; in the SELECT it is (else a shard's deparsed SQL drops it). */
 	from->inFromCl = true;
 	select->rtable = list_make1(from);
