@@ -240,6 +240,12 @@ ON CONFLICT (k) DO NOTHING;
 INSERT INTO plain_kv (k, v) SELECT g, 'first' FROM generate_series(1001, 7000) g UNION ALL SELECT 1001, 'second'
 ON CONFLICT (k) DO NOTHING;
 SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
+-- 60,000 rows, made and sent in waves of shard statements (existing keys and repeated ones skipped).
+INSERT INTO kv (k, v) SELECT g, 'wave' FROM generate_series(1, 60000) g UNION ALL SELECT g, 'again' FROM generate_series(1, 100) g
+ON CONFLICT (k) DO NOTHING;
+INSERT INTO plain_kv (k, v) SELECT g, 'wave' FROM generate_series(1, 60000) g UNION ALL SELECT g, 'again' FROM generate_series(1, 100) g
+ON CONFLICT (k) DO NOTHING;
+SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
 -- A NULL distribution value in an upsert; an upsert that would move a row keeps the ordinary plan.
 \set VERBOSITY terse
 INSERT INTO kv (k, v) VALUES (2, 'x'), (NULL, 'y') ON CONFLICT (k) DO NOTHING;

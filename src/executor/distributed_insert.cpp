@@ -34,6 +34,9 @@ enum InsertPrivate
 /* Source rows read before they go to COPY, under the session's settings. */
 constexpr int kCopyBatchRows = 1000;
 
+/* Rows of shard statements made and run at once (a shard's DO UPDATE statement may exceed it alone). */
+constexpr int64 kWaveRows = 50000;
+
 struct InsertState
 {
 	ShardTaskScan scan; /* must be first */
@@ -226,63 +229,116 @@ MakeShardStatement(InsertState *state, ShardTaskState *task, const catalog::Cach
 	MemoryContextReset(state->deparse_context);
 }
 
+/* A shard's next count rows waiting in store, as VALUES rows of constants in the current memory context. */
+List *
+TakeRows(Tuplestorestate *store, TupleTableSlot *slot, TupleDesc desc, int64 count, Datum *values, bool *nulls)
+{
+	List *rows = NIL;
+	for (int64 i = 0; i < count && tuplestore_gettupleslot(store, true, false, slot); i++)
+	{
+		CopyRow(slot, desc, values, nulls);
+		rows = lappend(rows, RowConstants(desc, values, nulls));
+	}
+	return rows;
+}
+
 /*
- * With ON CONFLICT or RETURNING: every row read first, then one INSERT ... VALUES per shard (and
- * batch of batch_rows rows) run as shard tasks, which count the rows and keep what they return.
+ * With ON CONFLICT or RETURNING: every row read first, each kept (spilling to disk) for its
+ * shard; then one INSERT ... VALUES per shard (and batch of batch_rows rows), made and run as
+ * shard tasks in waves of about kWaveRows rows, which count the rows and keep what they return.
  */
 void
 ExecuteStatements(InsertState *state, Relation rel)
 {
+	EState *estate = state->scan.css.ss.ps.state;
 	TupleDesc desc = RelationGetDescr(rel);
 	catalog::CachedTable *table = state->table;
 	int dist = table->dist_attnum - 1;
 	Oid dist_collation = TupleDescAttr(desc, dist)->attcollation;
-	List **rows = (List **) palloc0(sizeof(List *) * table->shard_count);
+	Tuplestorestate **pending = (Tuplestorestate **) palloc0(sizeof(Tuplestorestate *) * table->shard_count);
+	int64 *pending_count = (int64 *) palloc0(sizeof(int64) * table->shard_count);
 	Datum *values = (Datum *) palloc(sizeof(Datum) * desc->natts);
 	bool *nulls = (bool *) palloc(sizeof(bool) * desc->natts);
+	int store_kbytes = Max(64, work_mem / table->shard_count);
 
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
-		TupleTableSlot *slot = NextSourceRow(state);
-		if (slot == NULL)
+		TupleTableSlot *slot = ExecProcNode(state->source);
+		if (TupIsNull(slot))
 			break;
-		CopyRow(slot, desc, values, nulls);
-		if (nulls[dist])
+		slot_getallattrs(slot);
+		if (slot->tts_isnull[dist])
 			ReportNullDistributionValue(rel, table->dist_attnum);
-		int index = catalog::ShardIndexForHash(table, DatumHash(values[dist], table->dist_type, dist_collation));
-		rows[index] = lappend(rows[index], RowConstants(desc, values, nulls));
+		int index =
+		    catalog::ShardIndexForHash(table, DatumHash(slot->tts_values[dist], table->dist_type, dist_collation));
+		if (pending[index] == NULL)
+		{
+			MemoryContext old_context = MemoryContextSwitchTo(estate->es_query_cxt);
+			pending[index] = tuplestore_begin_heap(false, false, store_kbytes);
+			MemoryContextSwitchTo(old_context);
+		}
+		tuplestore_puttupleslot(pending[index], slot);
+		pending_count[index]++;
 		state->shard_rows[index]++;
 	}
 
+	if (((CustomScan *) state->scan.css.ss.ps.plan)->custom_scan_tlist != NIL)
+	{
+		MemoryContext old_context = MemoryContextSwitchTo(estate->es_query_cxt);
+		state->scan.rows = tuplestore_begin_heap(false, false, work_mem);
+		MemoryContextSwitchTo(old_context);
+	}
+	TupleTableSlot *pending_slot =
+	    ExecAllocTableSlot(&estate->es_tupleTable, ExecGetResultType(state->source), &TTSOpsMinimalTuple);
+	MemoryContext wave_context =
+	    AllocSetContextCreate(CurrentMemoryContext, "fdwshard INSERT wave", ALLOCSET_DEFAULT_SIZES);
 	state->deparse_context =
 	    AllocSetContextCreate(CurrentMemoryContext, "fdwshard INSERT deparse", ALLOCSET_DEFAULT_SIZES);
-	int task_count = 0;
+	int most_tasks = 0;
 	for (int i = 0; i < table->shard_count; i++)
-		if (rows[i] != NIL)
-			task_count +=
-			    state->batch_rows == 0 ? 1 : (list_length(rows[i]) + state->batch_rows - 1) / state->batch_rows;
-	ShardTaskState *tasks = (ShardTaskState *) palloc0(sizeof(ShardTaskState) * Max(task_count, 1));
-	int task = 0;
-	for (int i = 0; i < table->shard_count; i++)
+		most_tasks +=
+		    state->batch_rows == 0 ? 1 : (int) ((pending_count[i] + state->batch_rows - 1) / state->batch_rows);
+
+	for (int shard_index = 0; shard_index < table->shard_count;)
 	{
-		if (rows[i] == NIL)
-			continue;
-		const catalog::CachedShard *shard = &table->shards[i];
-		LockRelationOid(shard->relid, RowExclusiveLock);
-		int batch = state->batch_rows == 0 ? list_length(rows[i]) : state->batch_rows;
-		for (int first = 0; first < list_length(rows[i]); first += batch)
+		MemoryContext old_context = MemoryContextSwitchTo(wave_context);
+		ShardTaskState *tasks = (ShardTaskState *) palloc0(sizeof(ShardTaskState) * Max(most_tasks, 1));
+		int task_count = 0;
+		int64 wave_rows = 0;
+		while (shard_index < table->shard_count && (task_count == 0 || wave_rows < kWaveRows))
 		{
-			List *chunk = list_copy_head(list_copy_tail(rows[i], first), batch);
-			MakeShardStatement(state, &tasks[task++], shard, chunk);
+			if (pending_count[shard_index] == 0)
+			{
+				shard_index++;
+				continue;
+			}
+			const catalog::CachedShard *shard = &table->shards[shard_index];
+			int64 count = state->batch_rows == 0 ? pending_count[shard_index]
+			                                     : Min(pending_count[shard_index], (int64) state->batch_rows);
+			LockRelationOid(shard->relid, RowExclusiveLock);
+			List *rows = TakeRows(pending[shard_index], pending_slot, desc, count, values, nulls);
+			MakeShardStatement(state, &tasks[task_count++], shard, rows);
+			pending_count[shard_index] -= count;
+			wave_rows += count;
 		}
+		MemoryContextSwitchTo(old_context);
+		if (task_count > 0)
+		{
+			state->scan.tasks = tasks;
+			state->scan.task_count = task_count;
+			RunShardTasks(&state->scan, false, true, NULL, NULL);
+			state->scan.tasks = NULL;
+			state->scan.task_count = 0;
+		}
+		MemoryContextReset(wave_context);
 	}
+	for (int i = 0; i < table->shard_count; i++)
+		if (pending[i] != NULL)
+			tuplestore_end(pending[i]);
 	MemoryContextDelete(state->deparse_context);
 	state->deparse_context = NULL;
-	state->scan.tasks = tasks;
-	state->scan.task_count = task_count;
-	bool returning = ((CustomScan *) state->scan.css.ss.ps.plan)->custom_scan_tlist != NIL;
-	RunShardTasks(&state->scan, returning, true, NULL, NULL);
+	MemoryContextDelete(wave_context);
 }
 
 void
