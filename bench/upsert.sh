@@ -154,6 +154,11 @@ median() { # SYSTEM WORKLOAD: median ms over its runs
 runs() { awk -F, -v s="$1" -v w="$2" '$2 == s && $3 == w { printf "%s%.0f", (n++ ? " " : ""), $4 }' "$CSV"; }
 declare -A MS
 for w in $WORKLOADS; do for sys in "${systems[@]}"; do MS[$sys,$w]=$(median "$sys" "$w"); done; done
+paired() { # SYSTEM WORKLOAD: the median over rounds of its time / plain's time in the same round, or -
+	awk -F, -v s="$1" -v w="$2" '$3 == w && $2 == "plain" { p[$1] = $4 } $3 == w && $2 == s { t[$1] = $4 }
+		END { for (r in t) if (r in p) print t[r] / p[r] }' "$CSV" | sort -g |
+		awk '{ x[++n] = $1 } END { if (n) printf "%.2f", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2; else printf "-" }'
+}
 ratio() { # SYSTEM WORKLOAD: its median time / plain's (lower is faster), or -
 	local a=${MS[$1,$2]:-} b=${MS[plain,$2]:-}
 	if [ -n "$a" ] && [ -n "$b" ]; then awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'; else echo -; fi
@@ -175,25 +180,29 @@ ratio() { # SYSTEM WORKLOAD: its median time / plain's (lower is faster), or -
 		"median of $REPEATS runs, interleaved across systems; load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
 	for sys in "${systems[@]}"; do echo "- **$sys**: $(describe "$sys")"; done
 	echo
-	echo "| statement | system | median ms | x plain (time) | ms of the runs |"
-	echo "|---|---|---:|---:|---|"
+	echo "| statement | system | median ms | x plain (time) | x plain, same round (median) | ms of the runs |"
+	echo "|---|---|---:|---:|---:|---|"
 	for w in $WORKLOADS; do
 		for sys in "${systems[@]}"; do
 			if [ -n "${FAILED[$sys,$w]:-}" ]; then
-				echo "| $w | $sys | fails | - | ERROR: ${FAILED[$sys,$w]} |"
+				echo "| $w | $sys | fails | - | - | ERROR: ${FAILED[$sys,$w]} |"
 			else
-				echo "| $w | $sys | ${MS[$sys,$w]} | $(ratio "$sys" "$w") | $(runs "$sys" "$w") |"
+				echo "| $w | $sys | ${MS[$sys,$w]} | $(ratio "$sys" "$w") | $(paired "$sys" "$w") | $(runs "$sys" "$w") |"
 			fi
 		done
 	done
 	echo
 	echo "#### Target (issue 11)"
 	echo
+	echo "Each round runs the systems one after the other, so the ratio within a round is the least"
+	echo "exposed to a machine shared with other work; both ratios are given."
+	echo
 	r=$(ratio fdwshard upsert)
+	p=$(paired fdwshard upsert)
 	if [ "$r" != - ]; then
-		echo "| target | x plain (time) | |"
-		echo "|---|---:|---|"
-		echo "| 10,000-row upsert on fdwshard within 2 x of plain | $r | $(awk -v r="$r" 'BEGIN { print (r <= 2) ? "**met**" : "**not met**" }') |"
+		echo "| target | x plain (medians) | x plain (same round, median) | |"
+		echo "|---|---:|---:|---|"
+		echo "| 10,000-row upsert on fdwshard within 2 x of plain | $r | $p | $(awk -v r="$r" -v p="$p" 'BEGIN { print (r <= 2 && p <= 2) ? "**met**" : (r <= 2 || p <= 2) ? "**met by one ratio**" : "**not met**" }') |"
 	fi
 } >"$REPORT"
 echo
