@@ -246,6 +246,12 @@ ON CONFLICT (k) DO NOTHING;
 INSERT INTO plain_kv (k, v) SELECT g, 'wave' FROM generate_series(1, 60000) g UNION ALL SELECT g, 'again' FROM generate_series(1, 100) g
 ON CONFLICT (k) DO NOTHING;
 SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
+-- A source that is the target itself: every row read before the first is written.
+INSERT INTO kv (k, v) SELECT k + 100000, v FROM kv WHERE k % 1000 = 7;
+INSERT INTO plain_kv (k, v) SELECT k + 100000, v FROM plain_kv WHERE k % 1000 = 7;
+INSERT INTO kv AS t (k, v) SELECT k, v || '+' FROM kv WHERE k % 1000 = 7 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, n = t.n + 1;
+INSERT INTO plain_kv AS t (k, v) SELECT k, v || '+' FROM plain_kv WHERE k % 1000 = 7 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, n = t.n + 1;
+SELECT same_kv(), (SELECT count(*) FROM kv) AS rows, (SELECT count(*) FROM kv WHERE v LIKE '%+') AS updated;
 -- A NULL distribution value in an upsert; an upsert that would move a row keeps the ordinary plan.
 \set VERBOSITY terse
 INSERT INTO kv (k, v) VALUES (2, 'x'), (NULL, 'y') ON CONFLICT (k) DO NOTHING;

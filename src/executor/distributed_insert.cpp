@@ -206,6 +206,10 @@ void
 MakeShardStatement(InsertState *state, ShardTaskState *task, const catalog::CachedShard *shard, List *rows)
 {
 	bool foreign = OidIsValid(shard->serverid);
+	/* A placement change replans (the distributed table's relcache entry is invalidated): never reached. */
+	if (foreign && state->shipped_template == NULL)
+		elog(ERROR, "fdwshard: shard \"%s\" moved to a worker since the INSERT was planned",
+		     get_rel_name(shard->relid));
 	task->shard_name = pstrdup(remote::QualifiedRelationName(shard->relid));
 	task->nodeid = shard->nodeid;
 	task->serverid = shard->serverid;
