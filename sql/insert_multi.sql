@@ -246,6 +246,11 @@ ON CONFLICT (k) DO NOTHING;
 INSERT INTO plain_kv (k, v) SELECT g, 'wave' FROM generate_series(1, 60000) g UNION ALL SELECT g, 'again' FROM generate_series(1, 100) g
 ON CONFLICT (k) DO NOTHING;
 SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
+-- A source that fdwshard runs on every shard of another table (an aggregate here).
+EXPLAIN (COSTS OFF) INSERT INTO kv (k, v) SELECT tenant, min(name) FROM other GROUP BY tenant ON CONFLICT (k) DO NOTHING;
+INSERT INTO kv (k, v) SELECT tenant, min(name) FROM other GROUP BY tenant ON CONFLICT (k) DO NOTHING;
+INSERT INTO plain_kv (k, v) SELECT tenant, min(name) FROM other GROUP BY tenant ON CONFLICT (k) DO NOTHING;
+SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
 -- A source that is the target itself: every row read before the first is written.
 INSERT INTO kv (k, v) SELECT k + 100000, v FROM kv WHERE k % 1000 = 7;
 INSERT INTO plain_kv (k, v) SELECT k + 100000, v FROM plain_kv WHERE k % 1000 = 7;

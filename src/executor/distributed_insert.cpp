@@ -28,7 +28,8 @@ enum InsertPrivate
 	kLocalTemplate,                    /* Query, or NULL: COPY */
 	kShippedTemplate,                  /* Query, or NULL */
 	kBatchRows,                        /* Integer */
-	kMaterialize                       /* Integer(0/1) */
+	kMaterialize,                      /* Integer(0/1) */
+	kProjection                        /* NIL, or the row's expressions over the source's (OUTER_VAR) */
 };
 
 /* Source rows read before they go to COPY, under the session's settings. */
@@ -48,6 +49,9 @@ struct InsertState
 	PlanState *source;
 	Tuplestorestate *stored; /* materialize: the source's rows */
 	TupleTableSlot *stored_slot;
+	ProjectionInfo *projection; /* NULL: the source's rows are the table's rows */
+	ExprContext *projection_context;
+	TupleDesc row_desc; /* the rows NextSourceRow returns */
 	/* after execution, for EXPLAIN ANALYZE: the shards and the rows each was sent */
 	catalog::CachedTable *table;
 	int64 *shard_rows;
@@ -76,8 +80,19 @@ BeginInsert(CustomScanState *node, EState *estate, int eflags)
 {
 	InsertState *state = (InsertState *) node;
 	BeginShardTaskScan(node, estate, eflags);
-	state->source = ExecInitNode((Plan *) linitial(((CustomScan *) node->ss.ps.plan)->custom_plans), estate, eflags);
+	CustomScan *plan = (CustomScan *) node->ss.ps.plan;
+	state->source = ExecInitNode((Plan *) linitial(plan->custom_plans), estate, eflags);
 	node->custom_ps = list_make1(state->source);
+	List *projection = (List *) list_nth(plan->custom_private, kProjection);
+	state->row_desc = ExecGetResultType(state->source);
+	if (projection != NIL)
+	{
+		state->row_desc = ExecTypeFromTL(projection);
+		state->projection_context = CreateExprContext(estate);
+		TupleTableSlot *row_slot = ExecInitExtraTupleSlot(estate, state->row_desc, &TTSOpsVirtual);
+		state->projection = ExecBuildProjectionInfo(projection, state->projection_context, row_slot, &node->ss.ps,
+		                                            ExecGetResultType(state->source));
+	}
 }
 
 /* The table's cache entry, copied: planning a local shard's statement may rebuild the cache. */
@@ -100,9 +115,9 @@ TableSnapshot(Oid relid)
  * foreign scans use the workers' connections that the writes then use.
  */
 TupleTableSlot *
-NextSourceRow(InsertState *state)
+NextSourceTuple(InsertState *state, bool materialize)
 {
-	if (!state->materialize)
+	if (!materialize)
 	{
 		TupleTableSlot *slot = ExecProcNode(state->source);
 		return TupIsNull(slot) ? NULL : slot;
@@ -126,6 +141,18 @@ NextSourceRow(InsertState *state)
 	if (!tuplestore_gettupleslot(state->stored, true, false, state->stored_slot))
 		return NULL;
 	return state->stored_slot;
+}
+
+/* The next row to insert (every column of the table), or NULL: the source's, projected when it must be. */
+TupleTableSlot *
+NextSourceRow(InsertState *state, bool materialize)
+{
+	TupleTableSlot *slot = NextSourceTuple(state, materialize);
+	if (slot == NULL || state->projection == NULL)
+		return slot;
+	ResetExprContext(state->projection_context);
+	state->projection_context->ecxt_outertuple = slot;
+	return ExecProject(state->projection);
 }
 
 /* Copies slot's values (every column of the table) into values/nulls, in the current memory context. */
@@ -164,7 +191,7 @@ ExecuteCopy(InsertState *state, Relation rel)
 		while (count < kCopyBatchRows)
 		{
 			CHECK_FOR_INTERRUPTS();
-			TupleTableSlot *slot = NextSourceRow(state);
+			TupleTableSlot *slot = NextSourceRow(state, state->materialize);
 			if (slot == NULL)
 			{
 				done = true;
@@ -268,8 +295,9 @@ ExecuteStatements(InsertState *state, Relation rel)
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
-		TupleTableSlot *slot = ExecProcNode(state->source);
-		if (TupIsNull(slot))
+		/* Every row is read before the first is written: no need to materialize the source first. */
+		TupleTableSlot *slot = NextSourceRow(state, false);
+		if (slot == NULL)
 			break;
 		slot_getallattrs(slot);
 		if (slot->tts_isnull[dist])
@@ -293,8 +321,7 @@ ExecuteStatements(InsertState *state, Relation rel)
 		state->scan.rows = tuplestore_begin_heap(false, false, work_mem);
 		MemoryContextSwitchTo(old_context);
 	}
-	TupleTableSlot *pending_slot =
-	    ExecAllocTableSlot(&estate->es_tupleTable, ExecGetResultType(state->source), &TTSOpsMinimalTuple);
+	TupleTableSlot *pending_slot = ExecAllocTableSlot(&estate->es_tupleTable, state->row_desc, &TTSOpsMinimalTuple);
 	MemoryContext wave_context =
 	    AllocSetContextCreate(CurrentMemoryContext, "fdwshard INSERT wave", ALLOCSET_DEFAULT_SIZES);
 	state->deparse_context =
@@ -458,6 +485,7 @@ MakeDistributedInsertPlan(Query *parse, const DistributedInsertPlan *plan)
 	items = lappend(items, plan->shipped_template);
 	items = lappend(items, makeInteger(plan->batch_rows));
 	items = lappend(items, makeInteger(plan->materialize ? 1 : 0));
+	items = lappend(items, plan->projection);
 	scan->custom_private = items;
 
 	/* The distributed table's entry: INSERT (and UPDATE, SELECT) checked and locked as for any INSERT. */

@@ -11,6 +11,7 @@
 #include "fdwshard/executor/distributed_insert.h"
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/planner/ship.h"
+#include "fdwshard/planner/tree_walk.h"
 
 extern "C"
 {
@@ -100,6 +101,34 @@ SourceQuery(Query *parse, Relation rel, Index source)
 	select->rtable = list_make1(from);
 	ChangeVarNodes((Node *) select, source, 1, 0);
 	return select;
+}
+
+bool
+PointAtOuterWalker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0 && ((Var *) node)->varno == *(int *) context)
+		((Var *) node)->varno = OUTER_VAR;
+	return expression_tree_walker(node, WalkerFn(PointAtOuterWalker), context);
+}
+
+/*
+ * INSERT ... SELECT: the SELECT itself is the source, planned as the user wrote it (so a
+ * distributed SELECT gets fdwshard's multi-shard paths, which a subquery in FROM would not), and
+ * every column's expression (defaults, nextval, coercions) is a projection of its rows on the
+ * coordinator; NIL when the INSERT's expressions need their query level (sublinks, a WITH of the INSERT).
+ */
+List *
+SelectProjection(Query *parse, Relation rel, Index source)
+{
+	if (source == 0 || rt_fetch(source, parse->rtable)->rtekind != RTE_SUBQUERY || parse->cteList != NIL ||
+	    checkExprHasSubLink((Node *) parse->targetList))
+		return NIL;
+	List *tlist = AllColumnsTargetList(parse->targetList, rel);
+	int varno = (int) source;
+	(void) PointAtOuterWalker((Node *) tlist, &varno);
+	return (List *) expression_planner((Expr *) tlist);
 }
 
 /* Whether some row of the statement goes to a foreign shard: else PostgreSQL's own insert is as good. */
@@ -310,12 +339,14 @@ PlanInsert(Query *parse, const char *query_string, int cursor_options, ParamList
 		plan.batch_rows = on_conflict != NULL && on_conflict->action == ONCONFLICT_UPDATE ? 0 : kBatchRows;
 	}
 
-	Query *select = SourceQuery(parse, rel, source);
+	plan.projection = SelectProjection(parse, rel, source);
+	Query *select =
+	    plan.projection != NIL ? rt_fetch(source, parse->rtable)->subquery : SourceQuery(parse, rel, source);
 	relation_close(rel, NoLock);
 	int source_options = cursor_options & ~CURSOR_OPT_PARALLEL_OK;
-	/* Only a source that reads tables can be routed by a parameter (and need a second plan). */
-	bool reads_tables =
-	    select->hasSubLinks || (select->rtable != NIL && rt_fetch(1, select->rtable)->rtekind == RTE_SUBQUERY);
+	/* Only a source that reads tables can be routed by a parameter (and need a second plan): not VALUES alone. */
+	bool values_only = list_length(select->rtable) == 1 && rt_fetch(1, select->rtable)->rtekind == RTE_VALUES;
+	bool reads_tables = select->hasSubLinks || (select->rtable != NIL && !values_only);
 	Query *select_copy = reads_tables ? (Query *) copyObject(select) : NULL;
 	plan.source = planner(select, query_string, source_options, bound_params);
 	if (select_copy != NULL && IsDeferredMarker(plan.source->planTree))

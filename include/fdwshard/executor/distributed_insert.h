@@ -11,7 +11,8 @@ namespace fdwshard::executor
 struct DistributedInsertPlan
 {
 	Oid relid;             /* the distributed table */
-	PlannedStmt *source;   /* the rows: every column of the table in attribute order */
+	PlannedStmt *source;   /* the rows: every column of the table in attribute order, or what projection reads */
+	List *projection;      /* NIL, or every column's expression over source's rows (OUTER_VAR), planned */
 	bool materialize;      /* read every source row before the first write (the source uses the workers' connections) */
 	Query *local_template; /* NULL: COPY. Else the INSERT against one shard, its VALUES empty: for local shards */
 	Query *shipped_template;   /* the same shipped (coordinator-side parts as params), for foreign shards; NULL: none */
