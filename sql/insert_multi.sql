@@ -251,6 +251,14 @@ EXPLAIN (COSTS OFF) INSERT INTO kv (k, v) SELECT tenant, min(name) FROM other GR
 INSERT INTO kv (k, v) SELECT tenant, min(name) FROM other GROUP BY tenant ON CONFLICT (k) DO NOTHING;
 INSERT INTO plain_kv (k, v) SELECT tenant, min(name) FROM other GROUP BY tenant ON CONFLICT (k) DO NOTHING;
 SELECT same_kv(), (SELECT count(*) FROM kv) AS rows;
+-- A WITH of the INSERT, and one inside its SELECT.
+WITH w AS (SELECT g FROM generate_series(200001, 200020) g) INSERT INTO kv (k, v) SELECT g, 'with' FROM w;
+WITH w AS (SELECT g FROM generate_series(200001, 200020) g) INSERT INTO plain_kv (k, v) SELECT g, 'with' FROM w;
+INSERT INTO kv (k, v) WITH w AS (SELECT g FROM generate_series(200011, 200030) g) SELECT g, 'inner' FROM w
+ON CONFLICT (k) DO UPDATE SET v = kv.v || EXCLUDED.v;
+INSERT INTO plain_kv (k, v) WITH w AS (SELECT g FROM generate_series(200011, 200030) g) SELECT g, 'inner' FROM w
+ON CONFLICT (k) DO UPDATE SET v = plain_kv.v || EXCLUDED.v;
+SELECT same_kv(), (SELECT count(*) FROM kv WHERE k > 200000) AS rows;
 -- A source that is the target itself: every row read before the first is written.
 INSERT INTO kv (k, v) SELECT k + 100000, v FROM kv WHERE k % 1000 = 7;
 INSERT INTO plain_kv (k, v) SELECT k + 100000, v FROM plain_kv WHERE k % 1000 = 7;
