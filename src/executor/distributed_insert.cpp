@@ -15,6 +15,11 @@
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/deparse.h"
 
+extern "C"
+{
+#include "utils/ruleutils.h"
+}
+
 namespace fdwshard::executor
 {
 
@@ -417,9 +422,24 @@ EndInsert(CustomScanState *node)
 
 /* How the rows are written; after execution, the rows each shard was sent, by node. */
 void
-ExplainInsert(CustomScanState *node, List *, ExplainState *es)
+ExplainInsert(CustomScanState *node, List *ancestors, ExplainState *es)
 {
 	InsertState *state = (InsertState *) node;
+	CustomScan *plan = (CustomScan *) node->ss.ps.plan;
+	List *projection = (List *) list_nth(plan->custom_private, kProjection);
+	if (es->verbose && projection != NIL)
+	{
+		/* The row each source row becomes (defaults, nextval, coercions), as a Subquery Scan's Output shows it. */
+		Result *over_source = makeNode(Result);
+		over_source->plan.lefttree = (Plan *) linitial(plan->custom_plans);
+		List *context = set_deparse_context_plan(es->deparse_cxt, (Plan *) over_source, lcons(plan, ancestors));
+		List *columns = NIL;
+		ListCell *cell;
+		foreach (cell, projection)
+			columns = lappend(columns,
+			                  deparse_expression((Node *) ((TargetEntry *) lfirst(cell))->expr, context, true, false));
+		ExplainPropertyList("Row", columns, es);
+	}
 	const char *method = state->local_template == NULL ? "COPY into each shard"
 	                     : state->batch_rows == 0
 	                         ? "one INSERT per shard"
