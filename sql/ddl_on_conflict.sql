@@ -17,7 +17,7 @@ SELECT try($$INSERT INTO kv VALUES (1, 'new') ON CONFLICT (k) DO UPDATE SET v = 
 SELECT try($$INSERT INTO kv VALUES (4, 'new') ON CONFLICT (k) DO NOTHING$$);
 -- The key's name works too (its placeholder on the table; see the on_constraint suite).
 SELECT try($$INSERT INTO kv VALUES (2, 'new') ON CONFLICT ON CONSTRAINT kv_pkey DO NOTHING$$);
--- Not supported: several rows across shards with a conflict target (the router takes one row).
+-- Several rows across shards with a conflict target run as one INSERT per shard.
 SELECT try($$INSERT INTO kv VALUES (1, 'x'), (2, 'x') ON CONFLICT (k) DO NOTHING$$);
 -- DO NOTHING without a target works on local and remote shards, one row or several.
 INSERT INTO kv VALUES (1, 'kept?'), (2, 'kept?'), (100, 'new') ON CONFLICT DO NOTHING;

@@ -15,8 +15,13 @@ SELECT t AS tenant, get_shard_id_for_distribution_column('events', t) AS shardid
        (SELECT nodeid FROM fdwshard.shards s WHERE s.shardid = get_shard_id_for_distribution_column('events', t)) AS nodeid
 FROM generate_series(1, 6) t;
 
--- INSERT ... RETURNING, multi-row and INSERT ... SELECT.
-INSERT INTO events VALUES (1, 1, 'click', 10), (2, 1, 'view', 20), (3, 1, 'click', 30) RETURNING *;
+-- INSERT ... RETURNING, multi-row (the shards' rows in any order) and INSERT ... SELECT.
+CREATE FUNCTION returned(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN EXECUTE q LOOP RETURN NEXT r::text; END LOOP;
+END $$;
+SELECT * FROM returned($$INSERT INTO events VALUES (1, 1, 'click', 10), (2, 1, 'view', 20), (3, 1, 'click', 30) RETURNING *$$) ORDER BY 1;
 INSERT INTO plain VALUES (1, 1, 'click', 10), (2, 1, 'view', 20), (3, 1, 'click', 30);
 INSERT INTO events SELECT g % 40 + 1, g, CASE WHEN g % 3 = 0 THEN 'view' ELSE 'click' END, g FROM generate_series(2, 2000) g;
 INSERT INTO plain SELECT g % 40 + 1, g, CASE WHEN g % 3 = 0 THEN 'view' ELSE 'click' END, g FROM generate_series(2, 2000) g;

@@ -2,6 +2,7 @@
 #include "fdwshard/catalog/metadata.h"
 #include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/executor/deferred_plan.h"
+#include "fdwshard/executor/distributed_insert.h"
 #include "fdwshard/executor/multi_shard_modify.h"
 #include "fdwshard/executor/partial_aggregate.h"
 #include "fdwshard/executor/remote_statement.h"
@@ -40,6 +41,7 @@ extern "C"
 		fdwshard::executor::InitRemoteStatement();
 		fdwshard::executor::InitRoutedExplain();
 		fdwshard::executor::InitMultiShardModify();
+		fdwshard::executor::InitDistributedInsert();
 		fdwshard::executor::InitPartialAggregate();
 		fdwshard::executor::InitTaskRun();
 		fdwshard::deferred::InitDeferredPlans();

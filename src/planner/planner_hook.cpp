@@ -12,6 +12,7 @@
 #include "fdwshard/executor/deferred_plan.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
+#include "fdwshard/planner/distributed_insert.h"
 #include "fdwshard/planner/distribution.h"
 #include "fdwshard/planner/multi_shard.h"
 #include "fdwshard/planner/multi_shard_aggregate.h"
@@ -239,6 +240,8 @@ Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo b
 		return routed;
 	if (kind == router::RouteKind::kDeferred)
 		return deferred::MakeDeferredPlan(parse, cursor_options, pin);
+	if (PlannedStmt *insert = distributed_insert::PlanInsert(parse, query_string, cursor_options, bound_params))
+		return insert;
 	PlannedStmt *multi_shard = multi_shard::PlanMultiShardModify(parse, cursor_options, bound_params);
 	if (multi_shard != NULL)
 		return multi_shard;

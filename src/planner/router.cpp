@@ -397,6 +397,30 @@ RewriteToShards(Analysis *analysis, const int *shard_indexes, List **permission_
 	return shards;
 }
 
+/*
+ * INSERT ... SELECT or several rows of VALUES into a distributed table, which CollectInsert
+ * refuses: refused before the copy of what may be thousands of rows. A single-row INSERT has no
+ * VALUES or subquery entry, so this is a look at one or two entries.
+ */
+bool
+IsBulkInsert(Query *parse)
+{
+	if (parse->commandType != CMD_INSERT || parse->resultRelation <= 0)
+		return false;
+	bool bulk = false;
+	ListCell *cell;
+	foreach (cell, parse->rtable)
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) lfirst(cell);
+		bulk = bulk || rte->rtekind == RTE_VALUES || rte->rtekind == RTE_SUBQUERY;
+	}
+	if (!bulk)
+		return false;
+	RangeTblEntry *target = rt_fetch(parse->resultRelation, parse->rtable);
+	return target->rtekind == RTE_RELATION && target->relkind == RELKIND_PARTITIONED_TABLE &&
+	       catalog::LookupDistributedTable(target->relid) != NULL;
+}
+
 } // namespace
 
 bool
@@ -421,7 +445,7 @@ RouteQuery(Query *parse, int cursor_options, ParamListInfo pin_params, ParamList
            RouteKind *kind, int forced_shard_index)
 {
 	*kind = RouteKind::kNotRoutable;
-	if (parse->commandType == CMD_UTILITY || parse->commandType == CMD_MERGE)
+	if (parse->commandType == CMD_UTILITY || parse->commandType == CMD_MERGE || IsBulkInsert(parse))
 		return NULL;
 
 	/* Everything below works on a copy: the caller's tree may still be planned the ordinary way. */

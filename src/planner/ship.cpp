@@ -389,8 +389,8 @@ MaxParamWalker(Node *node, void *context)
 
 } // namespace
 
-bool
-ShipQuery(Query *query, List *shard_relids, ShippedQuery *out)
+Query *
+ShipQueryTree(Query *query, List *shard_relids, ShippedQuery *out)
 {
 	ShipContext context;
 	memset(&context, 0, sizeof(context));
@@ -398,7 +398,7 @@ ShipQuery(Query *query, List *shard_relids, ShippedQuery *out)
 	context.shard_relids = shard_relids;
 	(void) MaxParamWalker((Node *) query, &context.user_param_count);
 	context.user_param_map = (int *) palloc0(sizeof(int) * (context.user_param_count + 1));
-	/* The router routes an INSERT only when it is one row of VALUES. */
+	/* The router routes an INSERT only when it is one row of VALUES; a distributed insert's rows are constants. */
 	if (query->commandType == CMD_INSERT)
 		context.insert_targetlist = query->targetList;
 
@@ -406,13 +406,29 @@ ShipQuery(Query *query, List *shard_relids, ShippedQuery *out)
 	if (!context.ok)
 	{
 		elog(DEBUG2, "fdwshard: statement not shippable, planning it against the shard");
-		return false;
+		return NULL;
 	}
-	PrepareWalker((Node *) shipped, shard_relids);
-	out->sql = DeparseQuery(shipped);
+	out->sql = NULL;
 	out->param_sources = context.param_sources;
 	out->param_types = context.param_types;
 	out->local_exprs = context.local_exprs;
+	return shipped;
+}
+
+char *
+DeparseShipped(Query *shipped, List *shard_relids)
+{
+	PrepareWalker((Node *) shipped, shard_relids);
+	return DeparseQuery(shipped);
+}
+
+bool
+ShipQuery(Query *query, List *shard_relids, ShippedQuery *out)
+{
+	Query *shipped = ShipQueryTree(query, shard_relids, out);
+	if (shipped == NULL)
+		return false;
+	out->sql = DeparseShipped(shipped, shard_relids);
 	return true;
 }
 

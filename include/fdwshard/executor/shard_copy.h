@@ -38,6 +38,9 @@ void ShardCopyAdd(ShardCopy *copy, int count, const Datum *values, const bool *n
 /* The error for a row whose distribution column (attnum) is NULL: it has no shard. */
 [[noreturn]] void ReportNullDistributionValue(Relation rel, AttrNumber attnum);
 
+/* Rows added so far, per shard index of the table's cache entry as BeginShardCopy copied it. */
+const int64 *ShardCopyRowCounts(const ShardCopy *copy);
+
 /* Sends what the buffers hold and waits for every worker: their errors become this statement's. */
 void EndShardCopy(ShardCopy *copy);
 

@@ -22,6 +22,12 @@ struct ShippedQuery
  */
 bool ShipQuery(Query *query, List *shard_relids, ShippedQuery *out);
 
+/* ShipQuery without the text: the shipped tree (out->sql NULL), or NULL when it cannot be shipped. */
+Query *ShipQueryTree(Query *query, List *shard_relids, ShippedQuery *out);
+
+/* The SQL text of shipped (a ShipQueryTree result, changed in place; its relations among shard_relids). */
+char *DeparseShipped(Query *shipped, List *shard_relids);
+
 /*
  * A plan that sends query (its distributed tables already pointing at the shards in shards, a
  * List of CachedShard) to the worker holding all of them, or NULL when they are not all on one
