@@ -165,9 +165,14 @@ FROM unnest(ARRAY[3, 1]) t;
 SELECT upsert($$ALTER TABLE accounts ADD CONSTRAINT positive UNIQUE (tenant, note)$$) AS key_named_as_check,
        upsert($$ALTER TABLE accounts ADD CONSTRAINT accounts_pkey CHECK (id > 0)$$) AS check_named_as_key;
 
--- Not supported yet: ON CONSTRAINT in an INSERT that is not one row routed to its shard.
-SELECT try($$INSERT INTO accounts VALUES (3, 1, 'x', 1), (1, 1, 'x', 1) ON CONFLICT ON CONSTRAINT accounts_pkey DO NOTHING$$);
-SELECT try($$INSERT INTO accounts SELECT 3, 1, 'x', 1 ON CONFLICT ON CONSTRAINT accounts_pkey DO NOTHING$$);
+-- Several rows (one statement per shard, local and remote) and INSERT ... SELECT take the key's name
+-- too (RETURNING: the coordinator's rows, then one worker's, so that the order is fixed).
+SELECT upsert($$INSERT INTO accounts VALUES (3, 1, 'x', 1), (1, 1, 'x', 1), (7, 50, 'm@7', 3) ON CONFLICT ON CONSTRAINT accounts_pkey DO NOTHING$$) AS multi_row;
+SELECT upsert($$INSERT INTO accounts AS a VALUES (3, 1, 'x', 2), (1, 1, 'x', 3), (1, 51, 'n@1', 4) ON CONFLICT ON CONSTRAINT accounts_pkey
+                DO UPDATE SET balance = a.balance + EXCLUDED.balance RETURNING tenant, id, balance$$) AS multi_row_update;
+SELECT upsert($$INSERT INTO accounts SELECT t, 1, 'x', 1 FROM unnest(ARRAY[3, 1, 7, 8]) t ON CONFLICT ON CONSTRAINT accounts_pkey DO NOTHING$$) AS insert_select;
+SELECT upsert($$INSERT INTO accounts VALUES (3, 60, 'x', 1), (3, 60, 'y', 1) ON CONFLICT ON CONSTRAINT accounts_pkey DO UPDATE SET note = 'twice'$$, true) AS affected_twice;
+SELECT same_tables();
 
 -- A key added after distribution gets its placeholder; RENAME CONSTRAINT renames both the key and
 -- the placeholder (the old name is gone, even for a statement prepared before); DROP CONSTRAINT
