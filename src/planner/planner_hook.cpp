@@ -12,6 +12,7 @@
 #include "fdwshard/guard.h"
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distribution.h"
+#include "fdwshard/planner/insert_select.h"
 #include "fdwshard/planner/multi_shard.h"
 #include "fdwshard/planner/multi_shard_aggregate.h"
 #include "fdwshard/planner/multi_shard_select.h"
@@ -238,6 +239,8 @@ Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo b
 		return routed;
 	if (kind == router::RouteKind::kDeferred)
 		return deferred::MakeDeferredPlan(parse, cursor_options, pin);
+	if (PlannedStmt *insert_select = multi_shard::PlanColocatedInsertSelect(parse, cursor_options, bound_params))
+		return insert_select;
 	PlannedStmt *multi_shard = multi_shard::PlanMultiShardModify(parse, cursor_options, bound_params);
 	if (multi_shard != NULL)
 		return multi_shard;
