@@ -147,6 +147,18 @@ SELECT s.nodeid, count(*) FROM "Dst ""Q""" d
 JOIN fdwshard.shards s ON s.shardid = get_shard_id_for_distribution_column('"Dst ""Q"""', d."Tenant")
 WHERE d.v = 'committed' GROUP BY s.nodeid ORDER BY s.nodeid;
 
+-- ... and a deferred unique violation found when one worker prepares rolls back every node.
+CREATE TABLE deferred (tenant_id int NOT NULL, id int NOT NULL, UNIQUE (tenant_id, id) DEFERRABLE INITIALLY DEFERRED);
+SELECT create_distributed_table('deferred', 'tenant_id', shard_count := 6, colocate_with := 'src');
+BEGIN;
+INSERT INTO deferred SELECT tenant_id, id FROM src;
+INSERT INTO deferred SELECT tenant_id, id FROM src WHERE tenant_id = 1 AND id = 7;
+\set VERBOSITY terse
+COMMIT;
+\set VERBOSITY default
+SELECT count(*) FROM deferred;
+SELECT fdwshard.run_command_on_node(n, 'SELECT count(*) FROM pg_prepared_xacts') AS prepared FROM unnest(ARRAY[2, 3]) n;
+
 -- Prepared, with a parameter, generic plan.
 SET plan_cache_mode = force_generic_plan;
 PREPARE ins_tenant(int) AS
