@@ -3,6 +3,8 @@
 # on a plain table, native hash partitioning (postgres_fdw partitions; local ones on request) and
 # fdwshard (co-located src and dst, local and remote shards); writes
 # bench/results/insert_select-<timestamp>.{md,csv}. Usage: bash bench/insert_select.sh [--skip-build].
+# Environment: ROWS (1000000), SHARD_COUNT (32), REPEATS (5), SYSTEMS (plain native_fdw fdwshard_local
+# fdwshard_remote; native_local as well on request), SHARED_BUFFERS (1GB), FDWSHARD_PG_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
