@@ -1,4 +1,7 @@
-/* The "FdwShard Multi-Shard Modify" custom scan (see executor/multi_shard_modify.h): counts, RETURNING, moves. */
+/*
+ * The "FdwShard Multi-Shard Modify" custom scan (see executor/multi_shard_modify.h): counts, RETURNING, moves; as
+ * "FdwShard Co-located Insert ... Select", the same for an INSERT ... SELECT run shard by shard.
+ */
 #include "fdwshard/executor/multi_shard_modify.h"
 
 #include "fdwshard/executor/relocate_row.h"
@@ -33,6 +36,7 @@ struct MultiShardState
 };
 
 extern const CustomScanMethods kMultiShardScanMethods;
+extern const CustomScanMethods kColocatedInsertScanMethods;
 extern const CustomExecMethods kMultiShardExecMethods;
 
 Node *
@@ -183,20 +187,24 @@ const CustomScanMethods kMultiShardScanMethods = {
     pg::EntryPoint<CreateMultiShardState>::Call,
 };
 
+/* The same scan for a co-located INSERT ... SELECT (executor/multi_shard_modify.h): EXPLAIN names it. */
+const CustomScanMethods kColocatedInsertScanMethods = {
+    "FdwShard Co-located Insert ... Select",
+    pg::EntryPoint<CreateMultiShardState>::Call,
+};
+
 const CustomExecMethods kMultiShardExecMethods =
     SerialExecMethods("FdwShard Multi-Shard Modify", pg::EntryPoint<BeginMultiShard>::Call,
                       pg::EntryPoint<ExecMultiShard>::Call, pg::EntryPoint<EndShardTaskScan>::Call,
                       pg::EntryPoint<ReScanShardTaskScan>::Call, pg::EntryPoint<ExplainMultiShard>::Call);
 
-} // namespace
-
 PlannedStmt *
-MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
-                         const ship::ShippedQuery *params, const catalog::CachedTable *moves)
+MakeModifyPlan(const CustomScanMethods *methods, Query *query, List *rtable, const ShardTask *tasks, int task_count,
+               const ship::ShippedQuery *params, const catalog::CachedTable *moves)
 {
 	/* One round trip per shard. */
-	CustomScan *scan = MakeOutputScan(query->returningList, params != NULL ? params->local_exprs : NIL,
-	                                  &kMultiShardScanMethods, 100.0 * task_count);
+	CustomScan *scan =
+	    MakeOutputScan(query->returningList, params != NULL ? params->local_exprs : NIL, methods, 100.0 * task_count);
 	List *move_items =
 	    moves != NULL ? list_make2(makeString(psprintf("%u", moves->relid)), makeInteger(moves->dist_attnum)) : NIL;
 	scan->custom_private = lappend(ShardTasksPrivate(tasks, task_count, params), move_items);
@@ -206,10 +214,27 @@ MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int
 	return stmt;
 }
 
+} // namespace
+
+PlannedStmt *
+MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
+                         const ship::ShippedQuery *params, const catalog::CachedTable *moves)
+{
+	return MakeModifyPlan(&kMultiShardScanMethods, query, rtable, tasks, task_count, params, moves);
+}
+
+PlannedStmt *
+MakeColocatedInsertPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
+                        const ship::ShippedQuery *params)
+{
+	return MakeModifyPlan(&kColocatedInsertScanMethods, query, rtable, tasks, task_count, params, NULL);
+}
+
 void
 InitMultiShardModify(void)
 {
 	RegisterCustomScanMethods(&kMultiShardScanMethods);
+	RegisterCustomScanMethods(&kColocatedInsertScanMethods);
 }
 
 } // namespace fdwshard::executor

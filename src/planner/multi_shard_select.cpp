@@ -22,14 +22,6 @@ namespace fdwshard::multi_shard
 
 using planner::JoinedTables;
 
-namespace
-{
-
-/*
- * A SELECT without aggregates, grouping, window functions, set-returning functions in its
- * list, DISTINCT, subqueries, CTEs, set operations, row locks or row security: the shape this
- * path handles. Its FROM is checked by planner::CollectJoinedTables.
- */
 bool
 IsPlainSelect(Query *parse, int cursor_options)
 {
@@ -40,6 +32,9 @@ IsPlainSelect(Query *parse, int cursor_options)
 	       parse->rowMarks == NIL && !parse->hasRowSecurity && parse->cteList == NIL && parse->setOperations == NULL &&
 	       !(cursor_options & CURSOR_OPT_SCROLL) && parse->jointree != NULL;
 }
+
+namespace
+{
 
 /*
  * Does a key of type under collation sort the same on every node? Built-in types ordered by

@@ -14,6 +14,7 @@
 #include "fdwshard/hash/datum_hash.h"
 #include "fdwshard/planner/distributed_insert.h"
 #include "fdwshard/planner/distribution.h"
+#include "fdwshard/planner/insert_select.h"
 #include "fdwshard/planner/multi_shard.h"
 #include "fdwshard/planner/multi_shard_aggregate.h"
 #include "fdwshard/planner/multi_shard_select.h"
@@ -240,6 +241,8 @@ Plan(Query *parse, const char *query_string, int cursor_options, ParamListInfo b
 		return routed;
 	if (kind == router::RouteKind::kDeferred)
 		return deferred::MakeDeferredPlan(parse, cursor_options, pin);
+	if (PlannedStmt *insert_select = multi_shard::PlanColocatedInsertSelect(parse, cursor_options, bound_params))
+		return insert_select;
 	if (PlannedStmt *insert = distributed_insert::PlanInsert(parse, query_string, cursor_options, bound_params))
 		return insert;
 	PlannedStmt *multi_shard = multi_shard::PlanMultiShardModify(parse, cursor_options, bound_params);

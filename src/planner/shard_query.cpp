@@ -311,6 +311,21 @@ AddShardTask(ShardTaskList *list, Query *query, Index rti, const CachedShard *sh
 	return task;
 }
 
+List *
+PointJoinedTablesAtShards(ShardTaskList *list, Query *shard_query, const JoinedTables *joined, int index, int first,
+                          List *shard_relids)
+{
+	for (int k = first; k < joined->count; k++)
+	{
+		const CachedShard *shard = &joined->tables[k]->shards[index];
+		/* The task's copy still has the distributed table's lock mode. */
+		PointQueryAtShard(list, shard_query, joined->rtis[k], shard,
+		                  rt_fetch(joined->rtis[k], shard_query->rtable)->rellockmode);
+		shard_relids = lappend_oid(shard_relids, shard->relid);
+	}
+	return shard_relids;
+}
+
 bool
 ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params, List *shard_relids)
 {
@@ -321,6 +336,16 @@ ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery 
 	task->sql = shipped.sql;
 	if (params->sql == NULL)
 		*params = shipped;
+	return true;
+}
+
+bool
+ShipOrPlanShardTask(ShardTaskList *list, executor::ShardTask *task, Query *shard_query, List *shard_relids,
+                    int cursor_options, ParamListInfo bound_params)
+{
+	if (OidIsValid(task->shard->serverid))
+		return ShipShardTask(shard_query, task, &list->params, shard_relids);
+	task->local_plan = PlanOrdinary(shard_query, NULL, cursor_options, bound_params, false);
 	return true;
 }
 
@@ -363,11 +388,11 @@ CollectJoinedTables(Query *parse, JoinedTables *joined)
 }
 
 bool *
-ShardIndexesToRun(Query *parse, const JoinedTables *joined)
+ShardIndexesToRun(Query *parse, const JoinedTables *joined, bool local_only)
 {
 	const CachedTable *table = joined->tables[0];
 	bool *keep = ShardIndexesToKeep(parse, joined);
-	if (!planner::KeepsForeignShard(table, keep))
+	if (!local_only && !planner::KeepsForeignShard(table, keep))
 		return NULL;
 	for (int i = 0; i < table->shard_count; i++)
 		for (int k = 0; keep[i] && k < joined->count; k++)
@@ -436,22 +461,10 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Qu
 		Query *shard_query;
 		executor::ShardTask *task = planner::AddShardTask(
 		    &list, worker, joined->rtis[0], shard, rt_fetch(joined->rtis[0], parse->rtable)->rellockmode, &shard_query);
-		List *shard_relids = list_make1_oid(shard->relid);
-		for (int k = 1; k < joined->count; k++)
-		{
-			const CachedShard *other = &joined->tables[k]->shards[i];
-			planner::PointQueryAtShard(&list, shard_query, joined->rtis[k], other,
-			                           rt_fetch(joined->rtis[k], parse->rtable)->rellockmode);
-			shard_relids = lappend_oid(shard_relids, other->relid);
-		}
-		if (OidIsValid(shard->serverid))
-		{
-			if (!planner::ShipShardTask(shard_query, task, &list.params, shard_relids))
-				return NULL;
-		}
-		else
-			task->local_plan =
-			    PlanOrdinary(shard_query, NULL, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
+		List *shard_relids = PointJoinedTablesAtShards(&list, shard_query, joined, i, 1, list_make1_oid(shard->relid));
+		if (!ShipOrPlanShardTask(&list, task, shard_query, shard_relids, cursor_options & ~CURSOR_OPT_PARALLEL_OK,
+		                         bound_params))
+			return NULL;
 	}
 
 	PlannedStmt *stmt =

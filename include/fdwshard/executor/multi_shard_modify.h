@@ -1,4 +1,4 @@
-/* Custom scan that runs a multi-shard UPDATE or DELETE as one statement per shard, on the shard's node. */
+/* Custom scan that runs a multi-shard UPDATE, DELETE or co-located INSERT ... SELECT one statement per shard. */
 #pragma once
 
 #include "fdwshard/executor/shard_tasks.h"
@@ -21,6 +21,14 @@ namespace fdwshard::executor
  */
 PlannedStmt *MakeMultiShardModifyPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
                                       const ship::ShippedQuery *params, const catalog::CachedTable *moves);
+
+/*
+ * The same scan, shown as "FdwShard Co-located Insert ... Select", for query, an INSERT ... SELECT
+ * between co-located tables whose tasks each insert a shard's rows into the target's shard of the
+ * same index on the same node (planner/insert_select.h).
+ */
+PlannedStmt *MakeColocatedInsertPlan(Query *query, List *rtable, const ShardTask *tasks, int task_count,
+                                     const ship::ShippedQuery *params);
 
 /* Registers the custom scan methods. */
 void InitMultiShardModify(void);

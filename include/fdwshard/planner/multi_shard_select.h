@@ -7,6 +7,14 @@ namespace fdwshard::multi_shard
 {
 
 /*
+ * A SELECT without aggregates, grouping, window functions, set-returning functions in its
+ * list, DISTINCT, subqueries, CTEs, set operations, row locks or row security: the shape the
+ * multi-shard SELECT and co-located INSERT ... SELECT paths handle. Its FROM is checked by
+ * planner::CollectJoinedTables.
+ */
+bool IsPlainSelect(Query *parse, int cursor_options);
+
+/*
  * A plan for parse, a SELECT without aggregates over several shards of one distributed table
  * or of co-located tables inner-joined on their distribution columns, in which each shard index
  * runs the query on the node holding its shards (the join included) with ORDER BY and LIMIT

@@ -67,6 +67,14 @@ executor::ShardTask *AddShardTask(ShardTaskList *list, Query *query, Index rti, 
  */
 bool ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params, List *shard_relids = NIL);
 
+/*
+ * task's work: shard_query (against task's shard; shard_relids, what it reads) shipped for a
+ * foreign shard (ShipShardTask, list->params), planned for a local one. False when it cannot be
+ * shipped.
+ */
+bool ShipOrPlanShardTask(ShardTaskList *list, executor::ShardTask *task, Query *shard_query, List *shard_relids,
+                         int cursor_options, ParamListInfo bound_params);
+
 /* The function RTE's index in a coordinator query over the shards' rows: it replaces the distributed table(s). */
 constexpr int kShardRowsRti = 1;
 
@@ -95,13 +103,21 @@ bool CollectJoinedTables(Query *parse, JoinedTables *joined);
 int DistributionColumnOf(const JoinedTables *joined, Node *node);
 
 /*
+ * Points the tables of joined from the first-th on (range table entries of shard_query, a task's
+ * own copy) at their shards of index, locked as the distributed tables are; returns shard_relids
+ * with those shards appended (what ShipShardTask's statement reads).
+ */
+List *PointJoinedTablesAtShards(ShardTaskList *list, Query *shard_query, const JoinedTables *joined, int index,
+                                int first, List *shard_relids);
+
+/*
  * The shard indexes parse needs for joined (ShardsToKeep of every table; a joined row has a row
  * of each in shards of one index), palloc'd, or NULL when running them as shard tasks gains
  * nothing or cannot work: only local shards (PostgreSQL's own plan reads them in one executor,
- * with nothing to send), or the shards of one index not on one node with the table's attribute
- * numbers.
+ * with nothing to send; unless local_only, for a statement whose shard tasks do what that plan
+ * cannot), or the shards of one index not on one node with the table's attribute numbers.
  */
-bool *ShardIndexesToRun(Query *parse, const JoinedTables *joined);
+bool *ShardIndexesToRun(Query *parse, const JoinedTables *joined, bool local_only = false);
 
 /* FROM json_to_recordset('[]') AS partials(names of exprs): the shards' rows' place in a coordinator query. */
 RangeTblEntry *ShardRowsRte(List *names, List *exprs);
