@@ -1,6 +1,6 @@
 -- INSERT ... SELECT between co-located distributed tables runs shard by shard on the nodes: rows,
 -- row counts, RETURNING rows, ON CONFLICT and errors must match plain tables; every other form
--- keeps the ordinary plan and the same answers.
+-- runs as the distributed insert (rows through the coordinator) with the same answers.
 CREATE SCHEMA insert_select;
 SET search_path = insert_select, public;
 SET fdwshard.next_shard_id = 12000;
@@ -31,7 +31,8 @@ CREATE FUNCTION same() RETURNS bool LANGUAGE sql AS $$
     SELECT NOT EXISTS (SELECT * FROM "Dst ""Q""" EXCEPT ALL SELECT * FROM p_dst)
        AND NOT EXISTS (SELECT * FROM p_dst EXCEPT ALL SELECT * FROM "Dst ""Q""") $$;
 
--- ins(q): how q is planned ('co-located' or 'ordinary'), then q on the distributed tables and on
+-- ins(q): how q is planned ('co-located', 'distributed insert': rows through the coordinator, or
+-- 'ordinary'), then q on the distributed tables and on
 -- their plain copies; says how many rows q inserted and whether the row counts, the RETURNING
 -- rows (as multisets) and then the targets are the same.
 CREATE FUNCTION ins(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -47,6 +48,7 @@ DECLARE
 BEGIN
     FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
         IF line LIKE '%FdwShard Co-located Insert ... Select%' THEN plan := 'co-located'; END IF;
+        IF line LIKE '%FdwShard Distributed Insert%' THEN plan := 'distributed insert'; END IF;
     END LOOP;
     IF q ~* 'returning' THEN
         FOR r IN EXECUTE q LOOP a := a || r::text; END LOOP;
@@ -188,14 +190,16 @@ INSERT INTO tdst SELECT * FROM vsrc ON CONFLICT (k) DO UPDATE SET n = EXCLUDED.n
 -- Every row in the shard its value hashes to.
 SELECT count(*), sum(n), count(*) FILTER (WHERE t.tableoid <> s.shard_name::regclass) AS misplaced
 FROM tdst t JOIN fdwshard.shards s ON s.shardid = get_shard_id_for_distribution_column('tdst', t.k);
--- An int into a bigint is a conversion: the ordinary plan (the rows still land in their shards).
+-- An int into a bigint is a conversion: not the co-located path but the distributed insert (rows
+-- through the coordinator, a COPY into each shard), and the rows still land in their shards.
 EXPLAIN (COSTS OFF) INSERT INTO bdst SELECT * FROM isrc;
 INSERT INTO bdst SELECT * FROM isrc;
 SELECT count(*), sum(n), count(*) FILTER (WHERE t.tableoid <> s.shard_name::regclass) AS misplaced
 FROM bdst t JOIN fdwshard.shards s ON s.shardid = get_shard_id_for_distribution_column('bdst', t.k);
 
--- Not co-located INSERT ... SELECT: the ordinary plan, with the same answers.
--- A serial column: nextval() runs on the coordinator, one value per row.
+-- Not co-located INSERT ... SELECT: the distributed insert (rows through the coordinator), with the
+-- same answers.
+-- A serial column: nextval() runs on the coordinator, one value per row (the distributed insert).
 CREATE TABLE serials (tenant_id int NOT NULL, seq serial, v text);
 SELECT create_distributed_table('serials', 'tenant_id', shard_count := 6, colocate_with := 'src');
 CREATE TABLE p_serials (tenant_id int NOT NULL, seq serial, v text);

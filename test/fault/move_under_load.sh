@@ -162,7 +162,7 @@ mover=$!
 seen=""
 for _ in $(seq 1 50); do
 	seen=$(q $C $db "SELECT format('%s %s->%s %s %s', shardid, source_node, target_node, phase, shard_table) FROM fdwshard.rebalance_progress")
-	[ -n "$seen" ] && break
+	[[ $seen == *copying* ]] && break # "starting" comes first, for a moment
 	sleep 0.05
 done
 check "fdwshard.rebalance_progress shows the move from another session" "$shard $from->3 copying t_$shard" "$seen"
