@@ -38,18 +38,7 @@ read -ra systems <<<"$SYSTEMS"
 echo "== plan: ${#systems[@]} systems x $REPEATS COPYs of up to $ROWS rows, interleaved"
 
 bench_start copy
-for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
-	# max_wal_size: no checkpoint forced by WAL volume in the middle of a timed COPY.
-	psql_on "$port" -q -c "ALTER SYSTEM SET shared_buffers = '$SHARED_BUFFERS'" -c "ALTER SYSTEM SET autovacuum = off" \
-		-c "ALTER SYSTEM SET max_wal_size = '8GB'"
-done
-for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
-C=$COORDINATOR_PORT
-W=("$WORKER1_PORT" "$WORKER2_PORT")
-sql() { # PORT DB [psql args]: stops at the first error, prints unaligned
-	local port=$1 db=$2; shift 2
-	psql_on "$port" -d "$db" -v ON_ERROR_STOP=1 -qAt "$@"
-}
+bench_tune
 
 # The rows of bench/run.sh's events, tenant by tenant, as one CSV file the servers can read; each
 # system loads its first rows_of(system) lines (a file of its own when fewer).
@@ -79,28 +68,6 @@ create_native_local() { # DB
 	sql "$C" "$1" <<-SQL
 		CREATE TABLE events ($COLUMNS, PRIMARY KEY (tenant_id, id)) PARTITION BY HASH (tenant_id);
 		SELECT format('CREATE TABLE events_%s PARTITION OF events FOR VALUES WITH (MODULUS $SHARD_COUNT, REMAINDER %s)', r, r)
-		FROM generate_series(0, $SHARD_COUNT - 1) r \gexec
-	SQL
-}
-create_native_fdw() { # DB: as bench/run.sh, partitions alternating over the two workers
-	local w
-	for w in 0 1; do
-		sql "${W[$w]}" "$1" <<-SQL
-			SELECT format('CREATE TABLE events_%s ($COLUMNS, PRIMARY KEY (tenant_id, id))', r)
-			FROM generate_series(0, $SHARD_COUNT - 1) r WHERE r % 2 = $w \gexec
-		SQL
-	done
-	sql "$C" "$1" <<-SQL
-		CREATE EXTENSION postgres_fdw;
-		CREATE SERVER worker0 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[0]}',
-			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
-		CREATE SERVER worker1 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[1]}',
-			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
-		CREATE USER MAPPING FOR CURRENT_USER SERVER worker0;
-		CREATE USER MAPPING FOR CURRENT_USER SERVER worker1;
-		CREATE TABLE events ($COLUMNS) PARTITION BY HASH (tenant_id);
-		SELECT format('CREATE FOREIGN TABLE events_%s PARTITION OF events FOR VALUES WITH (MODULUS $SHARD_COUNT, REMAINDER %s)
-		               SERVER worker%s', r, r, r % 2)
 		FROM generate_series(0, $SHARD_COUNT - 1) r \gexec
 	SQL
 }
@@ -134,7 +101,7 @@ for sys in "${systems[@]}"; do
 	case $sys in
 	plain) create_plain "$sys" ;;
 	native_local) create_native_local "$sys" ;;
-	native_fdw) create_native_fdw "$sys" ;;
+	native_fdw) bench_native_fdw "$sys" events ;;
 	fdwshard_local) create_fdwshard "$sys" local ;;
 	fdwshard_remote) create_fdwshard "$sys" remote ;;
 	esac
@@ -146,44 +113,21 @@ done
 
 # run_one ROUND SYSTEM: TRUNCATE, CHECKPOINT everywhere (untimed), then the timed COPY; checks the rows.
 run_one() {
-	local round=$1 sys=$2 n out ms got port
+	local round=$1 sys=$2 n got
 	n=$(rows_of "$sys")
 	k=$((k + 1))
 	sql "$C" "$sys" -c "TRUNCATE events"
-	for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CHECKPOINT"; done
-	echo "-- round $round $sys" >>"$LOG"
-	if ! out=$(psql_on "$C" -d "$sys" -v ON_ERROR_STOP=1 -c '\timing on' -c "COPY events FROM '${FILE[$sys]}' (FORMAT csv)" 2>&1); then
-		echo "$out" >>"$LOG"
-		echo "!! COPY failed on $sys" >&2
-		echo "$out" | tail -20 >&2
-		exit 1
-	fi
-	echo "$out" >>"$LOG"
-	ms=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	bench_timed "$sys" "COPY events FROM '${FILE[$sys]}' (FORMAT csv)" "round $round $sys"
 	got=$(sql "$C" "$sys" -c "SELECT count(*) || '|' || coalesce(sum(value), 0) FROM events")
 	if [ -z "$ms" ] || [ "$(echo "$out" | grep -c "^COPY $n\$")" != 1 ] || [ "$got" != "$n|${SUM[$sys]}" ]; then
 		echo "!! $sys: time '$ms' ms, output '$out', count|sum(value) $got, expected $n|${SUM[$sys]}" >&2
 		exit 1
 	fi
-	awk -v r="$round" -v s="$sys" -v n="$n" -v ms="$ms" 'BEGIN { printf "%s,%s,%s,%.3f,%.0f\n", r, s, n, ms / 1000, n / (ms / 1000) }' >>"$CSV"
-	awk -v k="$k" -v t="$total" -v r="$round" -v s="$sys" -v n="$n" -v ms="$ms" \
-		'BEGIN { printf "   [%d/%d] round %d %-16s %8d rows %8.2f s %10.0f rows/s\n", k, t, r, s, n, ms / 1000, n / (ms / 1000) }'
+	bench_record "$round" "$sys" "$n" "$ms" 16
 }
 
-echo "== timing COPY ... FROM file (FORMAT csv); $REPEATS rounds, systems interleaved"
-echo "round,system,rows,seconds,rows_per_s" >"$CSV"
-LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-k=0
-total=$((REPEATS * ${#systems[@]}))
-for round in $(seq 1 "$REPEATS"); do
-	for sys in "${systems[@]}"; do run_one "$round" "$sys"; done
-done
-LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_rounds "COPY ... FROM file (FORMAT csv)"
 
-median() { # SYSTEM COLUMN: median of the column (4 seconds, 5 rows/s) over its runs
-	awk -F, -v s="$1" -v c="$2" '$2 == s { print $c }' "$CSV" | sort -g |
-		awk '{ x[++n] = $1 } END { printf "%.3f", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }'
-}
 runs() { awk -F, -v s="$1" '$2 == s { printf "%s%.0f", (n++ ? " " : ""), $5 }' "$CSV"; }
 declare -A RATE SECS
 for sys in "${systems[@]}"; do

@@ -22,17 +22,7 @@ read -ra systems <<<"$SYSTEMS"
 echo "== plan: ${#systems[@]} systems x $REPEATS runs of $ROWS rows, interleaved"
 
 bench_start distribute
-for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
-	psql_on "$port" -q -c "ALTER SYSTEM SET shared_buffers = '$SHARED_BUFFERS'" -c "ALTER SYSTEM SET autovacuum = off" \
-		-c "ALTER SYSTEM SET max_wal_size = '8GB'"
-done
-for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
-C=$COORDINATOR_PORT
-W=("$WORKER1_PORT" "$WORKER2_PORT")
-sql() { # PORT DB [psql args]: stops at the first error, prints unaligned
-	local port=$1 db=$2; shift 2
-	psql_on "$port" -d "$db" -v ON_ERROR_STOP=1 -qAt "$@"
-}
+bench_tune
 
 # bench/copy.sh's events: the rows of bench/run.sh, tenant by tenant.
 COLUMNS="tenant_id int NOT NULL, id bigint NOT NULL, value int NOT NULL, payload text,
@@ -100,16 +90,7 @@ run_one() {
 	k=$((k + 1))
 	sql "$C" "$db" -c "$(prepare "$sys")" >/dev/null
 	case $sys in distribute_*) sql "$C" "$db" -c "VACUUM ANALYZE events" ;; esac
-	for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CHECKPOINT"; done
-	echo "-- round $round $sys" >>"$LOG"
-	if ! out=$(psql_on "$C" -d "$db" -v ON_ERROR_STOP=1 -c '\timing on' -c "$(statement "$sys")" 2>&1); then
-		echo "$out" >>"$LOG"
-		echo "!! $sys failed" >&2
-		echo "$out" | tail -20 >&2
-		exit 1
-	fi
-	echo "$out" >>"$LOG"
-	ms=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	bench_timed "$db" "$(statement "$sys")" "round $round $sys"
 	got=$(sql "$C" "$db" -c "SELECT count(*) || '|' || coalesce(sum(value), 0) FROM $(table_of "$sys")")
 	layout=$(sql "$C" "$db" -c "SELECT count(*) FILTER (WHERE c.relkind = 'f') || '|' || count(*)
 	                            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -119,25 +100,11 @@ run_one() {
 			"foreign|all shards $layout (expected $(expected_layout "$sys")), output '$out'" >&2
 		exit 1
 	fi
-	awk -v r="$round" -v s="$sys" -v n="$ROWS" -v ms="$ms" 'BEGIN { printf "%s,%s,%s,%.3f,%.0f\n", r, s, n, ms / 1000, n / (ms / 1000) }' >>"$CSV"
-	awk -v k="$k" -v t="$total" -v r="$round" -v s="$sys" -v n="$ROWS" -v ms="$ms" \
-		'BEGIN { printf "   [%d/%d] round %d %-18s %8d rows %8.2f s %10.0f rows/s\n", k, t, r, s, n, ms / 1000, n / (ms / 1000) }'
+	bench_record "$round" "$sys" "$ROWS" "$ms" 18
 }
 
-echo "== timing; $REPEATS rounds, systems interleaved"
-echo "round,system,rows,seconds,rows_per_s" >"$CSV"
-LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-k=0
-total=$((REPEATS * ${#systems[@]}))
-for round in $(seq 1 "$REPEATS"); do
-	for sys in "${systems[@]}"; do run_one "$round" "$sys"; done
-done
-LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_rounds "the statements"
 
-median() { # SYSTEM COLUMN: median of the column (4 seconds, 5 rows/s) over its runs
-	awk -F, -v s="$1" -v c="$2" '$2 == s { print $c }' "$CSV" | sort -g |
-		awk '{ x[++n] = $1 } END { printf "%.3f", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }'
-}
 runs() { awk -F, -v s="$1" '$2 == s { printf "%s%.0f", (n++ ? " " : ""), $5 }' "$CSV"; }
 declare -A RATE SECS
 for sys in "${systems[@]}"; do

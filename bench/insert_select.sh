@@ -25,18 +25,7 @@ read -ra systems <<<"$SYSTEMS"
 echo "== plan: ${#systems[@]} systems x $REPEATS INSERT ... SELECTs of $ROWS rows, interleaved"
 
 bench_start insert_select
-for port in "$COORDINATOR_PORT" "$WORKER1_PORT" "$WORKER2_PORT"; do
-	# max_wal_size: no checkpoint forced by WAL volume in the middle of a timed statement.
-	psql_on "$port" -q -c "ALTER SYSTEM SET shared_buffers = '$SHARED_BUFFERS'" -c "ALTER SYSTEM SET autovacuum = off" \
-		-c "ALTER SYSTEM SET max_wal_size = '8GB'"
-done
-for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
-C=$COORDINATOR_PORT
-W=("$WORKER1_PORT" "$WORKER2_PORT")
-sql() { # PORT DB [psql args]: stops at the first error, prints unaligned
-	local port=$1 db=$2; shift 2
-	psql_on "$port" -d "$db" -v ON_ERROR_STOP=1 -qAt "$@"
-}
+bench_tune
 
 # bench/run.sh's events, tenant by tenant; src and dst have the same columns and primary key.
 COLUMNS="tenant_id int NOT NULL, id bigint NOT NULL, value int NOT NULL, payload text,
@@ -65,33 +54,8 @@ create_native_local() { # DB
 	done
 	sql "$C" "$1" -c "INSERT INTO src $SOURCE_ROWS"
 }
-create_native_fdw() { # DB: as bench/copy.sh, partitions alternating over the two workers
-	local w t
-	for w in 0 1; do
-		for t in src dst; do
-			sql "${W[$w]}" "$1" <<-SQL
-				SELECT format('CREATE TABLE ${t}_%s ($COLUMNS, PRIMARY KEY (tenant_id, id))', r)
-				FROM generate_series(0, $SHARD_COUNT - 1) r WHERE r % 2 = $w \gexec
-			SQL
-		done
-	done
-	sql "$C" "$1" <<-SQL
-		CREATE EXTENSION postgres_fdw;
-		CREATE SERVER worker0 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[0]}',
-			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
-		CREATE SERVER worker1 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[1]}',
-			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
-		CREATE USER MAPPING FOR CURRENT_USER SERVER worker0;
-		CREATE USER MAPPING FOR CURRENT_USER SERVER worker1;
-	SQL
-	for t in src dst; do
-		sql "$C" "$1" <<-SQL
-			CREATE TABLE $t ($COLUMNS) PARTITION BY HASH (tenant_id);
-			SELECT format('CREATE FOREIGN TABLE ${t}_%s PARTITION OF $t FOR VALUES WITH (MODULUS $SHARD_COUNT, REMAINDER %s)
-			               SERVER worker%s', r, r, r % 2)
-			FROM generate_series(0, $SHARD_COUNT - 1) r \gexec
-		SQL
-	done
+create_native_fdw() { # DB: bench_native_fdw's src and dst, src filled on the workers
+	bench_native_fdw "$1" src dst
 	# src's rows go straight into the workers' tables (postgres_fdw would insert them in batches
 	# of 1000 rows): hash-partitioned by a local table of the same partitioning, each partition
 	# copied into its worker's table.
@@ -177,43 +141,20 @@ EXPECTED=$(sql "$C" "${systems[0]}" -c "SELECT count(*) || '|' || sum(value) || 
 
 # run_one ROUND SYSTEM: TRUNCATE dst, CHECKPOINT everywhere (untimed), then the timed statement; checks dst.
 run_one() {
-	local round=$1 sys=$2 out ms got port
+	local round=$1 sys=$2 got
 	k=$((k + 1))
 	sql "$C" "$sys" -c "TRUNCATE dst"
-	for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CHECKPOINT"; done
-	echo "-- round $round $sys" >>"$LOG"
-	if ! out=$(psql_on "$C" -d "$sys" -v ON_ERROR_STOP=1 -c '\timing on' -c "$STATEMENT" 2>&1); then
-		echo "$out" >>"$LOG"
-		echo "!! INSERT ... SELECT failed on $sys" >&2
-		echo "$out" | tail -20 >&2
-		exit 1
-	fi
-	echo "$out" >>"$LOG"
-	ms=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	bench_timed "$sys" "$STATEMENT" "round $round $sys"
 	got=$(sql "$C" "$sys" -c "SELECT count(*) || '|' || sum(value) || '|' || sum(hashtext(payload)) FROM dst")
 	if [ -z "$ms" ] || [ "$(echo "$out" | grep -c "^INSERT 0 $ROWS\$")" != 1 ] || [ "$got" != "$EXPECTED" ]; then
 		echo "!! $sys: time '$ms' ms, output '$out', count|sum(value)|sum(hash) $got, expected $EXPECTED" >&2
 		exit 1
 	fi
-	awk -v r="$round" -v s="$sys" -v n="$ROWS" -v ms="$ms" 'BEGIN { printf "%s,%s,%s,%.3f,%.0f\n", r, s, n, ms / 1000, n / (ms / 1000) }' >>"$CSV"
-	awk -v k="$k" -v t="$total" -v r="$round" -v s="$sys" -v n="$ROWS" -v ms="$ms" \
-		'BEGIN { printf "   [%d/%d] round %d %-16s %8d rows %8.2f s %10.0f rows/s\n", k, t, r, s, n, ms / 1000, n / (ms / 1000) }'
+	bench_record "$round" "$sys" "$ROWS" "$ms" 16
 }
 
-echo "== timing $STATEMENT; $REPEATS rounds, systems interleaved"
-echo "round,system,rows,seconds,rows_per_s" >"$CSV"
-LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-k=0
-total=$((REPEATS * ${#systems[@]}))
-for round in $(seq 1 "$REPEATS"); do
-	for sys in "${systems[@]}"; do run_one "$round" "$sys"; done
-done
-LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_rounds "$STATEMENT"
 
-median() { # SYSTEM COLUMN: median of the column (4 seconds, 5 rows/s) over its runs
-	awk -F, -v s="$1" -v c="$2" '$2 == s { print $c }' "$CSV" | sort -g |
-		awk '{ x[++n] = $1 } END { printf "%.3f", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }'
-}
 runs() { awk -F, -v s="$1" '$2 == s { printf "%s%.2f", (n++ ? " " : ""), $4 }' "$CSV"; }
 declare -A SECS
 for sys in "${systems[@]}"; do SECS[$sys]=$(median "$sys" 4); done

@@ -24,10 +24,6 @@ echo "== plan: ${#systems[@]} systems x 2 statements x $REPEATS runs of $ROWS ro
 bench_start upsert
 C=$COORDINATOR_PORT
 W=("$WORKER1_PORT" "$WORKER2_PORT")
-sql() { # PORT DB [psql args]: stops at the first error, prints unaligned
-	local port=$1 db=$2; shift 2
-	psql_on "$port" -d "$db" -v ON_ERROR_STOP=1 -qAt "$@"
-}
 
 COLUMNS="tenant_id int NOT NULL, id bigint NOT NULL, value int NOT NULL, payload text, touched int NOT NULL DEFAULT 0"
 TENANTS=$((ROWS / ROWS_PER_TENANT))
@@ -50,28 +46,6 @@ declare -A TOUCHED=([upsert]=$((ROWS / 2)) [insert]=0)
 echo "   statements of $(du -h "$WORK/upsert.sql" | cut -f1) each; after each: count|sum(value) $EXPECTED"
 
 create_plain() { sql "$C" "$1" -c "CREATE TABLE events ($COLUMNS, PRIMARY KEY (tenant_id, id))"; }
-create_native_fdw() { # DB: as bench/copy.sh, partitions alternating over the two workers, keys on the workers
-	local w
-	for w in 0 1; do
-		sql "${W[$w]}" "$1" <<-SQL
-			SELECT format('CREATE TABLE events_%s ($COLUMNS, PRIMARY KEY (tenant_id, id))', r)
-			FROM generate_series(0, $SHARD_COUNT - 1) r WHERE r % 2 = $w \gexec
-		SQL
-	done
-	sql "$C" "$1" <<-SQL
-		CREATE EXTENSION postgres_fdw;
-		CREATE SERVER worker0 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[0]}',
-			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
-		CREATE SERVER worker1 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', port '${W[1]}',
-			dbname '$1', async_capable 'true', fetch_size '1000', batch_size '1000');
-		CREATE USER MAPPING FOR CURRENT_USER SERVER worker0;
-		CREATE USER MAPPING FOR CURRENT_USER SERVER worker1;
-		CREATE TABLE events ($COLUMNS) PARTITION BY HASH (tenant_id);
-		SELECT format('CREATE FOREIGN TABLE events_%s PARTITION OF events FOR VALUES WITH (MODULUS $SHARD_COUNT, REMAINDER %s)
-		               SERVER worker%s', r, r, r % 2)
-		FROM generate_series(0, $SHARD_COUNT - 1) r \gexec
-	SQL
-}
 create_fdwshard() { # DB: shards on the two workers, none on the coordinator
 	sql "$C" "$1" >/dev/null <<-SQL
 		SET client_min_messages = warning;
@@ -96,7 +70,7 @@ for sys in "${systems[@]}"; do
 	for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CREATE DATABASE $sys"; done
 	case $sys in
 	plain) create_plain "$sys" ;;
-	native_fdw) create_native_fdw "$sys" ;;
+	native_fdw) bench_native_fdw "$sys" events ;;
 	fdwshard) create_fdwshard "$sys" ;;
 	*) echo "unknown system $sys" >&2; exit 2 ;;
 	esac
