@@ -42,6 +42,22 @@ node_start() {
 	return 1
 }
 
+# extra_node_start NAME: a server of its own for one test (initdb, loopback, settings read from
+# stdin appended), started in the cluster's directory like the others (NAME_PORT set); the test stops it.
+extra_node_start() {
+	local dir="$CLUSTER_DIR/$1"
+	as_pg "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null || return 1
+	{
+		printf "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\nlc_messages = 'C'\n" "$CLUSTER_DIR"
+		cat
+	} >>"$dir/postgresql.conf"
+	node_start "$1"
+}
+extra_node_stop() { # NAME: stops it and removes its directory and log
+	[ -f "$CLUSTER_DIR/$1/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$1" -m immediate -w stop >/dev/null 2>&1
+	rm -rf "${CLUSTER_DIR:?}/$1" "$CLUSTER_DIR/$1.log"
+}
+
 # cluster_start [DBNAME]: initdb and start the three nodes, create DBNAME on each.
 cluster_start() {
 	local dbname=${1:-postgres}

@@ -57,20 +57,12 @@ q "$COORDINATOR_PORT" postgres "ALTER SYSTEM RESET fdwshard.recovery_interval" >
 q "$COORDINATOR_PORT" postgres "SELECT pg_reload_conf()" >/dev/null
 
 # A server without prepared transactions, started for this test only.
-extra=$CLUSTER_DIR/no_prepared
-stop_extra() { [ -f "$extra/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$extra" -m immediate -w stop >/dev/null 2>&1; rm -rf "$extra" "$CLUSTER_DIR/no_prepared.log"; }
-trap stop_extra EXIT
-as_pg "$PG_BIN/initdb" -D "$extra" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null
-cat >>"$extra/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$CLUSTER_DIR'
+trap 'extra_node_stop no_prepared' EXIT
+extra_node_start no_prepared <<CONF || exit 1
 max_prepared_transactions = 0
 max_connections = 20
 shared_buffers = 16MB
-fsync = off
-lc_messages = 'C'
 CONF
-node_start no_prepared || exit 1
 port=$NO_PREPARED_PORT
 q "$port" postgres "CREATE DATABASE $db" >/dev/null
 registered="SELECT (SELECT count(*) FROM fdwshard.node), (SELECT count(*) FROM pg_foreign_server), (SELECT count(*) FROM pg_user_mappings)"
@@ -81,6 +73,6 @@ check_contains "the detail says why" "Its max_prepared_transactions is 0" "$out"
 check_contains "the hint says what to do" "HINT:  Set max_prepared_transactions on the worker (at least its max_connections) and restart it" "$out"
 check "no node, server or user mapping left" "$before" "$(q "$COORDINATOR_PORT" $db "$registered")"
 check "no server named after the refused node" "0" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM pg_foreign_server WHERE srvoptions @> ARRAY['port=$port']")"
-stop_extra
+extra_node_stop no_prepared
 trap - EXIT
 exit $((failures > 0))

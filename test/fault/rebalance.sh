@@ -31,20 +31,12 @@ totals() { q $C $db "SELECT (SELECT count(*) FROM a), (SELECT sum(k) FROM a), (S
 check "three nodes: already balanced, nothing to move" "0" "$(q $C $db "SELECT count(*) FROM fdwshard_rebalance_plan()")"
 
 # A fourth server, started for this test only, with prepared transactions as a worker needs.
-extra=$CLUSTER_DIR/worker3
-stop_extra() { [ -f "$extra/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$extra" -m immediate -w stop >/dev/null 2>&1; rm -rf "$extra" "$CLUSTER_DIR/worker3.log"; }
-trap stop_extra EXIT
-as_pg "$PG_BIN/initdb" -D "$extra" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null
-cat >>"$extra/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$CLUSTER_DIR'
+trap 'extra_node_stop worker3' EXIT
+extra_node_start worker3 <<CONF || exit 1
 max_prepared_transactions = 20
 max_connections = 60
 shared_buffers = 32MB
-fsync = off
-lc_messages = 'C'
 CONF
-node_start worker3 || exit 1
 q "$WORKER3_PORT" postgres "CREATE DATABASE $db" >/dev/null
 node=$(q $C $db "SELECT fdwshard_add_node('127.0.0.1', $WORKER3_PORT)")
 check "the new worker is node 4" "4" "$node"
@@ -117,6 +109,6 @@ check_contains "by_disk_size is refused" "rebalancing by disk size is not suppor
 check_contains "a plain table" "is not a distributed table" "$(q $C $db "CREATE TABLE p (k int); SELECT * FROM fdwshard_rebalance_plan('p')")"
 
 rm -rf "$work"
-stop_extra
+extra_node_stop worker3
 trap - EXIT
 exit $((failures > 0))
