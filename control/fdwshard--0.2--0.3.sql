@@ -52,6 +52,47 @@ CREATE FUNCTION fdwshard.add_shard_key_placeholders() RETURNS void
 SELECT fdwshard.add_shard_key_placeholders();
 DROP FUNCTION fdwshard.add_shard_key_placeholders();
 
+-- Sizes: each shard's rows (estimate) and bytes in fdwshard.shards, the total in fdwshard.tables (new
+-- columns at the end), and fdwshard_table_size().
+-- Each shard's size measured on its node, every worker asked once for all of its shards (of table_name,
+-- or of every distributed table): pg_total_relation_size, and pg_class.reltuples (NULL when never
+-- vacuumed or analyzed). A worker that does not answer gives NULL sizes and a WARNING naming it, or
+-- the error with nodes_must_answer.
+CREATE FUNCTION fdwshard.shard_sizes(table_name regclass DEFAULT NULL, nodes_must_answer bool DEFAULT false,
+                                     OUT shardid bigint, OUT rows_estimate bigint, OUT bytes bigint)
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'fdwshard_shard_sizes' LANGUAGE C VOLATILE;
+
+-- Sizes (rows_estimate, bytes, size) are measured only when a query reads them: the planner removes
+-- a LEFT JOIN to a subquery unique on its key whose columns nobody reads.
+CREATE OR REPLACE VIEW fdwshard.tables AS
+SELECT t.logicalrelid AS table_name, t.distribution_column, g.shard_count, t.colocationid,
+       z.rows_estimate, z.bytes, pg_catalog.pg_size_pretty(z.bytes) AS size
+FROM fdwshard.distributed_table t JOIN fdwshard.colocation_group g USING (colocationid)
+LEFT JOIN (SELECT s.logicalrelid,
+                  CASE WHEN count(m.rows_estimate) = count(*) THEN sum(m.rows_estimate)::bigint END AS rows_estimate,
+                  CASE WHEN count(m.bytes) = count(*) THEN sum(m.bytes)::bigint END AS bytes
+           FROM fdwshard.shard_sizes() m JOIN fdwshard.shard s USING (shardid)
+           GROUP BY s.logicalrelid) z ON z.logicalrelid = t.logicalrelid
+ORDER BY t.logicalrelid::text;
+
+CREATE OR REPLACE VIEW fdwshard.shards AS
+SELECT s.logicalrelid AS table_name, s.shardid, c.relname::text AS shard_name,
+       s.min_hash, s.max_hash, p.nodeid, n.host, n.port, n.is_local,
+       z.rows_estimate, z.bytes, pg_catalog.pg_size_pretty(z.bytes) AS size
+FROM fdwshard.shard s
+JOIN fdwshard.placement p USING (shardid)
+JOIN fdwshard.node n USING (nodeid)
+JOIN pg_catalog.pg_class c ON c.oid = s.shard_relid
+LEFT JOIN (SELECT DISTINCT ON (m.shardid) m.shardid, m.rows_estimate, m.bytes FROM fdwshard.shard_sizes() m) z
+       ON z.shardid = s.shardid
+ORDER BY s.logicalrelid::text, s.shard_index;
+
+-- pg_total_relation_size across nodes: a distributed table's shards measured on their nodes.
+CREATE FUNCTION pg_catalog.fdwshard_table_size(table_name regclass) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'fdwshard_table_size' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION pg_catalog.fdwshard_table_size(regclass)
+    IS 'disk space of a table, a distributed table''s shards measured on their nodes';
+
 -- Elastic moves: a shard group (the shards of one index of a co-location group) to another node.
 CREATE FUNCTION pg_catalog.fdwshard_move_shard(shard_id bigint, target_node int, mode text DEFAULT 'auto')
     RETURNS void AS 'MODULE_PATHNAME', 'fdwshard_move_shard' LANGUAGE C;
@@ -70,8 +111,11 @@ SELECT pid, shardid, shards, source_node, target_node, phase, shard_table, rows_
 FROM fdwshard.move_progress();
 GRANT SELECT ON fdwshard.rebalance_progress TO PUBLIC;
 
--- Rebalancing: the moves that spread every co-location group's shard groups over the nodes that
--- should have shards (each node within one of the others), groups on other nodes moving off first.
+-- Rebalancing: the moves that spread shard groups over the nodes that should have shards, groups on
+-- other nodes moving off first. by_shard_count: every co-location group's shard groups, each node
+-- within one of the others. by_disk_size: the bytes of the shard groups in scope (each the sum of its
+-- tables' shards, measured on their nodes), greedily: the move from the fullest node to the emptiest
+-- that narrows their gap the most, until no move narrows it.
 CREATE FUNCTION pg_catalog.fdwshard_rebalance_plan(table_name regclass DEFAULT NULL,
                                                    strategy text DEFAULT 'by_shard_count')
     RETURNS TABLE (step int, shardid bigint, shard_index int, colocationid int, source_node int, target_node int)
@@ -89,14 +133,17 @@ DECLARE
     most int;
     least int;
     pick int;
+    -- by_disk_size: the shard groups in scope (1-based), and the bytes on each node of nodes
+    item_group int[];
+    item_index int[];
+    item_bytes bigint[];
+    item_node int[];
+    loads bigint[];
+    gap bigint;
 BEGIN
     IF strategy IS NULL OR strategy NOT IN ('by_shard_count', 'by_disk_size') THEN
         RAISE EXCEPTION 'invalid rebalance strategy "%"', strategy USING ERRCODE = 'invalid_parameter_value',
               HINT = 'Valid strategies are ''by_shard_count'' and ''by_disk_size''.';
-    END IF;
-    IF strategy = 'by_disk_size' THEN
-        RAISE EXCEPTION 'rebalancing by disk size is not supported yet' USING ERRCODE = 'feature_not_supported',
-              HINT = 'Use strategy => ''by_shard_count''.';
     END IF;
     IF table_name IS NOT NULL AND NOT EXISTS (SELECT 1 FROM fdwshard.distributed_table t WHERE t.logicalrelid = table_name) THEN
         RAISE EXCEPTION 'relation "%" is not a distributed table', table_name USING ERRCODE = 'invalid_parameter_value';
@@ -109,6 +156,68 @@ BEGIN
     SELECT array_agg(DISTINCT t.colocationid ORDER BY t.colocationid) INTO groups FROM fdwshard.distributed_table t
     WHERE table_name IS NULL OR t.colocationid = (SELECT x.colocationid FROM fdwshard.distributed_table x WHERE x.logicalrelid = table_name);
     step := 0;
+    IF strategy = 'by_disk_size' THEN
+        -- Every node must answer: sizes that are unknown would make a wrong plan.
+        SELECT array_agg(x.colocationid ORDER BY x.colocationid, x.shard_index),
+               array_agg(x.shard_index ORDER BY x.colocationid, x.shard_index),
+               array_agg(x.bytes ORDER BY x.colocationid, x.shard_index),
+               array_agg(x.nodeid ORDER BY x.colocationid, x.shard_index)
+          INTO item_group, item_index, item_bytes, item_node
+        FROM (SELECT t.colocationid, s.shard_index, min(p.nodeid) AS nodeid, coalesce(sum(z.bytes), 0)::bigint AS bytes
+              FROM fdwshard.shard_sizes(NULL, true) z
+              JOIN fdwshard.shard s USING (shardid)
+              JOIN fdwshard.placement p USING (shardid)
+              JOIN fdwshard.distributed_table t ON t.logicalrelid = s.logicalrelid
+              WHERE t.colocationid = ANY (groups)
+              GROUP BY t.colocationid, s.shard_index) x;
+        loads := array_fill(0::bigint, ARRAY[array_length(nodes, 1)]);
+        FOR i IN 1 .. coalesce(array_length(item_group, 1), 0) LOOP
+            n := array_position(nodes, item_node[i]);
+            IF n IS NOT NULL THEN loads[n] := loads[n] + item_bytes[i]; END IF;
+        END LOOP;
+        LOOP
+            least := 1;
+            most := 1;
+            FOR n IN 1 .. array_length(nodes, 1) LOOP
+                IF loads[n] < loads[least] THEN least := n; END IF;
+                IF loads[n] > loads[most] THEN most := n; END IF;
+            END LOOP;
+            -- On a node that should not hold shards: moves first, the biggest first.
+            pick := NULL;
+            FOR i IN 1 .. coalesce(array_length(item_group, 1), 0) LOOP
+                IF array_position(nodes, item_node[i]) IS NULL AND (pick IS NULL OR item_bytes[i] > item_bytes[pick]) THEN
+                    pick := i;
+                END IF;
+            END LOOP;
+            IF pick IS NULL THEN
+                -- The group on the fullest node whose move to the emptiest narrows their gap the most:
+                -- bytes strictly between 0 and the gap, closest to half of it. Each move lowers the
+                -- sum of the squared loads, so this ends.
+                gap := loads[most] - loads[least];
+                FOR i IN 1 .. coalesce(array_length(item_group, 1), 0) LOOP
+                    IF item_node[i] = nodes[most] AND item_bytes[i] > 0 AND item_bytes[i] < gap
+                       AND (pick IS NULL OR abs(gap - 2 * item_bytes[i]) < abs(gap - 2 * item_bytes[pick])) THEN
+                        pick := i;
+                    END IF;
+                END LOOP;
+                EXIT WHEN pick IS NULL;
+            END IF;
+            step := step + 1;
+            source_node := item_node[pick];
+            target_node := nodes[least];
+            shard_index := item_index[pick];
+            colocationid := item_group[pick];
+            SELECT s.shardid INTO shardid FROM fdwshard.shard s JOIN fdwshard.distributed_table t USING (logicalrelid)
+            WHERE t.colocationid = item_group[pick] AND s.shard_index = item_index[pick]
+            ORDER BY s.logicalrelid LIMIT 1;
+            RETURN NEXT;
+            n := array_position(nodes, item_node[pick]);
+            IF n IS NOT NULL THEN loads[n] := loads[n] - item_bytes[pick]; END IF;
+            loads[least] := loads[least] + item_bytes[pick];
+            item_node[pick] := nodes[least];
+        END LOOP;
+        RETURN;
+    END IF;
     FOREACH grp IN ARRAY coalesce(groups, '{}') LOOP
         SELECT g.shard_count INTO shard_count FROM fdwshard.colocation_group g WHERE g.colocationid = grp;
         SELECT t.logicalrelid INTO first_table FROM fdwshard.distributed_table t WHERE t.colocationid = grp

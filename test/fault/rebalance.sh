@@ -103,9 +103,8 @@ check "it is removed" "SET" "$(q $C $db "SET client_min_messages = warning; SELE
 check "three nodes left" "3" "$(q $C $db "SELECT count(*) FROM fdwshard.nodes")"
 check "nothing prepared left anywhere" "0|0|0" "$(q "$WORKER1_PORT" postgres "SELECT count(*) FROM pg_prepared_xacts")|$(q "$WORKER2_PORT" postgres "SELECT count(*) FROM pg_prepared_xacts")|$(q "$WORKER3_PORT" postgres "SELECT count(*) FROM pg_prepared_xacts")"
 
-# Refusals: an unknown strategy, by_disk_size (not built), a table that is not distributed.
+# Refusals: an unknown strategy, a table that is not distributed.
 check_contains "unknown strategy" "invalid rebalance strategy \"fast\"" "$(q $C $db "SELECT * FROM fdwshard_rebalance_plan(NULL, 'fast')")"
-check_contains "by_disk_size is refused" "rebalancing by disk size is not supported yet" "$(q $C $db "SELECT * FROM fdwshard_rebalance_plan(NULL, 'by_disk_size')")"
 check_contains "a plain table" "is not a distributed table" "$(q $C $db "CREATE TABLE p (k int); SELECT * FROM fdwshard_rebalance_plan('p')")"
 
 rm -rf "$work"

@@ -29,6 +29,25 @@ check_contains "write touching a stopped worker fails" "could not connect" "$out
 node_restart worker1
 check "no row of the failed write anywhere" "1000" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM t")"
 
+# Sizes with a worker down: the views show NULL for its shards and warn naming it, the others are
+# measured; fdwshard_table_size and a plan by disk size fail naming it (a partial sum would be wrong).
+node_stop worker1
+out=$(q "$COORDINATOR_PORT" $db "SELECT string_agg(format('%s:%s', nodeid, bytes IS NOT NULL), ' ' ORDER BY shardid) FROM fdwshard.shards")
+check_contains "fdwshard.shards warns naming the stopped node" "WARNING:  could not measure the shards on node 2 (127.0.0.1:$WORKER1_PORT)" "$out"
+check "its shards' sizes are NULL, the others' measured" "1:t 2:f 3:t 1:t 2:f 3:t" "$(echo "$out" | tail -1)"
+out=$(q "$COORDINATOR_PORT" $db "SELECT bytes IS NULL FROM fdwshard.tables")
+check "the table's total is NULL" "t" "$(echo "$out" | tail -1)"
+out=$(q "$COORDINATOR_PORT" $db "SELECT fdwshard_table_size('t')")
+check_contains "fdwshard_table_size fails naming the node" "while measuring the shards on node 2 (127.0.0.1:$WORKER1_PORT)" "$out"
+out=$(q "$COORDINATOR_PORT" $db "SELECT * FROM fdwshard_rebalance_plan('t', 'by_disk_size')")
+check_contains "a plan by disk size fails naming the node" "while measuring the shards on node 2 (127.0.0.1:$WORKER1_PORT)" "$out"
+on_worker2=$(q "$COORDINATOR_PORT" $db "SELECT min(k) FROM generate_series(1, 100) k WHERE (SELECT nodeid FROM fdwshard.shards WHERE shardid = get_shard_id_for_distribution_column('t', k)) = 3")
+out=$(q "$COORDINATOR_PORT" $db "BEGIN; SELECT count(*) FROM fdwshard.shards WHERE bytes IS NULL; SELECT count(*) FROM t WHERE k = $on_worker2; COMMIT")
+check "the transaction goes on after the warning, on the other worker too" "2|1" "$(echo "$out" | grep -xE '[0-9]+' | paste -sd'|')"
+check_contains "and commits" "COMMIT" "$out"
+node_restart worker1
+check "measured again once it is back" "6" "$(q "$COORDINATOR_PORT" $db "SELECT count(bytes) FROM fdwshard.shards")"
+
 node_stop worker1
 out=$(q "$COORDINATOR_PORT" $db "DROP TABLE t")
 check_contains "DROP TABLE fails while a worker is down" "could not connect" "$out"
