@@ -101,7 +101,11 @@ start_extra_worker() {
 	as_pg "$PG_BIN/initdb" -D "$CLUSTER_DIR/$name" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null
 	grep -E '^[a-z_]+ = ' "$CLUSTER_DIR/worker1/postgresql.conf" | grep -v '^port = ' |
 		as_pg tee -a "$CLUSTER_DIR/$name/postgresql.conf" >/dev/null
-	node_start "$name"
+	# node_start retries on another port when one was taken meanwhile: its pg_ctl messages only if it fails.
+	if ! node_start "$name" 2>"$CLUSTER_DIR/$name.start.err"; then
+		cat "$CLUSTER_DIR/$name.start.err" >&2
+		return 1
+	fi
 	port_var=${name^^}_PORT
 	write_state
 	psql_on "${!port_var}" -d postgres -q -c "CREATE DATABASE \"$DB\""
@@ -468,8 +472,8 @@ before=$(sql_value "$COORDINATOR_PORT" "$DB" "SELECT count(*) FROM visits")
 say "visits has $before rows. Now a client starts inserting single rows, one transaction each, \
 and keeps going during all four moves; a second session polls fdwshard.rebalance_progress every \
 50 ms. Each move copies the shard to its new worker and switches the coordinator's partition \
-over in one transaction. This is the 'block_writes' mode: writes to visits wait while a move \
-runs, reads go on."
+over in one transaction. In the default mode (today 'block_writes'), writes to visits wait while \
+a move runs; reads go on."
 start_background_clients
 sleep 1
 sql "$COORDINATOR_PORT" "$DB" <<<"$moves" 2>&1 | tee "$CLUSTER_DIR/moves.out"
