@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A walkthrough of fdwshard on a throw-away local cluster (a coordinator and two workers on
-# loopback), reproducing two scenarios:
+# loopback, and two more workers in Part 3), reproducing two scenarios:
 #   Part 1: a "person" table hash-partitioned by quarter into 4 partitions over two servers,
 #           filled with 5000 rows by concurrent clients (and, unlike the hand-made setup, with a
 #           primary key).
 #   Part 2: a "visits" table sharded by customer_id into 8 shards over two workers, with the
 #           hash ranges of the textbook table, and a query routed to exactly one shard.
+#   Part 3: the textbook's scale-out: two more workers are started and added, and half of the 8
+#           visits shards move to them (the textbook's last table: shard i on its node
+#           ((i - 1) mod 4) + 1) while a client keeps inserting; no committed row is lost.
 #
 # Usage: scripts/demo.sh [--stop] [--skip-build]   run the demo (as root, or with sudo available)
 #        scripts/demo.sh stop                       stop a demo cluster left running
@@ -19,6 +22,8 @@ DB=demo
 # shellcheck source=test/cluster.sh
 source "$ROOT/test/cluster.sh"
 CLUSTER_DIR="" # set by cluster_start; never taken from the environment
+# cluster_start's three nodes, and the two workers Part 3 starts in the same directory.
+DEMO_NODES=("${CLUSTER_NODES[@]}" worker3 worker4)
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -31,17 +36,19 @@ CLUSTER_DIR=$CLUSTER_DIR
 COORDINATOR_PORT=${COORDINATOR_PORT:-}
 WORKER1_PORT=${WORKER1_PORT:-}
 WORKER2_PORT=${WORKER2_PORT:-}
+WORKER3_PORT=${WORKER3_PORT:-}
+WORKER4_PORT=${WORKER4_PORT:-}
 EOF
 }
 
 # Reads the state file without sourcing it, accepting only the values demo.sh writes.
 read_state() {
 	local key value
-	CLUSTER_DIR="" COORDINATOR_PORT="" WORKER1_PORT="" WORKER2_PORT=""
+	CLUSTER_DIR="" COORDINATOR_PORT="" WORKER1_PORT="" WORKER2_PORT="" WORKER3_PORT="" WORKER4_PORT=""
 	while IFS='=' read -r key value; do
 		case "$key" in
 		CLUSTER_DIR) [[ $value =~ ^/tmp/fdwshard-cluster\.[A-Za-z0-9]+$ ]] && CLUSTER_DIR=$value ;;
-		COORDINATOR_PORT | WORKER1_PORT | WORKER2_PORT) [[ $value =~ ^[0-9]+$ ]] && printf -v "$key" '%s' "$value" ;;
+		COORDINATOR_PORT | WORKER[1-4]_PORT) [[ $value =~ ^[0-9]+$ ]] && printf -v "$key" '%s' "$value" ;;
 		esac
 	done <"$STATE_FILE"
 	[ -n "$CLUSTER_DIR" ]
@@ -57,7 +64,7 @@ stop_demo_cluster() {
 	fi
 	if [ -d "$CLUSTER_DIR" ]; then
 		echo "== stopping the demo cluster in $CLUSTER_DIR"
-		for name in "${CLUSTER_NODES[@]}"; do
+		for name in "${DEMO_NODES[@]}"; do
 			[ -f "$CLUSTER_DIR/$name/postmaster.pid" ] || continue
 			as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$name" -m fast -w -t 60 stop >/dev/null ||
 				as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/$name" -m immediate -w stop >/dev/null || true
@@ -83,6 +90,87 @@ sql() {
 sql_value() { psql_on "$1" -d "$2" -At -v ON_ERROR_STOP=1 -c "$3"; }
 
 fail() { echo "demo.sh: CHECK FAILED: $*" >&2; exit 1; }
+
+# --- Part 3's extra workers and background clients ---------------------------------------------
+
+# start_extra_worker NAME: initdb and start one more worker in the cluster directory, as the same
+# unprivileged user and with the same settings as cluster_start's workers (copied from worker1's
+# postgresql.conf, all but the port), then create the demo database on it. Sets ${NAME^^}_PORT.
+start_extra_worker() {
+	local name=$1 port_var
+	as_pg "$PG_BIN/initdb" -D "$CLUSTER_DIR/$name" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null
+	grep -E '^[a-z_]+ = ' "$CLUSTER_DIR/worker1/postgresql.conf" | grep -v '^port = ' |
+		as_pg tee -a "$CLUSTER_DIR/$name/postgresql.conf" >/dev/null
+	# node_start retries on another port when one was taken meanwhile: its pg_ctl messages only if it fails.
+	if ! node_start "$name" 2>"$CLUSTER_DIR/$name.start.err"; then
+		cat "$CLUSTER_DIR/$name.start.err" >&2
+		return 1
+	fi
+	port_var=${name^^}_PORT
+	write_state
+	psql_on "${!port_var}" -d postgres -q -c "CREATE DATABASE \"$DB\""
+}
+
+CLIENTS_STOP="" WRITER_PID="" WATCHER_PID=""
+
+# The writer's statements: single-row INSERTs numbered /live/1, /live/2, ... (about 1000 a second
+# at most) until the stop file exists; psql runs each as its own transaction and prints
+# "INSERT 0 1" once it has committed, and its duration (\timing).
+writer_statements() {
+	local n=0 i
+	printf '%s\n' '\timing on'
+	while [ ! -e "$CLIENTS_STOP" ]; do
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			n=$((n + 1))
+			echo "INSERT INTO visits (customer_id, page) VALUES ($((RANDOM % 1000 + 1)), '/live/$n');"
+		done
+		sleep 0.01
+	done
+}
+
+# The watcher's statements: fdwshard.rebalance_progress every 50 ms until the stop file exists.
+watcher_statements() {
+	while [ ! -e "$CLIENTS_STOP" ]; do
+		echo "SELECT shardid, source_node, target_node, phase, shard_table, rows_copied,
+		             round(extract(epoch FROM elapsed) * 1000) FROM fdwshard.rebalance_progress;"
+		sleep 0.05
+	done
+}
+
+start_background_clients() {
+	CLIENTS_STOP=$CLUSTER_DIR/clients.stop
+	rm -f "$CLIENTS_STOP"
+	writer_statements | psql_on "$COORDINATOR_PORT" -d "$DB" >"$CLUSTER_DIR/writer.out" 2>"$CLUSTER_DIR/writer.err" &
+	WRITER_PID=$!
+	watcher_statements | psql_on "$COORDINATOR_PORT" -d "$DB" -At -F '|' >"$CLUSTER_DIR/progress.out" \
+		2>"$CLUSTER_DIR/progress.err" &
+	WATCHER_PID=$!
+}
+
+# kill_tree PID: the process and everything it started (only when a client does not stop by itself).
+kill_tree() {
+	local child
+	for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
+	kill "$1" 2>/dev/null || true
+}
+
+# Lets the clients finish: their statement streams end, psql runs what it has read and exits.
+# Returns non-zero if one had to be killed after 60 s.
+stop_background_clients() {
+	local pid status=0
+	[ -n "$WRITER_PID$WATCHER_PID" ] || return 0
+	touch "$CLIENTS_STOP"
+	for pid in $WRITER_PID $WATCHER_PID; do
+		if ! timeout 60 tail --pid="$pid" -f /dev/null; then
+			echo "demo.sh: a background client (pid $pid) did not stop within 60 s; killing it" >&2
+			kill_tree "$pid"
+			status=1
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	WRITER_PID="" WATCHER_PID=""
+	return "$status"
+}
 
 # --- arguments ---------------------------------------------------------------------------------
 
@@ -115,11 +203,12 @@ fi
 # From here on, the cluster is recorded in the state file, and stopped on exit with --stop.
 on_exit() {
 	local status=$?
+	stop_background_clients
 	[ -n "$CLUSTER_DIR" ] || return 0
 	[ -f "$STATE_FILE" ] || write_state # cluster_start failed half-way
 	if [ "$status" -ne 0 ]; then
 		echo >&2
-		echo "demo.sh failed (exit $status). Server logs: $CLUSTER_DIR/{coordinator,worker1,worker2}.log" >&2
+		echo "demo.sh failed (exit $status). Server logs: $CLUSTER_DIR/{coordinator,worker1,worker2,worker3,worker4}.log" >&2
 	fi
 	if [ "$STOP_AT_END" = 1 ]; then
 		stop_demo_cluster
@@ -313,11 +402,173 @@ scans=$(grep -oE 'visits_[0-9]+' <<<"$plan" | sort -u)
 	"SELECT count(*) FROM visits WHERE occurred_at >= now() - '1 week'::interval AND customer_id = 2")" = 7 ] ||
 	fail "customer 2 should have 7 visits in the last week"
 
+# --- Part 3 ------------------------------------------------------------------------------------
+
+section "Part 3: scale out to four workers while a client keeps inserting"
+say "The textbook ends by moving half of the shards to two new nodes, without touching the hash \
+ranges. First, some traffic to move: a few months of visits from 1000 customers."
+sql "$COORDINATOR_PORT" "$DB" <<SQL
+INSERT INTO visits (customer_id, occurred_at, page)
+SELECT c, now() - d * '1 day'::interval - c * '1 second'::interval, '/page/' || (c * d % 5)
+FROM generate_series(1, 1000) AS c, generate_series(1, 80) AS d;
+SQL
+
+say "Start two more workers like the first two (plain PostgreSQL 15 run by the same unprivileged \
+user, data in the same cluster directory), and register them."
+start_extra_worker worker3
+start_extra_worker worker4
+cat <<EOF
+
+  worker3      127.0.0.1:$WORKER3_PORT  (plain PostgreSQL 15)
+  worker4      127.0.0.1:$WORKER4_PORT  (plain PostgreSQL 15)
+EOF
+sql "$COORDINATOR_PORT" "$DB" <<SQL
+SELECT fdwshard_add_node('127.0.0.1', $WORKER3_PORT) AS worker3_nodeid;
+SELECT fdwshard_add_node('127.0.0.1', $WORKER4_PORT) AS worker4_nodeid;
+SQL
+
+node_of_port() { sql_value "$COORDINATOR_PORT" "$DB" "SELECT nodeid FROM fdwshard.nodes WHERE port = $1"; }
+worker3_node=$(node_of_port "$WORKER3_PORT")
+worker4_node=$(node_of_port "$WORKER4_PORT")
+# The textbook's node k (1..4) is fdwshard node TEXTBOOK_NODE[k].
+TEXTBOOK_NODE=([1]=$worker1_node [2]=$worker2_node [3]=$worker3_node [4]=$worker4_node)
+[ "$worker1_node $worker2_node $worker3_node $worker4_node" = "2 3 4 5" ] ||
+	fail "expected the four workers to be fdwshard nodes 2 3 4 5, they are $worker1_node $worker2_node $worker3_node $worker4_node"
+NODE_MAP="(VALUES (1, $worker1_node, 'worker1'), (2, $worker2_node, 'worker2'),
+                   (3, $worker3_node, 'worker3'), (4, $worker4_node, 'worker4')) AS m(textbook_node, nodeid, name)"
+# Shards of visits per node, with their rows, for every textbook node (empty ones too).
+PER_NODE="SELECT m.textbook_node AS \"textbook node\", m.nodeid AS \"fdwshard node\",
+       m.name || ' ' || n.host || ':' || n.port AS server,
+       coalesce(string_agg(s.shardid::text, ', ' ORDER BY s.shardid), '') AS shards,
+       coalesce(sum(r.n), 0) AS rows
+FROM $NODE_MAP
+JOIN fdwshard.nodes n USING (nodeid)
+LEFT JOIN fdwshard.shards s ON s.nodeid = m.nodeid AND s.table_name = 'visits'::regclass
+LEFT JOIN (SELECT tableoid, count(*) AS n FROM visits GROUP BY tableoid) r ON r.tableoid = s.shard_name::regclass
+GROUP BY 1, 2, 3 ORDER BY 1;"
+
+say "How the textbook's node numbers map onto fdwshard's: the textbook numbers its nodes 1 to 4. \
+fdwshard's node 1 is the coordinator, which holds Part 1's person shards but no visits shards \
+(should_have_shards is off), and the workers got the next ids as they were added, so textbook \
+node k is fdwshard node k + 1. Today the 8 shards alternate over textbook nodes 1 and 2:"
+sql "$COORDINATOR_PORT" "$DB" <<<"$PER_NODE"
+
+# The moves: shard i goes to textbook node ((i - 1) mod 4) + 1, where it is not already.
+moves="" move_count=0
+for i in 1 2 3 4 5 6 7 8; do
+	target=${TEXTBOOK_NODE[$(((i - 1) % 4 + 1))]}
+	[ "$(sql_value "$COORDINATOR_PORT" "$DB" "SELECT nodeid FROM fdwshard.shards WHERE shardid = $i")" = "$target" ] && continue
+	moves+="SELECT fdwshard_move_shard($i, $target);  -- to textbook node $(((i - 1) % 4 + 1))"$'\n'
+	move_count=$((move_count + 1))
+done
+[ "$move_count" = 4 ] || fail "expected 4 shards to move, found $move_count"
+
+say "The textbook's last table puts shard i on node ((i - 1) mod 4) + 1: shards 1, 2, 5 and 6 \
+stay, shards 3 and 7 go to textbook node 3, shards 4 and 8 to textbook node 4. \
+(CALL fdwshard_rebalance() would move four shards too, but picks its own: any placement with two \
+shards per node is balanced. Naming the moves gives exactly the textbook's table.)"
+
+before=$(sql_value "$COORDINATOR_PORT" "$DB" "SELECT count(*) FROM visits")
+say "visits has $before rows. Now a client starts inserting single rows, one transaction each, \
+and keeps going during all four moves; a second session polls fdwshard.rebalance_progress every \
+50 ms. Each move copies the shard to its new worker and switches the coordinator's partition \
+over in one transaction. In the default mode (today 'block_writes'), writes to visits wait while \
+a move runs; reads go on."
+start_background_clients
+sleep 1
+sql "$COORDINATOR_PORT" "$DB" <<<"$moves" 2>&1 | tee "$CLUSTER_DIR/moves.out"
+sleep 1
+stop_background_clients || fail "the background clients did not stop"
+
+committed=$(grep -c '^INSERT 0 1$' "$CLUSTER_DIR/writer.out" || true)
+longest=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' "$CLUSTER_DIR/writer.out" | sort -g | tail -1)
+[ -s "$CLUSTER_DIR/writer.err" ] && { sed 's/^/    /' "$CLUSTER_DIR/writer.err" >&2; fail "the inserting client got errors"; }
+[ -s "$CLUSTER_DIR/progress.err" ] && { sed 's/^/    /' "$CLUSTER_DIR/progress.err" >&2; fail "the progress watcher got errors"; }
+[ "$committed" -gt 0 ] || fail "the inserting client committed no row"
+say "The client committed $committed rows, without an error; its slowest INSERT took \
+${longest:-?} ms (the NOTICEs above say how long each move made writes wait)."
+
+say "What fdwshard.rebalance_progress showed, one line per shard, phase and table (the last \
+sample of each; elapsed is since the move started):"
+if [ -s "$CLUSTER_DIR/progress.out" ]; then
+	awk -F'|' '{ key = $1 "|" $4 "|" $5; if (!(key in last)) order[++n] = key; last[key] = $0; samples[key]++ }
+		END {
+			printf "    %7s  %4s  %2s  %-9s  %-10s  %11s  %10s  %7s\n", "shardid", "from", "to", "phase", "shard_table", "rows_copied", "elapsed ms", "samples"
+			for (i = 1; i <= n; i++) {
+				split(last[order[i]], f, "|")
+				printf "    %7s  %4s  %2s  %-9s  %-10s  %11s  %10s  %7s\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], samples[order[i]]
+			}
+		}' "$CLUSTER_DIR/progress.out"
+else
+	echo "    (no move was in progress at any of the polls: the moves were quicker than 50 ms)"
+fi
+unseen=""
+for i in 3 4 7 8; do cut -d'|' -f1 "$CLUSTER_DIR/progress.out" | grep -qx "$i" || unseen+=" $i"; done
+[ -z "$unseen" ] || echo "    (the move of shard${unseen} started and ended between two polls)"
+
+say "After the moves: the textbook's last table, with each textbook node and the fdwshard node and \
+server it is. The hash ranges did not change; only four placements did."
+sql "$COORDINATOR_PORT" "$DB" <<SQL
+SELECT s.shardid, s.min_hash AS "min hash value", s.max_hash AS "max hash value",
+       m.textbook_node AS nodeid, s.nodeid AS "fdwshard node", m.name AS server
+FROM fdwshard.shards s JOIN $NODE_MAP USING (nodeid)
+WHERE s.table_name = 'visits'::regclass ORDER BY s.shardid;
+$PER_NODE
+SELECT count(*) AS moves_left FROM fdwshard_rebalance_plan('visits');
+SQL
+
+say "Every row is there once: the rows from before, plus each row the client committed."
+sql "$COORDINATOR_PORT" "$DB" <<SQL
+SELECT count(*) AS rows_now, $before AS rows_before, $committed AS rows_the_client_committed,
+       $before + $committed AS expected FROM visits;
+SELECT count(*) AS live_rows, count(DISTINCT page) AS distinct_live_rows
+FROM visits WHERE page LIKE '/live/%';
+SQL
+
+say "On worker3, the moved shards are ordinary tables; worker1 kept only shards 1 and 5:"
+sql "$WORKER3_PORT" "$DB" <<<'\dt'
+sql "$WORKER1_PORT" "$DB" <<<'\dt'
+
+# The checks.
+placed=$(sql_value "$COORDINATOR_PORT" "$DB" "SELECT string_agg(shardid || ':' || nodeid, ' ' ORDER BY shardid)
+	FROM fdwshard.shards WHERE table_name = 'visits'::regclass")
+want=""
+for i in 1 2 3 4 5 6 7 8; do want+="$i:${TEXTBOOK_NODE[$(((i - 1) % 4 + 1))]} "; done
+[ "$placed" = "${want% }" ] || fail "visits placement is '$placed', the textbook's last table is '${want% }'"
+[ "$(sql_value "$COORDINATOR_PORT" "$DB" "
+	WITH textbook (shardid, min_hash, max_hash) AS (VALUES
+	  (1, -2147483648, -1610612737), (2, -1610612736, -1073741825),
+	  (3, -1073741824,  -536870913), (4,  -536870912,          -1),
+	  (5,           0,   536870911), (6,   536870912,  1073741823),
+	  (7,  1073741824,  1610612735), (8,  1610612736,  2147483647))
+	SELECT count(*) FROM fdwshard.shards s JOIN textbook t USING (shardid, min_hash, max_hash)
+	WHERE s.table_name = 'visits'::regclass")" = 8 ] || fail "the visits hash ranges changed"
+for i in 3 4 7 8; do
+	grep -q "moved shard $i and its co-located shards" "$CLUSTER_DIR/moves.out" || fail "no NOTICE for the move of shard $i"
+done
+got=$(sql_value "$COORDINATOR_PORT" "$DB" "SELECT count(*) FROM visits")
+[ "$got" = $((before + committed)) ] ||
+	fail "visits has $got rows, expected $before before + $committed committed = $((before + committed))"
+[ "$(sql_value "$COORDINATOR_PORT" "$DB" "SELECT count(*) || ' ' || count(DISTINCT page) FROM visits WHERE page LIKE '/live/%'")" = \
+	"$committed $committed" ] || fail "the client's rows are not each there once"
+[ "$(sql_value "$COORDINATOR_PORT" "$DB" "SELECT count(*) FROM fdwshard_rebalance_plan('visits')")" = 0 ] ||
+	fail "the rebalance plan should be empty on the textbook's layout"
+for w in 1 2 3 4; do
+	port_var=WORKER${w}_PORT
+	tables=$(sql_value "${!port_var}" "$DB" "SELECT string_agg(relname, ' ' ORDER BY relname::text COLLATE \"C\") FROM pg_class
+		WHERE relkind = 'r' AND relname ~ '^visits_[0-9]+\$'")
+	expect="visits_$w visits_$((w + 4))"
+	[ "$tables" = "$expect" ] || fail "worker$w holds the shard tables '$tables', expected '$expect'"
+done
+
 # --- the end -----------------------------------------------------------------------------------
 
 section "Done"
 echo "Checks passed: person has 5000 rows over 4 shards on two servers; the 8 visits shards match"
-echo "the textbook table; the customer_id = 2 query scans only $customer2_shard."
+echo "the textbook table; the customer_id = 2 query scans only $customer2_shard; after four moves"
+echo "under load the visits shards are placed as in the textbook's last table (its node k = fdwshard"
+echo "node k + 1), on four workers, with the same hash ranges, and visits has $got rows: the $before from"
+echo "before and the $committed the client committed during the moves, each once."
 if [ "$STOP_AT_END" = 1 ]; then
 	echo
 	echo "Stopping the cluster (--stop)."
@@ -326,7 +577,7 @@ else
 
 The cluster is still running. Connect to the coordinator with:
     psql -h 127.0.0.1 -p $COORDINATOR_PORT -U postgres $DB
-and to the workers with -p $WORKER1_PORT or -p $WORKER2_PORT.
+and to the workers with -p $WORKER1_PORT, -p $WORKER2_PORT, -p $WORKER3_PORT or -p $WORKER4_PORT.
 Stop it and remove its data with:
     $ROOT/scripts/demo.sh stop
 EOF
