@@ -194,6 +194,12 @@ CREATE FUNCTION pg_catalog.fdwshard_move_shard(shard_id bigint, target_node int,
 COMMENT ON FUNCTION pg_catalog.fdwshard_move_shard(bigint, int, text)
     IS 'move a shard and the co-located shards of its index to another node';
 
+-- A named restore point on every node at one moment of the cluster (no distributed transaction
+-- half-committed), for point-in-time recovery of all nodes together.
+CREATE FUNCTION pg_catalog.fdwshard_create_restore_point(name text, OUT nodeid int, OUT lsn pg_lsn)
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'fdwshard_create_restore_point' LANGUAGE C;
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_create_restore_point(text) FROM PUBLIC;
+
 -- Shard moves in progress (fdwshard_move_shard, fdwshard_rebalance), from shared memory: readable
 -- from any session while they run.
 CREATE FUNCTION fdwshard.move_progress(OUT pid int, OUT shardid bigint, OUT shards int, OUT source_node int,
