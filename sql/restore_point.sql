@@ -1,5 +1,5 @@
 -- fdwshard_create_restore_point: one named restore point on every node (see also
--- test/fault/restore_point.sh, which recovers a whole cluster to one).
+-- test/fault/cluster_restore.sh, which recovers a whole cluster to one).
 SELECT nodeid, lsn IS NOT NULL AS made FROM fdwshard_create_restore_point('regress ''rp'' "1"') ORDER BY nodeid;
 SELECT count(*) AS nodes FROM fdwshard.nodes;
 -- Refusals: a name PostgreSQL refuses, NULL, a role that is not superuser.

@@ -75,10 +75,12 @@ client() { # N: transfers until the stop file appears, each a transaction over t
 		a=$((RANDOM % tenants + 1)) b=$((RANDOM % tenants + 1))
 		[ "$a" = "$b" ] && continue
 		x=$((n * 1000000 + i))
-		psql_on $C -d $db -qAt -v ON_ERROR_STOP=1 -c "BEGIN" \
-			-c "UPDATE accounts SET balance = balance - 7 WHERE tenant = $a" \
-			-c "UPDATE accounts SET balance = balance + 7 WHERE tenant = $b" \
-			-c "INSERT INTO ledger VALUES ($a, $x, -7), ($b, $x, 7)" -c "COMMIT" >/dev/null 2>&1
+		# Rows locked in tenant order: two transfers locking them the other way round on two
+		# workers would wait for each other with no node seeing the deadlock.
+		timeout 60 bash -c "source '$(dirname "$0")/../cluster.sh'; psql_on $C -d $db -qAt -v ON_ERROR_STOP=1 -c 'BEGIN' \
+			-c 'UPDATE accounts SET balance = balance + CASE WHEN tenant = $a THEN -7 ELSE 7 END WHERE tenant = $((a < b ? a : b))' \
+			-c 'UPDATE accounts SET balance = balance + CASE WHEN tenant = $a THEN -7 ELSE 7 END WHERE tenant = $((a < b ? b : a))' \
+			-c 'INSERT INTO ledger VALUES ($a, $x, -7), ($b, $x, 7)' -c 'COMMIT'" >/dev/null 2>&1
 	done
 }
 for n in 1 2 3 4; do
