@@ -58,7 +58,13 @@ NodeNameOf(Oid serverid)
 	if (found)
 		return entry->text;
 
-	ForeignServer *server = GetForeignServer(serverid);
+	ForeignServer *server = GetForeignServerExtended(serverid, FSV_MISSING_OK);
+	if (server == NULL)
+	{
+		/* Dropped in this transaction (DROP EXTENSION fdwshard): not cached, the oid will not come back. */
+		hash_search(node_names, &serverid, HASH_REMOVE, NULL);
+		return psprintf("server %u", serverid);
+	}
 	const char *host = "?";
 	const char *port = "?";
 	ListCell *cell;
@@ -207,6 +213,12 @@ AssignConnectTimeout(int value, void *)
 }
 
 } // namespace
+
+const char *
+NodeName(Oid serverid)
+{
+	return NodeNameOf(serverid);
+}
 
 void
 PushNodeContext(NodeContext *context, Oid serverid, const char *doing)

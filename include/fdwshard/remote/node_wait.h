@@ -23,6 +23,9 @@ struct NodeContext
 	const char *doing; /* "while connecting to" or "while waiting for" */
 };
 
+/* "node N (host:port)" of serverid's worker, for messages; "server <oid>" once the server is gone. */
+const char *NodeName(Oid serverid);
+
 /* Pushes context for serverid onto error_context_stack; pop it with PopNodeContext on the way out. */
 void PushNodeContext(NodeContext *context, Oid serverid, const char *doing);
 void PopNodeContext(NodeContext *context);
