@@ -6,14 +6,15 @@
 SELECT current_setting('port') AS coordinator_port \gset
 SET fdwshard.next_shard_id = 32000;
 
--- refusal(sql): the error's SQLSTATE, message, detail and hint; ports and system identifiers vary.
+-- refusal(sql): the error's SQLSTATE, message, detail, hint and the context lines naming a node;
+-- ports and system identifiers vary.
 CREATE FUNCTION pg_temp.refusal(sql text) RETURNS SETOF text LANGUAGE plpgsql AS $$
-DECLARE detail text; hint text;
+DECLARE detail text; hint text; context text;
 BEGIN
     EXECUTE sql;
     RETURN NEXT 'ok';
 EXCEPTION WHEN others THEN
-    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT, context = PG_EXCEPTION_CONTEXT;
     RETURN NEXT regexp_replace(SQLSTATE || ': ' || SQLERRM, ':[0-9]+ ', ':<port> ', 'g');
     IF detail <> '' THEN
         RETURN NEXT 'DETAIL: ' || regexp_replace(detail, '[0-9]{12,}', '<system identifier>', 'g');
@@ -21,6 +22,8 @@ EXCEPTION WHEN others THEN
     IF hint <> '' THEN
         RETURN NEXT 'HINT: ' || hint;
     END IF;
+    RETURN QUERY SELECT 'CONTEXT: ' || regexp_replace(line, ':[0-9]+\)', ':<port>)')
+                 FROM unnest(string_to_array(context, E'\n')) line WHERE line LIKE 'while % node %';
 END $$;
 
 -- The suite's schema, on every node at once (a name that needs quoting).
@@ -71,6 +74,29 @@ SELECT pg_temp.refusal(format('SELECT fdwshard_update_node(2, %L, %s)', 'localho
 RESET ROLE;
 REVOKE EXECUTE ON FUNCTION fdwshard_update_node(int, text, int) FROM regress_lifecycle_user;
 DROP ROLE regress_lifecycle_user;
+
+-- A role whose user mapping has a password, on workers that trust the coordinator: postgres_fdw
+-- and fdwshard refuse to connect without a password (see README, Operations), naming the node.
+-- (roles are per server: on every node)
+SELECT * FROM fdwshard.run_command_on_all_nodes('CREATE ROLE regress_lifecycle_reader');
+GRANT USAGE ON SCHEMA "Life ""Cycle""" TO regress_lifecycle_reader;
+GRANT SELECT ON events TO regress_lifecycle_reader;
+CREATE USER MAPPING FOR regress_lifecycle_reader SERVER fdwshard_node_2 OPTIONS (user 'postgres', password 'secret');
+SET ROLE regress_lifecycle_reader;
+SELECT pg_temp.refusal('SELECT v FROM events WHERE tenant_id = 42');
+BEGIN;
+SELECT pg_temp.refusal('SELECT v FROM events WHERE tenant_id = 42');
+ROLLBACK;
+RESET ROLE;
+-- A superuser can let the mapping go without one (the worker then trusts the coordinator for it).
+ALTER USER MAPPING FOR regress_lifecycle_reader SERVER fdwshard_node_2 OPTIONS (ADD password_required 'false');
+SET ROLE regress_lifecycle_reader;
+SELECT v FROM events WHERE tenant_id = 42;
+RESET ROLE;
+DROP USER MAPPING FOR regress_lifecycle_reader SERVER fdwshard_node_2;
+REVOKE ALL ON events FROM regress_lifecycle_reader;
+REVOKE ALL ON SCHEMA "Life ""Cycle""" FROM regress_lifecycle_reader;
+SELECT * FROM fdwshard.run_command_on_all_nodes('DROP ROLE regress_lifecycle_reader');
 
 -- run_command_on_node runs under the caller's search_path: unqualified names are the suite's schema.
 SELECT fdwshard.run_command_on_node(2, 'CREATE TABLE plain (a int)');

@@ -105,7 +105,9 @@ NodeErrorContext(void *arg)
 	NodeContext *context = (NodeContext *) arg;
 	int code = geterrcode();
 
-	if (code == ERRCODE_QUERY_CANCELED || ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION)
+	/* 2F003: "password is required", postgres_fdw's (and fdwshard's) refusal of a connection. */
+	if (code == ERRCODE_QUERY_CANCELED || ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION ||
+	    code == ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED)
 		errcontext("%s %s", context->doing, context->node);
 	RecordNodeError(context->serverid);
 }

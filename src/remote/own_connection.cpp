@@ -284,9 +284,11 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 	if (password_required && !superuser_arg(user->userid) && !PQconnectionUsedPassword(conn))
 	{
 		Disconnect(entry);
+		PushNodeContext(&context, entry->serverid, "while connecting to"); /* names the node */
 		ereport(ERROR, (errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED), errmsg("password is required"),
 		                errdetail("Non-superuser cannot connect if the server does not request a password."),
-		                errhint("Target server's authentication method must be changed.")));
+		                errhint("Target server's authentication method must be changed or password_required=false "
+		                        "set in the user mapping attributes.")));
 	}
 	entry->in_flight = true;
 	if (!PQsendQuery(conn, kSessionSetup))

@@ -11,8 +11,9 @@ extern int connect_timeout_ms;
 
 /*
  * An error context that names the node (as "node N (host:port)") of a connection attempt or a
- * remote wait. It adds its line only to connection failures (class 08) and cancels or timeouts
- * (57014), so the worker's own errors read as they would on the worker; connection failures are
+ * remote wait. It adds its line only to connection failures (class 08), a connection refused
+ * for want of a password (2F003) and cancels or timeouts (57014), so the worker's own errors
+ * read as they would on the worker; connection failures are
  * also recorded in the node's health (remote/node_health.h).
  */
 struct NodeContext
