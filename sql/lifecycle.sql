@@ -135,7 +135,7 @@ WHERE table_name = 'events'::regclass AND fdwshard_hash(42) BETWEEN min_hash AND
 SELECT public.try($$SELECT get_shard_id_for_distribution_column('events', 'forty-two')$$);
 SELECT public.try($$SELECT get_shard_id_for_distribution_column('events', 'forty-two'::text)$$);
 
--- fdwshard_check_nodes: every node tried now (a worker stopped: test/fault/lifecycle.sh).
+-- fdwshard_check_nodes: every node tried now (a worker stopped: test/fault/extension_lifecycle.sh).
 SELECT * FROM fdwshard_check_nodes();
 SELECT nodeid, health FROM fdwshard.nodes;
 

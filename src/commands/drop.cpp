@@ -118,7 +118,16 @@ ReachWorkers(void)
 	for (uint64 row = 0; row < count; row++)
 	{
 		remote::RequireUserMapping(servers[row]);
-		PQclear(remote::ExecuteParams(servers[row], "SELECT 1", 0, NULL, NULL, false));
+		try
+		{
+			pg::Call([&] { PQclear(remote::ExecuteParams(servers[row], "SELECT 1", 0, NULL, NULL, false)); });
+		}
+		catch (const pg::PgError &error)
+		{
+			error.edata()->hint = pstrdup("DROP EXTENSION fdwshard drops the shards on every worker: start the node "
+			                              "again, then drop the extension; nothing was dropped.");
+			throw;
+		}
 	}
 }
 

@@ -7,7 +7,7 @@
 # fdwshard.nodes, with a worker stopped and back.
 set -u
 source "$(dirname "$0")/lib.sh"
-db=fault_lifecycle
+db=fault_extension_lifecycle
 fresh_db $db
 c() { q "$COORDINATOR_PORT" $db "$1"; }
 setup_tables="CREATE TABLE events (tenant_id int PRIMARY KEY, v text);
@@ -35,6 +35,7 @@ node_stop worker2
 out=$(timeout 60 bash -c "source test/cluster.sh; psql_on $COORDINATOR_PORT -d $db -tA -c 'SET fdwshard.connect_timeout = 3000' -c 'DROP EXTENSION fdwshard CASCADE'" 2>&1)
 check_contains "DROP EXTENSION CASCADE fails with a worker down" 'could not connect to server "fdwshard_node_3"' "$out"
 check_contains "the error names the node" "node 3 (127.0.0.1:$WORKER2_PORT)" "$out"
+check_contains "the hint says what to do" "HINT:  DROP EXTENSION fdwshard drops the shards on every worker: start the node again" "$out"
 check "the extension is still there" "1" "$(c "SELECT count(*) FROM pg_extension WHERE extname = 'fdwshard'")"
 check "worker 1 keeps its shards" "2" "$(shard_tables "$WORKER1_PORT")"
 node_restart worker2
