@@ -125,6 +125,10 @@ SELECT * FROM fdwshard.run_command_on_all_nodes('SELECT count(*) FROM plain');
 ROLLBACK;
 SELECT * FROM fdwshard.run_command_on_all_nodes($$SELECT count(*) FROM pg_tables WHERE tablename = 'plain'$$);
 SELECT public.try($$SELECT * FROM fdwshard.run_command_on_all_nodes(' ')$$);
+-- Transaction control would end the caller's transaction or the workers' remote ones: refused.
+SELECT public.try($$SELECT * FROM fdwshard.run_command_on_all_nodes('COMMIT')$$);
+SELECT public.try($$SELECT fdwshard.run_command_on_node(2, 'SELECT 1; ROLLBACK')$$);
+SELECT fdwshard.run_command_on_node(2, 'SELECT count(*) FROM plain');
 
 -- get_shard_id_for_distribution_column takes a literal as the distribution column's type, as INSERT does.
 SELECT get_shard_id_for_distribution_column('events', '42') AS literal,

@@ -32,6 +32,8 @@ RequireSuperuserToRun(void)
 		                errhint("Ask a superuser, or change distributed tables through the coordinator.")));
 }
 
+void RefuseTransactionControl(const char *command);
+
 /* Nothing to run is the caller's mistake, not a connection failure (libpq: "empty query"). */
 void
 RequireCommand(const char *command)
@@ -39,6 +41,44 @@ RequireCommand(const char *command)
 	if (strspn(command, " \t\n\r\f\v") == strlen(command))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("command must not be empty"),
 		                errhint("Pass the SQL to run on the node.")));
+	RefuseTransactionControl(command);
+}
+
+/*
+ * Transaction control (BEGIN, COMMIT, ROLLBACK, PREPARE TRANSACTION, ...) would end the remote
+ * transaction postgres_fdw keeps on the worker, or the caller's own: refused before anything
+ * runs. A command this server cannot parse is left to the nodes to refuse.
+ */
+void
+RefuseTransactionControl(const char *command)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool found = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		ListCell *cell;
+		foreach (cell, pg_parse_query(command))
+			if (IsA(((RawStmt *) lfirst(cell))->stmt, TransactionStmt))
+				found = true;
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	if (found)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+		                errmsg("a command run on the nodes cannot control transactions"),
+		                errhint("It runs inside the caller's transaction: commit or roll back that one.")));
 }
 
 /* The caller's search_path, each schema quoted for the worker ("$user" included). */
@@ -86,7 +126,13 @@ RunLocally(const char *command)
 	CommandTag tag = CreateCommandTag(((RawStmt *) llast(statements))->stmt);
 
 	SPI_connect();
-	SPI_execute(command, false, 0);
+	int result = SPI_execute(command, false, 0);
+	/* SPI refuses some statements without raising an error (COMMIT, say: SPI_ERROR_TRANSACTION). */
+	if (result < 0)
+		ereport(ERROR, (errcode(result == SPI_ERROR_TRANSACTION ? ERRCODE_INVALID_TRANSACTION_TERMINATION
+		                                                        : ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("cannot run %s on the coordinator here", GetCommandTagName(tag)),
+		                errdetail("SPI_execute: %s.", SPI_result_code_string(result))));
 	char *answer;
 	if (SPI_tuptable != NULL)
 	{
