@@ -297,3 +297,29 @@ END
 $fn$;
 COMMENT ON PROCEDURE pg_catalog.fdwshard_drain_node(int)
     IS 'move every shard off a node and let it take no new ones, so that it can be removed';
+
+-- Operating a cluster. get_shard_id_for_distribution_column takes "any": a literal ('42') is
+-- taken as the distribution column's type, as INSERT takes it.
+DROP FUNCTION pg_catalog.get_shard_id_for_distribution_column(regclass, anyelement);
+CREATE FUNCTION pg_catalog.get_shard_id_for_distribution_column(table_name regclass, value "any")
+    RETURNS bigint AS 'MODULE_PATHNAME', 'get_shard_id_for_distribution_column' LANGUAGE C STABLE;
+
+-- One command on every node, the coordinator included, each in a subtransaction of the caller's
+-- transaction (on the workers: a savepoint of the remote transaction): a node's error becomes its
+-- row (success false, the message), and what succeeded commits or rolls back with the caller.
+CREATE FUNCTION fdwshard.run_command_on_all_nodes(command text)
+    RETURNS TABLE (nodeid int, success bool, result text)
+    AS 'MODULE_PATHNAME', 'run_command_on_all_nodes' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION fdwshard.run_command_on_all_nodes(text) FROM PUBLIC;
+
+-- A worker's new address (the same server and database, checked).
+CREATE FUNCTION pg_catalog.fdwshard_update_node(nodeid int, host text, port int) RETURNS void
+    AS 'MODULE_PATHNAME', 'fdwshard_update_node' LANGUAGE C STRICT;
+COMMENT ON FUNCTION pg_catalog.fdwshard_update_node(int, text, int) IS 'change a worker''s address';
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_update_node(int, text, int) FROM PUBLIC;
+
+-- Every worker tried now (within fdwshard.connect_timeout); what fdwshard.nodes shows is updated.
+CREATE FUNCTION pg_catalog.fdwshard_check_nodes() RETURNS TABLE (nodeid int, ok bool, error text)
+    AS 'MODULE_PATHNAME', 'fdwshard_check_nodes' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_check_nodes() IS 'try every node now and record its health';
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_check_nodes() FROM PUBLIC;

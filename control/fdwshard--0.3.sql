@@ -51,6 +51,12 @@ CREATE TABLE fdwshard.shard (
     CHECK (min_hash <= max_hash)
 );
 CREATE SEQUENCE fdwshard.shardid_seq START 102008 OWNED BY fdwshard.shard.shardid;
+-- Shard tables are named <table>_<shardid> on the workers, and an earlier install of fdwshard (or
+-- another coordinator) may have left some there: a new install starts its shard ids at the
+-- milliseconds since 2025, past the ids of any install before it that took fewer than 1000 ids
+-- per second of its life (DROP EXTENSION fdwshard CASCADE leaves none behind anyway).
+SELECT pg_catalog.setval('fdwshard.shardid_seq', GREATEST(102008,
+    ((pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) - 1735689600) * 1000)::bigint), false);
 
 -- The node each shard lives on.
 CREATE TABLE fdwshard.placement (
@@ -393,12 +399,33 @@ $fn$;
 COMMENT ON PROCEDURE pg_catalog.fdwshard_drain_node(int)
     IS 'move every shard off a node and let it take no new ones, so that it can be removed';
 
-CREATE FUNCTION pg_catalog.get_shard_id_for_distribution_column(table_name regclass, value anyelement)
+-- "any": a literal ('42') is taken as the distribution column's type, as INSERT takes it.
+CREATE FUNCTION pg_catalog.get_shard_id_for_distribution_column(table_name regclass, value "any")
     RETURNS bigint AS 'MODULE_PATHNAME', 'get_shard_id_for_distribution_column' LANGUAGE C STABLE;
 
 CREATE FUNCTION fdwshard.run_command_on_node(nodeid int, command text) RETURNS text
     AS 'MODULE_PATHNAME', 'run_command_on_node' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION fdwshard.run_command_on_node(int, text) FROM PUBLIC;
+
+-- One command on every node, the coordinator included, each in a subtransaction of the caller's
+-- transaction (on the workers: a savepoint of the remote transaction): a node's error becomes its
+-- row (success false, the message), and what succeeded commits or rolls back with the caller.
+CREATE FUNCTION fdwshard.run_command_on_all_nodes(command text)
+    RETURNS TABLE (nodeid int, success bool, result text)
+    AS 'MODULE_PATHNAME', 'run_command_on_all_nodes' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION fdwshard.run_command_on_all_nodes(text) FROM PUBLIC;
+
+-- A worker's new address (the same server and database, checked).
+CREATE FUNCTION pg_catalog.fdwshard_update_node(nodeid int, host text, port int) RETURNS void
+    AS 'MODULE_PATHNAME', 'fdwshard_update_node' LANGUAGE C STRICT;
+COMMENT ON FUNCTION pg_catalog.fdwshard_update_node(int, text, int) IS 'change a worker''s address';
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_update_node(int, text, int) FROM PUBLIC;
+
+-- Every worker tried now (within fdwshard.connect_timeout); what fdwshard.nodes shows is updated.
+CREATE FUNCTION pg_catalog.fdwshard_check_nodes() RETURNS TABLE (nodeid int, ok bool, error text)
+    AS 'MODULE_PATHNAME', 'fdwshard_check_nodes' LANGUAGE C;
+COMMENT ON FUNCTION pg_catalog.fdwshard_check_nodes() IS 'try every node now and record its health';
+REVOKE ALL ON FUNCTION pg_catalog.fdwshard_check_nodes() FROM PUBLIC;
 
 -- Internals ------------------------------------------------------------------------------------
 

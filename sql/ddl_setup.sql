@@ -1,5 +1,6 @@
 -- Helpers of the ddl_* tests: what a shard looks like on its node, read there directly.
--- on_node(node, sql): the first value sql returns on node 1 (the coordinator), 2 or 3 (the workers).
+-- on_node(node, sql): the first value sql returns on node 1 (the coordinator), 2 or 3 (the workers;
+-- there under search_path pg_catalog, so that definitions show every name schema-qualified).
 CREATE FUNCTION public.on_node(node int, sql text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     answer text;
@@ -8,7 +9,7 @@ BEGIN
         EXECUTE 'SELECT (' || sql || ')::text' INTO STRICT answer;
         RETURN answer;
     END IF;
-    RETURN fdwshard.run_command_on_node(node, sql);
+    RETURN fdwshard.run_command_on_node(node, 'SET search_path = pg_catalog; ' || sql);
 END $$;
 -- Columns: name type [not null].
 CREATE FUNCTION public.shard_columns(node int, rel text) RETURNS text LANGUAGE sql AS $$

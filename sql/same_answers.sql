@@ -74,7 +74,9 @@ SET search_path = same_answers, same_answers_fn, public;
 CREATE TABLE ix (k int, v int);
 CREATE INDEX ix_twice ON ix (twice(v));
 SELECT create_distributed_table('ix', 'k', shard_count := 4);
-SELECT fdwshard.run_command_on_node(3, format('SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %L::regclass',
+-- (read there under search_path pg_catalog: every name schema-qualified)
+SELECT fdwshard.run_command_on_node(3, format('SET search_path = pg_catalog; '
+       'SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %L::regclass',
        'same_answers.' || (SELECT shard_name FROM fdwshard.shards WHERE table_name = 'ix'::regclass AND nodeid = 3 LIMIT 1))) AS worker_index;
 SET search_path = same_answers, public;
 DROP TABLE ix;

@@ -1,13 +1,18 @@
 /*
- * fdwshard.drop_trigger(): sql_drop event trigger. Dropping a distributed table drops its local
- * and foreign partitions natively; this drops the shard tables on the workers and the catalog
- * rows, in the same transaction. Dropping a single shard is refused.
+ * DROP of distributed tables and of the extension. fdwshard.drop_trigger(), a sql_drop event
+ * trigger: dropping a distributed table drops its local and foreign partitions natively; this
+ * drops the shard tables on the workers and the catalog rows, in the same transaction. Dropping a
+ * single shard is refused. DROP EXTENSION fdwshard (ProcessDropExtension, before the extension
+ * and its catalog are gone): refused while distributed tables exist, unless CASCADE, which drops
+ * their shards on every worker; the foreign servers fdwshard made go with the extension.
  */
 #include "fdwshard/catalog/spi.h"
+#include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
 #include "fdwshard/remote/user_mapping.h"
+#include "fdwshard/transaction/recovery.h"
 
 namespace fdwshard
 {
@@ -64,7 +69,210 @@ DropShards(void)
 	SPI_finish();
 }
 
+/* Whether stmt (a DROP EXTENSION) drops fdwshard: by name, or postgres_fdw with CASCADE (fdwshard needs it). */
+bool
+DropsFdwshard(DropStmt *stmt)
+{
+	ListCell *cell;
+	foreach (cell, stmt->objects)
+	{
+		const char *name = strVal(lfirst(cell));
+		if (strcmp(name, "fdwshard") == 0 || (strcmp(name, "postgres_fdw") == 0 && stmt->behavior == DROP_CASCADE))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Before the extension goes: prepared transactions this coordinator left on the workers are
+ * finished now, while the decision log that tells how still exists (a recovery pass); one that
+ * cannot be finished (its node down) keeps the extension.
+ */
+void
+FinishInDoubtTransactions(void)
+{
+	transaction::RecoverPreparedTransactions();
+	if (SpiRun("SELECT count(*)::int4, min(nodeid) FROM fdwshard.transactions") > 0 && SpiInt4(0, 1) > 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("cannot drop extension fdwshard while %d distributed transaction(s) are not finished on "
+		                       "the workers",
+		                       SpiInt4(0, 1)),
+		                errdetail("Node %d, at least, may still hold a prepared transaction whose outcome only "
+		                          "fdwshard's decision log knows.",
+		                          SpiInt4(0, 2)),
+		                errhint("Bring the nodes back and run SELECT fdwshard_recover_prepared_transactions(); then "
+		                        "drop the extension again.")));
+}
+
+/*
+ * Every worker answers first, or the DROP fails with its connection error, naming it (before the
+ * recovery pass, which would only warn).
+ */
+void
+ReachWorkers(void)
+{
+	uint64 count = SpiRun("SELECT server_name FROM fdwshard.node WHERE NOT is_local ORDER BY nodeid");
+	Oid *servers = (Oid *) palloc0(sizeof(Oid) * (count + 1));
+	for (uint64 row = 0; row < count; row++)
+		servers[row] = get_foreign_server_oid(SpiText(row, 1), false);
+	for (uint64 row = 0; row < count; row++)
+	{
+		remote::RequireUserMapping(servers[row]);
+		try
+		{
+			pg::Call([&] { PQclear(remote::ExecuteParams(servers[row], "SELECT 1", 0, NULL, NULL, false)); });
+		}
+		catch (const pg::PgError &error)
+		{
+			error.edata()->hint = pstrdup("DROP EXTENSION fdwshard drops the shards on every worker: start the node "
+			                              "again, then drop the extension; nothing was dropped.");
+			throw;
+		}
+	}
+}
+
+/* Drops every remote shard table, one DROP TABLE per worker, all workers at once. */
+void
+DropRemoteShards(void)
+{
+	uint64 count = SpiRun("SELECT n.server_name, sn.nspname::text, c.relname::text FROM fdwshard.shard s "
+	                      "JOIN fdwshard.placement p USING (shardid) JOIN fdwshard.node n USING (nodeid) "
+	                      "JOIN pg_catalog.pg_class c ON c.oid = s.shard_relid "
+	                      "JOIN pg_catalog.pg_namespace sn ON sn.oid = c.relnamespace "
+	                      "WHERE NOT n.is_local ORDER BY n.nodeid, s.shardid");
+	Oid *servers = (Oid *) palloc0(sizeof(Oid) * (count + 1));
+	char **commands = (char **) palloc0(sizeof(char *) * (count + 1));
+	int nodes = 0;
+	StringInfoData sql;
+	for (uint64 row = 0; row < count; row++)
+	{
+		Oid serverid = get_foreign_server_oid(SpiText(row, 1), false);
+		if (nodes == 0 || servers[nodes - 1] != serverid)
+		{
+			if (nodes > 0)
+				commands[nodes - 1] = sql.data;
+			servers[nodes++] = serverid;
+			initStringInfo(&sql);
+			appendStringInfoString(&sql, "DROP TABLE IF EXISTS ");
+		}
+		else
+			appendStringInfoString(&sql, ", ");
+		appendStringInfoString(&sql, remote::QualifiedName(SpiText(row, 2), SpiText(row, 3)));
+	}
+	if (nodes == 0)
+		return;
+	commands[nodes - 1] = sql.data;
+
+	/* CASCADE: the shard foreign keys of other tables' shards. */
+	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * nodes);
+	for (int i = 0; i < nodes; i++)
+	{
+		remote::RequireUserMapping(servers[i]);
+		commands[i] = psprintf("%s CASCADE", commands[i]);
+		conns[i] = remote::SendParams(servers[i], commands[i], 0, NULL, NULL, true);
+	}
+	for (int i = 0; i < nodes; i++)
+		PQclear(remote::FinishParams(servers[i], conns[i], commands[i]));
+}
+
+/* The foreign servers fdwshard made for its workers, by name, in context (it outlives SPI). */
+List *
+WorkerServers(MemoryContext context)
+{
+	List *servers = NIL;
+	uint64 count = SpiRun("SELECT server_name::text FROM fdwshard.node WHERE NOT is_local ORDER BY nodeid");
+	MemoryContext spi = MemoryContextSwitchTo(context);
+	for (uint64 row = 0; row < count; row++)
+		servers = lappend(servers, SpiText(row, 1));
+	MemoryContextSwitchTo(spi);
+	return servers;
+}
+
+/*
+ * After the extension is gone: its workers' servers and their user mappings. With CASCADE, what
+ * else uses a server goes too; without, a user's own object on one keeps the extension (the
+ * native error names it).
+ */
+void
+DropWorkerServers(List *servers, DropBehavior behavior)
+{
+	ListCell *cell;
+	SPI_connect();
+	foreach (cell, servers)
+	{
+		const char *server = (const char *) lfirst(cell);
+		Oid serverid = get_foreign_server_oid(server, true);
+		if (!OidIsValid(serverid))
+			continue; /* DROP EXTENSION postgres_fdw CASCADE took it */
+		if (behavior != DROP_CASCADE)
+		{
+			uint64 mappings =
+			    SpiRun("SELECT CASE WHEN umuser = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(usename) END "
+			           "FROM pg_catalog.pg_user_mappings WHERE srvid = $1",
+			           {OidArg(serverid)});
+			List *roles = NIL;
+			for (uint64 row = 0; row < mappings; row++)
+				roles = lappend(roles, SpiText(row, 1));
+			ListCell *role;
+			foreach (role, roles)
+				SpiRun(psprintf("DROP USER MAPPING FOR %s SERVER %s", (const char *) lfirst(role),
+				                quote_identifier(server)));
+		}
+		SpiRun(
+		    psprintf("DROP SERVER %s %s", quote_identifier(server), behavior == DROP_CASCADE ? "CASCADE" : "RESTRICT"));
+	}
+	SPI_finish();
+}
+
 } // namespace
+
+namespace commands
+{
+
+bool
+ProcessDropExtension(UtilityCall *call, DropStmt *stmt)
+{
+	if (!DropsFdwshard(stmt))
+		return false;
+	Oid extension = get_extension_oid("fdwshard", true);
+	if (!OidIsValid(extension))
+		return false;
+	/* Nothing remote before the permission check DROP EXTENSION itself would make. */
+	if (!pg_extension_ownercheck(extension, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_EXTENSION, "fdwshard");
+
+	MemoryContext context = CurrentMemoryContext;
+	SPI_connect();
+	if (SpiRun("SELECT count(*)::int4, min(logicalrelid::text) FROM fdwshard.distributed_table") > 0 &&
+	    SpiInt4(0, 1) > 0 && stmt->behavior != DROP_CASCADE)
+		ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+		                errmsg("cannot drop extension fdwshard because distributed tables exist"),
+		                errdetail("%d distributed table(s), among them %s.", SpiInt4(0, 1), SpiText(0, 2)),
+		                errhint("Undistribute them first (SELECT undistribute_table(%s)), or drop them with their "
+		                        "shards on every node: DROP EXTENSION fdwshard CASCADE.",
+		                        quote_literal_cstr(SpiText(0, 2)))));
+	ReachWorkers();
+	FinishInDoubtTransactions();
+	DropRemoteShards();
+	List *servers = WorkerServers(context);
+	SPI_finish();
+
+	/*
+	 * One-phase commit: postgres_fdw commits the workers' DROP TABLEs, then the local commit
+	 * drops the extension. Two-phase commit cannot serve here: its decision log goes with the
+	 * extension, and dropping the servers ends postgres_fdw's connections at pre-commit, before
+	 * COMMIT PREPARED. What a failure between the two commits leaves is harmless: the extension
+	 * stays, and DROP EXTENSION again drops what is left (DROP TABLE IF EXISTS).
+	 */
+	(void) set_config_option("fdwshard.two_phase_commit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
+	                         false);
+
+	CallPreviousUtility(call);
+	DropWorkerServers(servers, stmt->behavior);
+	return true;
+}
+
+} // namespace commands
 
 } // namespace fdwshard
 

@@ -301,6 +301,8 @@ ProcessDrop(UtilityCall *call, DropStmt *stmt)
 		return ProcessDropIndex(call, stmt);
 	if (stmt->removeType == OBJECT_TABLE)
 		DropReferencingForeignKeys(stmt);
+	if (stmt->removeType == OBJECT_EXTENSION)
+		return ProcessDropExtension(call, stmt);
 	return false;
 }
 

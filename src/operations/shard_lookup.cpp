@@ -77,7 +77,8 @@ extern "C"
 {
 	PG_FUNCTION_INFO_V1(get_shard_id_for_distribution_column);
 
-	/* get_shard_id_for_distribution_column(table_name regclass, value anyelement) RETURNS bigint */
+	/* get_shard_id_for_distribution_column(table_name regclass, value "any") RETURNS bigint: an unknown literal is read
+	 * as the column type */
 	Datum get_shard_id_for_distribution_column(PG_FUNCTION_ARGS)
 	{
 		return fdwshard::pg::Entry(

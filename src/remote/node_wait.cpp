@@ -58,7 +58,13 @@ NodeNameOf(Oid serverid)
 	if (found)
 		return entry->text;
 
-	ForeignServer *server = GetForeignServer(serverid);
+	ForeignServer *server = GetForeignServerExtended(serverid, FSV_MISSING_OK);
+	if (server == NULL)
+	{
+		/* Dropped in this transaction (DROP EXTENSION fdwshard): not cached, the oid will not come back. */
+		hash_search(node_names, &serverid, HASH_REMOVE, NULL);
+		return psprintf("server %u", serverid);
+	}
 	const char *host = "?";
 	const char *port = "?";
 	ListCell *cell;
@@ -99,7 +105,9 @@ NodeErrorContext(void *arg)
 	NodeContext *context = (NodeContext *) arg;
 	int code = geterrcode();
 
-	if (code == ERRCODE_QUERY_CANCELED || ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION)
+	/* 2F003: "password is required", postgres_fdw's (and fdwshard's) refusal of a connection. */
+	if (code == ERRCODE_QUERY_CANCELED || ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION ||
+	    code == ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED)
 		errcontext("%s %s", context->doing, context->node);
 	RecordNodeError(context->serverid);
 }
@@ -207,6 +215,12 @@ AssignConnectTimeout(int value, void *)
 }
 
 } // namespace
+
+const char *
+NodeName(Oid serverid)
+{
+	return NodeNameOf(serverid);
+}
 
 void
 PushNodeContext(NodeContext *context, Oid serverid, const char *doing)

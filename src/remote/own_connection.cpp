@@ -284,9 +284,11 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 	if (password_required && !superuser_arg(user->userid) && !PQconnectionUsedPassword(conn))
 	{
 		Disconnect(entry);
+		PushNodeContext(&context, entry->serverid, "while connecting to"); /* names the node */
 		ereport(ERROR, (errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED), errmsg("password is required"),
 		                errdetail("Non-superuser cannot connect if the server does not request a password."),
-		                errhint("Target server's authentication method must be changed.")));
+		                errhint("Target server's authentication method must be changed or password_required=false "
+		                        "set in the user mapping attributes.")));
 	}
 	entry->in_flight = true;
 	if (!PQsendQuery(conn, kSessionSetup))
@@ -400,6 +402,85 @@ InitOwnConnections(void)
 {
 	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateConnections, (Datum) 0);
 	CacheRegisterSyscacheCallback(USERMAPPINGOID, InvalidateConnections, (Datum) 0);
+}
+
+char *
+ProbeNode(Oid serverid)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	const char *node = NodeName(serverid);
+	char *error = NULL;
+
+	/* A subtransaction: whatever fails (no user mapping, no connection) becomes the row's error. */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		ForeignServer *server = GetForeignServer(serverid);
+		UserMapping *user = GetUserMapping(GetUserId(), serverid);
+		const char **keywords;
+		const char **values;
+		ConnectionOptions(server, user, &keywords, &values);
+		PGconn *conn = ConnectWithin(server, keywords, values);
+
+		/* One round trip, bounded as the connection was: a frozen server accepts and never answers. */
+		TimestampTz deadline =
+		    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
+		PGresult *result = NULL;
+		bool sent = PQsendQuery(conn, "SELECT 1");
+		while (sent && error == NULL)
+		{
+			while (PQisBusy(conn) && error == NULL)
+			{
+				long timeout = deadline != 0 ? TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline) : -1L;
+				if (deadline != 0 && timeout <= 0)
+				{
+					error = psprintf("no answer within %d ms (fdwshard.connect_timeout)", connect_timeout_ms);
+					break;
+				}
+				int events = WaitLatchOrSocket(
+				    MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_SOCKET_READABLE | (deadline != 0 ? WL_TIMEOUT : 0),
+				    PQsocket(conn), timeout, PG_WAIT_EXTENSION);
+				if (events & WL_LATCH_SET)
+				{
+					ResetLatch(MyLatch);
+					CheckInterruptsOrFinish(conn);
+				}
+				if ((events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+					break;
+			}
+			if (error != NULL || PQisBusy(conn))
+				break;
+			PGresult *next = PQgetResult(conn);
+			if (next == NULL)
+				break;
+			PQclear(result);
+			result = next;
+		}
+		if (error == NULL && (result == NULL || PQresultStatus(result) != PGRES_TUPLES_OK))
+			error = pchomp(result != NULL ? PQresultErrorMessage(result) : PQerrorMessage(conn));
+		PQclear(result);
+		PQsetnonblocking(conn, 1);
+		PQfinish(conn);
+		if (error != NULL)
+			RecordNodeFailure(serverid, error);
+		else
+			RecordNodeOk(serverid);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		ErrorData *edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		error = edata->detail != NULL ? psprintf("%s: %s", edata->message, edata->detail) : pstrdup(edata->message);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return error != NULL ? psprintf("%s: %s", node, error) : NULL;
 }
 
 } // namespace fdwshard::remote

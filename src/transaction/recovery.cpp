@@ -11,6 +11,7 @@
 #include "fdwshard/transaction/recovery.h"
 
 #include "fdwshard/catalog/spi.h"
+#include "fdwshard/remote/node_wait.h"
 #include "fdwshard/remote/own_connection.h"
 #include "fdwshard/transaction/two_phase.h"
 
@@ -105,8 +106,8 @@ RecoverNode(int32 nodeid, Oid serverid, const char *prefix)
 	char *error = RunOnWorker(connection, sql.data, &listing);
 	if (error != NULL)
 	{
-		ereport(WARNING,
-		        (errmsg("could not list prepared transactions on node %d", nodeid), errdetail_internal("%s", error)));
+		ereport(WARNING, (errmsg("could not list prepared transactions on %s", remote::NodeName(serverid)),
+		                  errdetail_internal("%s", error)));
 		return 0;
 	}
 	List *prepared = NIL;
@@ -129,14 +130,15 @@ RecoverNode(int32 nodeid, Oid serverid, const char *prefix)
 		/* Gone meanwhile: the committing backend or another recovery finished it. */
 		if (error != NULL && strstr(error, "does not exist") == NULL)
 		{
-			ereport(WARNING, (errmsg("could not resolve prepared transaction %s on node %d", gid, nodeid),
-			                  errdetail_internal("%s", error)));
+			ereport(WARNING,
+			        (errmsg("could not resolve prepared transaction %s on %s", gid, remote::NodeName(serverid)),
+			         errdetail_internal("%s", error)));
 			continue;
 		}
 		if (error == NULL)
 		{
-			ereport(LOG, (errmsg("fdwshard: %s prepared transaction %s on node %d",
-			                     commit ? "committed" : "rolled back", gid, nodeid)));
+			ereport(LOG, (errmsg("fdwshard: %s prepared transaction %s on %s", commit ? "committed" : "rolled back",
+			                     gid, remote::NodeName(serverid))));
 			resolved++;
 		}
 		done = lappend(done, (void *) gid);
@@ -197,7 +199,7 @@ RecoverPreparedTransactions(void)
 			FlushErrorState();
 			RollbackAndReleaseCurrentSubTransaction();
 			CurrentResourceOwner = owner;
-			ereport(WARNING, (errmsg("could not recover prepared transactions on node %d", nodeids[row]),
+			ereport(WARNING, (errmsg("could not recover prepared transactions on %s", remote::NodeName(servers[row])),
 			                  errdetail_internal("%s", edata->message)));
 			FreeErrorData(edata);
 		}

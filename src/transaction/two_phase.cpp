@@ -39,6 +39,7 @@ struct Branch
 	char *gid;
 	Oid serverid;
 	int32 nodeid;
+	const char *node; /* "node N (host:port)", for warnings after the commit (no catalog access then) */
 	PGconn *conn;
 	bool sent;     /* PREPARE TRANSACTION was sent: the branch may be prepared */
 	bool prepared; /* the worker answered that it is */
@@ -145,7 +146,7 @@ RollBackBranch(Branch *branch)
 		return;
 	if (!CommandWithin(conn, psprintf("ROLLBACK PREPARED %s", quote_literal_cstr(branch->gid)), &error) &&
 	    strstr(error, "does not exist") == NULL)
-		ereport(WARNING, (errmsg("could not roll back prepared transaction %s on node %d", branch->gid, branch->nodeid),
+		ereport(WARNING, (errmsg("could not roll back prepared transaction %s on %s", branch->gid, branch->node),
 		                  errdetail_internal("%s", error),
 		                  errhint("fdwshard's recovery rolls it back (fdwshard_recover_prepared_transactions).")));
 	if (in_block)
@@ -199,6 +200,7 @@ PrepareBranches(void)
 		prepared[i].gid = MemoryContextStrdup(TopTransactionContext, TransactionGid(fxid, written[i].user_mapping));
 		prepared[i].serverid = written[i].serverid;
 		prepared[i].nodeid = NodeIdOfServer(written[i].serverid);
+		prepared[i].node = MemoryContextStrdup(TopTransactionContext, remote::NodeName(written[i].serverid));
 		prepared[i].conn = written[i].conn;
 	}
 	branches = prepared;
@@ -289,7 +291,7 @@ CommitBranches(void)
 			error = NULL;
 		if (error != NULL)
 			ereport(WARNING,
-			        (errmsg("could not commit prepared transaction %s on node %d", branches[i].gid, branches[i].nodeid),
+			        (errmsg("could not commit prepared transaction %s on %s", branches[i].gid, branches[i].node),
 			         errdetail_internal("%s", error),
 			         errhint("The transaction is committed: fdwshard's recovery commits it there once the node is "
 			                 "back (fdwshard_recover_prepared_transactions).")));

@@ -5,7 +5,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 db=fault_ddl_worker_down
 fresh_db $db
-q "$COORDINATOR_PORT" $db "CREATE TABLE t (k int, v text); SELECT create_distributed_table('t', 'k', shard_count := 3); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 300) g" >/dev/null
+q "$COORDINATOR_PORT" $db "SET fdwshard.next_shard_id = 102008; CREATE TABLE t (k int, v text); SELECT create_distributed_table('t', 'k', shard_count := 3); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 300) g" >/dev/null
 cols() { q "$1" $db "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '$2'::regclass AND attnum > 0 AND NOT attisdropped"; }
 
 node_stop worker2

@@ -38,6 +38,8 @@ bool ProcessRename(UtilityCall *call, RenameStmt *stmt);
 bool ProcessAlterObjectSchema(UtilityCall *call, AlterObjectSchemaStmt *stmt);
 bool ProcessIndex(UtilityCall *call, IndexStmt *stmt);
 bool ProcessDrop(UtilityCall *call, DropStmt *stmt);
+/* DROP EXTENSION fdwshard (commands/drop.cpp): refused while distributed tables exist, unless CASCADE. */
+bool ProcessDropExtension(UtilityCall *call, DropStmt *stmt);
 bool ProcessVacuum(UtilityCall *call, VacuumStmt *stmt);
 bool ProcessGrant(UtilityCall *call, GrantStmt *stmt);
 

@@ -11,8 +11,9 @@ extern int connect_timeout_ms;
 
 /*
  * An error context that names the node (as "node N (host:port)") of a connection attempt or a
- * remote wait. It adds its line only to connection failures (class 08) and cancels or timeouts
- * (57014), so the worker's own errors read as they would on the worker; connection failures are
+ * remote wait. It adds its line only to connection failures (class 08), a connection refused
+ * for want of a password (2F003) and cancels or timeouts (57014), so the worker's own errors
+ * read as they would on the worker; connection failures are
  * also recorded in the node's health (remote/node_health.h).
  */
 struct NodeContext
@@ -22,6 +23,9 @@ struct NodeContext
 	const char *node;  /* "node 3 (127.0.0.1:5433)" */
 	const char *doing; /* "while connecting to" or "while waiting for" */
 };
+
+/* "node N (host:port)" of serverid's worker, for messages; "server <oid>" once the server is gone. */
+const char *NodeName(Oid serverid);
 
 /* Pushes context for serverid onto error_context_stack; pop it with PopNodeContext on the way out. */
 void PushNodeContext(NodeContext *context, Oid serverid, const char *doing);

@@ -52,6 +52,14 @@ bool AbandonOwnConnection(OwnConnection *connection, bool cancel);
 /* Closes this backend's own connections that run nothing (only_wanted: those other backends wait for). */
 void CloseIdleOwnConnections(bool only_wanted);
 
+/*
+ * Tries serverid's worker now, as the current user, on a connection of its own opened and closed
+ * here (not from the budget: it lasts one round trip): connect and SELECT 1, each within
+ * fdwshard.connect_timeout. Records the outcome in the node's health and returns NULL when the
+ * worker answered, else the error, starting with the node's name and address. Raises no error.
+ */
+char *ProbeNode(Oid serverid);
+
 /* Registers the invalidation callbacks that drop connections when servers or user mappings change. */
 void InitOwnConnections(void);
 
