@@ -79,6 +79,11 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 lc_messages = 'C'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+max_logical_replication_workers = 8
+max_worker_processes = 16
 CONF
 	done
 	echo "shared_preload_libraries = 'fdwshard'" >>"$CLUSTER_DIR/coordinator/postgresql.conf"

@@ -146,6 +146,16 @@ AddMovedRows(uint64 rows)
 	LWLockRelease(shared->lock);
 }
 
+void
+SetMovedRows(uint64 rows)
+{
+	if (mine == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	mine->rows = rows;
+	LWLockRelease(shared->lock);
+}
+
 } // namespace fdwshard::operations
 
 extern "C"

@@ -1,10 +1,12 @@
 /*
  * fdwshard_move_shard: moves a shard group (the shards of one index of a co-location group) to
- * another node, the coordinator included. Writes to the group's tables wait for the whole move
- * (mode block_writes; reads go on until the switch). The new shard tables are made on the target
- * and filled with the bulk path (executor/shard_copy.h); then the coordinator's partitions, the
- * catalog and the old tables switch in the same transaction, remote DDL included (two-phase
- * commit when two workers are written), so a failure anywhere leaves every shard where it was.
+ * another node, the coordinator included. block_writes: writes to the group's tables wait for the
+ * whole move (reads go on until the switch); the new shard tables are made on the target and
+ * filled with the bulk path (executor/shard_copy.h). online: the new tables are made and filled
+ * by logical replication (operations/move_replication.h) while writes go on, and writes wait only
+ * for the switch. Either way the coordinator's partitions, the catalog and the old tables switch in
+ * the caller's transaction, remote DDL included (two-phase commit when two workers are written),
+ * so a failure anywhere leaves every shard where it was.
  */
 #include "fdwshard/catalog/metadata.h"
 #include "fdwshard/catalog/metadata_cache.h"
@@ -13,8 +15,10 @@
 #include "fdwshard/executor/shard_copy.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/operations/move_progress.h"
+#include "fdwshard/operations/move_replication.h"
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/deparse.h"
+#include "fdwshard/remote/node_session.h"
 #include "fdwshard/remote/user_mapping.h"
 
 namespace fdwshard
@@ -25,12 +29,19 @@ namespace
 
 using namespace catalog;
 using remote::QualifiedName;
+using namespace operations;
 
 /* Rows read from the old shard before they go to the new one. */
 constexpr int kBatchRows = 1000;
 
 /* Lock field of the advisory lock that keeps two moves of one shard group apart. */
 constexpr uint16 kMoveLockField = 0x4653; /* "FS" */
+
+/*
+ * The comment an online move puts on the shard tables it makes on the target until they switch
+ * in: a table of the shard's name that carries it is a copy left by a failed move, safe to drop.
+ */
+constexpr const char *kCopyComment = "fdwshard: copy of a shard being moved online";
 
 /* One table's shard of the group, as it is and as it will be. */
 struct MovedShard
@@ -135,7 +146,10 @@ ReadPlainIndexes(MovedShard &shard)
 	}
 }
 
-/* The shards of the group of shardid, by table (referenced tables of shard foreign keys first), locked for writes. */
+/*
+ * The shards of the group of shardid, by table (referenced tables of shard foreign keys first). Their
+ * tables are locked against DDL and other moves; writes go on until the mode takes a stronger lock.
+ */
 List *
 LoadGroup(int64 shardid, int32 *colocationid, int32 *shard_index, int32 *source_nodeid)
 {
@@ -181,8 +195,7 @@ LoadGroup(int64 shardid, int32 *colocationid, int32 *shard_index, int32 *source_
 		MovedShard *shard = (MovedShard *) lfirst(cell);
 		/* As ALTER TABLE: only the owner may move a table's rows around. */
 		commands::RequireTableOwner(shard->logical_relid);
-		/* Reads go on; writes wait until the move commits or fails. */
-		LockRelationOid(shard->logical_relid, ExclusiveLock);
+		LockRelationOid(shard->logical_relid, ShareUpdateExclusiveLock);
 		shard->schema = get_namespace_name(get_rel_namespace(shard->logical_relid));
 		shard->table = get_rel_name(shard->logical_relid);
 		shard->name = get_rel_name(shard->old_relid);
@@ -335,37 +348,12 @@ MoveToCoordinator(List *group, const Node *source, const Node *target, int32 sha
 	remote::ExecuteOnServer(source->serverid, drop.data);
 }
 
-/* To a worker: the shard table made and filled there, then a foreign table in the old shard's place. */
+/* The switch to a worker whose shard tables are ready: a foreign table in each old shard's place, the old tables
+ * dropped. */
 void
-MoveToWorker(List *group, const Node *source, const Node *target, int32 shard_index)
+SwitchToWorker(List *group, const Node *source, const Node *target)
 {
 	ListCell *cell;
-	List *schemas = NIL;
-	foreach (cell, group)
-	{
-		MovedShard *shard = (MovedShard *) lfirst(cell);
-		if (!list_member_oid(schemas, get_rel_namespace(shard->logical_relid)))
-		{
-			commands::EnsureRemoteSchema(target->serverid, shard->schema);
-			schemas = lappend_oid(schemas, get_rel_namespace(shard->logical_relid));
-		}
-		remote::ExecuteOnServer(target->serverid,
-		                        remote::ShardTableDefinition(shard->logical_relid, shard->schema, shard->name));
-		CopyRows(*shard, target, shard_index, InvalidOid);
-		ReadPlainIndexes(*shard);
-		ListCell *key;
-		foreach (key, shard->keys)
-			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
-		foreach (key, shard->plain_indexes)
-			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
-	}
-	foreach (cell, group)
-	{
-		ListCell *key;
-		foreach (key, ((MovedShard *) lfirst(cell))->foreign_keys)
-			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
-	}
-
 	StringInfoData drop;
 	initStringInfo(&drop);
 	foreach (cell, group)
@@ -399,13 +387,317 @@ MoveToWorker(List *group, const Node *source, const Node *target, int32 shard_in
 	}
 }
 
+/* To a worker: the shard table made and filled there, then a foreign table in the old shard's place. */
+void
+MoveToWorker(List *group, const Node *source, const Node *target, int32 shard_index)
+{
+	ListCell *cell;
+	List *schemas = NIL;
+	foreach (cell, group)
+	{
+		MovedShard *shard = (MovedShard *) lfirst(cell);
+		if (!list_member_oid(schemas, get_rel_namespace(shard->logical_relid)))
+		{
+			commands::EnsureRemoteSchema(target->serverid, shard->schema);
+			schemas = lappend_oid(schemas, get_rel_namespace(shard->logical_relid));
+		}
+		remote::ExecuteOnServer(target->serverid,
+		                        remote::ShardTableDefinition(shard->logical_relid, shard->schema, shard->name));
+		CopyRows(*shard, target, shard_index, InvalidOid);
+		ReadPlainIndexes(*shard);
+		ListCell *key;
+		foreach (key, shard->keys)
+			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
+		foreach (key, shard->plain_indexes)
+			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
+	}
+	foreach (cell, group)
+	{
+		ListCell *key;
+		foreach (key, ((MovedShard *) lfirst(cell))->foreign_keys)
+			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
+	}
+
+	SwitchToWorker(group, source, target);
+}
+
+/* A value read on node in the caller's transaction: SPI on the coordinator, postgres_fdw's connection on a worker. */
+char *
+QueryOnNode(const Node *node, const char *sql)
+{
+	if (!node->is_local)
+		return remote::QueryOnServer(node->serverid, sql);
+	if (SpiRun(sql) == 0)
+		return NULL;
+	return SpiText(0, 1);
+}
+
+/* Whether the source shard table has a replica identity: without one, UPDATE and DELETE cannot be replicated. */
+bool
+HasReplicaIdentity(const MovedShard &shard, const Node *source)
+{
+	char *answer = QueryOnNode(
+	    source, psprintf("SELECT (c.relreplident IN ('f', 'i') OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM "
+	                     "pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))::pg_catalog.text "
+	                     "FROM pg_catalog.pg_class c WHERE c.oid = %s::pg_catalog.regclass",
+	                     quote_literal_cstr(ShardRel(shard))));
+	return answer != NULL && strcmp(answer, "true") == 0;
+}
+
+/*
+ * Whether the group can move online: to a worker, outside a transaction block (its setup commits on the nodes
+ * as it goes), as a superuser (PostgreSQL 15 lets only superusers create subscriptions), from a
+ * source with wal_level = logical, every table with a replica identity. required: a refusal is
+ * an error that says why.
+ */
+bool
+CanMoveOnline(List *group, const Node *source, const Node *target, bool required)
+{
+	if (target->is_local)
+	{
+		if (!required)
+			return false;
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("online shard moves to the coordinator are not supported"),
+		                errdetail("The subscription would fill a table of the shard's name, which the coordinator "
+		                          "gives to the foreign shard that serves the rows until the switch."),
+		                errhint("Use mode => 'block_writes'.")));
+	}
+	if (IsTransactionBlock() || GetTopTransactionIdIfAny() != InvalidTransactionId)
+	{
+		if (!required)
+			return false;
+		ereport(ERROR, (errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+		                errmsg("an online shard move cannot run inside a transaction block"),
+		                errdetail("It commits its copy on the nodes while writes go on; only the final switch is part "
+		                          "of its statement's transaction."),
+		                errhint("Run it as a statement of its own, or use mode => 'block_writes'.")));
+	}
+	if (!superuser())
+	{
+		if (!required)
+			return false;
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("only superusers can move shards online"),
+		                errdetail("An online move copies through a subscription, which only superusers may create."),
+		                errhint("Use mode => 'block_writes'.")));
+	}
+	char *wal_level = QueryOnNode(source, "SELECT pg_catalog.current_setting('wal_level')");
+	if (wal_level == NULL || strcmp(wal_level, "logical") != 0)
+	{
+		if (!required)
+			return false;
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("node %d has wal_level = %s, an online shard move needs logical", source->nodeid,
+		                       wal_level != NULL ? wal_level : "?"),
+		                errdetail("An online move replicates the changes made on the source while it copies."),
+		                errhint("Set wal_level = logical on that server and restart it, or use mode => "
+		                        "'block_writes'.")));
+	}
+	ListCell *cell;
+	foreach (cell, group)
+	{
+		MovedShard *shard = (MovedShard *) lfirst(cell);
+		if (HasReplicaIdentity(*shard, source))
+			continue;
+		if (!required)
+			return false;
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("table %s has no primary key, an online shard move needs one", TableRel(*shard)),
+		                errdetail("Without a replica identity, the updates and deletes made while the shard is "
+		                          "copied could not be replayed on the target."),
+		                errhint("Add a primary key to the table, or use mode => 'block_writes'.")));
+	}
+	return true;
+}
+
+/* How a repair runs on a node: in the caller's transaction, or committed on its own (errors raised, or warned about).
+ */
+enum class RunAs
+{
+	kCallerTransaction,
+	kOwnTransaction,
+	kOwnTransactionTolerant,
+};
+
+char *
+RunOnNode(const Node *node, const char *sql, RunAs how)
+{
+	if (how == RunAs::kCallerTransaction)
+	{
+		if (node->is_local)
+		{
+			SpiRun(sql);
+			return NULL;
+		}
+		return remote::QueryOnServer(node->serverid, sql);
+	}
+	remote::NodeSession *session = remote::OpenNodeSession(node);
+	if (how == RunAs::kOwnTransaction)
+		return remote::NodeSessionQuery(session, sql);
+	char *value = NULL;
+	return remote::NodeSessionTry(session, sql, &value) ? value : NULL;
+}
+
+/* What a failed online move left on node: its marked copies of the group's shard tables, dropped. */
+void
+RepairNode(const Node *node, List *group, RunAs how)
+{
+	StringInfoData names;
+	initStringInfo(&names);
+	ListCell *cell;
+	foreach (cell, group)
+	{
+		MovedShard *shard = (MovedShard *) lfirst(cell);
+		appendStringInfo(&names, "%s(%s, %s)", names.len > 0 ? ", " : "", quote_literal_cstr(shard->schema),
+		                 quote_literal_cstr(shard->name));
+	}
+	const char *find = psprintf(
+	    "SELECT pg_catalog.string_agg(pg_catalog.format('%%I.%%I', n.nspname, c.relname), ', ') FROM "
+	    "pg_catalog.pg_class "
+	    "c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND NOT c.relispartition "
+	    "AND pg_catalog.obj_description(c.oid, 'pg_class') = %s AND (n.nspname::pg_catalog.text, "
+	    "c.relname::pg_catalog.text) IN (VALUES %s)",
+	    quote_literal_cstr(kCopyComment), names.data);
+	char *copies = how == RunAs::kCallerTransaction ? QueryOnNode(node, find) : RunOnNode(node, find, how);
+	if (copies != NULL)
+		RunOnNode(node, psprintf("DROP TABLE %s", copies), how);
+}
+
+/* Replication objects and table copies a failed online move of the group left on the nodes of this one. */
+void
+RepairLeftovers(List *group, const Node *source, const Node *target, MoveReplication *replication, bool online)
+{
+	if (ReplicationLeftOver(replication))
+		DropReplication(replication, false);
+	if (!target->is_local)
+		RepairNode(target, group, online ? RunAs::kOwnTransaction : RunAs::kCallerTransaction);
+}
+
+/*
+ * The target worker's empty shard tables, committed there so the subscription can fill them: the
+ * table's columns and CHECK constraints, keys, plain indexes and shard foreign keys, each marked
+ * with kCopyComment until the switch; and the replication's marker table.
+ */
+void
+MakeTargetTables(List *group, MoveReplication *replication)
+{
+	StringInfoData sql;
+	initStringInfo(&sql);
+	ListCell *cell;
+	List *schemas = NIL;
+	foreach (cell, group)
+	{
+		MovedShard *shard = (MovedShard *) lfirst(cell);
+		const char *rel = ShardRel(*shard);
+		if (!list_member_oid(schemas, get_rel_namespace(shard->logical_relid)) &&
+		    remote::NodeSessionQuery(replication->target_session,
+		                             psprintf("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s",
+		                                      quote_literal_cstr(shard->schema))) == NULL)
+			appendStringInfo(&sql, "CREATE SCHEMA IF NOT EXISTS %s; ", quote_identifier(shard->schema));
+		schemas = lappend_oid(schemas, get_rel_namespace(shard->logical_relid));
+		appendStringInfo(&sql, "%s; ", remote::ShardTableDefinition(shard->logical_relid, shard->schema, shard->name));
+		ReadPlainIndexes(*shard);
+		appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s; ", rel, quote_literal_cstr(kCopyComment));
+		ListCell *key;
+		foreach (key, shard->keys)
+			appendStringInfo(&sql, "%s; ", (const char *) lfirst(key));
+		foreach (key, shard->plain_indexes)
+			appendStringInfo(&sql, "%s; ", (const char *) lfirst(key));
+	}
+	foreach (cell, group)
+	{
+		ListCell *key;
+		foreach (key, ((MovedShard *) lfirst(cell))->foreign_keys)
+			appendStringInfo(&sql, "%s; ", (const char *) lfirst(key));
+	}
+	appendStringInfo(&sql, "CREATE TABLE %s (n int)", replication->marker);
+	remote::NodeSessionQuery(replication->target_session, sql.data);
+}
+
+/* What an online move did so far, read by its error cleanup (palloc'd: survives the longjmp). */
+struct OnlineState
+{
+	bool switching; /* the switch's DDL began in the caller's transaction: its rollback undoes it */
+	TimestampTz stall_start;
+	uint64 rows;
+};
+
+/*
+ * The online move: target tables and replication set up and committed on their nodes, the rows
+ * copied and the changes caught up while writes go on; then writes wait (EXCLUSIVE locks) while
+ * the target applies the last changes and the partitions, catalog and old tables switch.
+ */
+void
+MoveOnline(List *group, const Node *source, const Node *target, MoveReplication *replication, OnlineState *state)
+{
+	operations::SetMovePhase("starting", NULL);
+	MakeTargetTables(group, replication);
+	StartReplication(replication);
+
+	operations::SetMovePhase("copying", NULL);
+	state->rows = WaitForInitialCopy(replication);
+
+	/* Rounds until one is short: what is left to apply once writes wait is then little. */
+	operations::SetMovePhase("catching up", NULL);
+	for (int round = 0; round < 20; round++)
+		if (WaitForCatchUp(replication) < 100)
+			break;
+
+	operations::SetMovePhase("switching", NULL);
+	state->stall_start = GetCurrentTimestamp();
+	ListCell *cell;
+	foreach (cell, group)
+		LockRelationOid(((MovedShard *) lfirst(cell))->logical_relid, ExclusiveLock);
+	TimestampTz locked = GetCurrentTimestamp();
+	WaitForPreparedOnSource(replication);
+	long caught_up = WaitForCatchUp(replication);
+	TimestampTz dropping = GetCurrentTimestamp();
+	DropReplication(replication, true);
+	elog(DEBUG1, "fdwshard: online move switch: locks %ld ms, catching up %ld ms, replication dropped in %ld ms",
+	     TimestampDifferenceMilliseconds(state->stall_start, locked), caught_up,
+	     TimestampDifferenceMilliseconds(dropping, GetCurrentTimestamp()));
+
+	state->switching = true;
+	foreach (cell, group)
+		remote::ExecuteOnServer(target->serverid,
+		                        psprintf("COMMENT ON TABLE %s IS NULL", ShardRel(*(MovedShard *) lfirst(cell))));
+	SwitchToWorker(group, source, target);
+}
+
+/*
+ * MoveOnline, and after a failure before its switch, what it made on the nodes undone (as far as
+ * they answer: the next move of the group repairs the rest). A failure in the switch is undone by
+ * the caller's rollback but the replication objects, which go first.
+ */
+void
+MoveOnlineOrUndo(List *group, const Node *source, const Node *target, MoveReplication *replication, OnlineState *state)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ErrorContextCallback *saved_context_stack = error_context_stack;
+	PG_TRY();
+	{
+		MoveOnline(group, source, target, replication, state);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		error_context_stack = saved_context_stack;
+		ErrorData *edata = CopyErrorData();
+		FlushErrorState();
+		DropReplication(replication, false);
+		if (!state->switching)
+			RepairNode(target, group, RunAs::kOwnTransactionTolerant);
+		remote::CloseNodeSessions();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	remote::CloseNodeSessions();
+}
+
 void
 MoveShard(int64 shardid, int32 target_nodeid, const char *mode)
 {
-	if (strcmp(mode, "online") == 0)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("online shard moves are not supported yet"),
-		                errhint("Use mode => 'block_writes': writes to the shard group wait until the move ends.")));
-	if (strcmp(mode, "auto") != 0 && strcmp(mode, "block_writes") != 0)
+	if (strcmp(mode, "auto") != 0 && strcmp(mode, "block_writes") != 0 && strcmp(mode, "online") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid shard move mode \"%s\"", mode),
 		                errhint("Valid modes are 'auto', 'block_writes' and 'online'.")));
 
@@ -430,17 +722,41 @@ MoveShard(int64 shardid, int32 target_nodeid, const char *mode)
 			remote::RequireUserMapping(node->serverid);
 		}
 
+	bool online =
+	    strcmp(mode, "block_writes") != 0 && CanMoveOnline(group, source, target, strcmp(mode, "online") == 0);
+	ListCell *cell;
+	int64 group_shardid = shardid;
+	List *tables = NIL;
+	foreach (cell, group)
+	{
+		MovedShard *shard = (MovedShard *) lfirst(cell);
+		group_shardid = Min(group_shardid, shard->shardid);
+		tables = lappend(tables, (void *) ShardRel(*shard));
+		/* block_writes: reads go on; writes wait until the move commits or fails. */
+		if (!online)
+			LockRelationOid(shard->logical_relid, ExclusiveLock);
+	}
+
 	TimestampTz start = GetCurrentTimestamp();
 	operations::BeginMoveProgress(shardid, list_length(group), source_nodeid, target_nodeid);
-	ListCell *cell;
+	MoveReplication *replication =
+	    PrepareReplication(group_shardid, source, target, tables, ((MovedShard *) linitial(group))->schema);
+	RepairLeftovers(group, source, target, replication, online);
 	foreach (cell, group)
 		ReadShardKeys(*(MovedShard *) lfirst(cell), source);
-	if (target->is_local)
+	uint64 rows = 0;
+	OnlineState *state = (OnlineState *) palloc0(sizeof(OnlineState));
+	if (online)
+	{
+		MoveOnlineOrUndo(group, source, target, replication, state);
+		rows = state->rows;
+		start = state->stall_start;
+	}
+	else if (target->is_local)
 		MoveToCoordinator(group, source, target, shard_index);
 	else
 		MoveToWorker(group, source, target, shard_index);
 
-	uint64 rows = 0;
 	foreach (cell, group)
 	{
 		MovedShard *shard = (MovedShard *) lfirst(cell);
@@ -453,7 +769,9 @@ MoveShard(int64 shardid, int32 target_nodeid, const char *mode)
 	ereport(NOTICE, (errmsg("moved shard " INT64_FORMAT " and its co-located shards (%d shards, " UINT64_FORMAT
 	                        " rows) from node %d to node %d",
 	                        shardid, list_length(group), rows, source_nodeid, target_nodeid),
-	                 errdetail("Writes to their tables waited %ld.%03d s.", seconds, microseconds / 1000)));
+	                 online ? errdetail("Online: writes to their tables waited %ld.%03d s, for the switch.", seconds,
+	                                    microseconds / 1000)
+	                        : errdetail("Writes to their tables waited %ld.%03d s.", seconds, microseconds / 1000)));
 	SPI_finish();
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Shard moves under load and under failure. (1) Two writers (separate sessions per insert, and
-# pgbench -M prepared) and a reader run while every shard group moves around the coordinator and
-# both workers twice: no client sees an error, every acknowledged row is there exactly once.
+# Shard moves in mode block_writes under load and under failure (online moves: move_online.sh).
+# (1) Two writers (separate sessions per insert, and pgbench -M prepared) and a reader run while
+# every shard group moves around the coordinator and both workers twice: no client sees an error, every acknowledged row is there exactly once.
 # (2) A second move of a group that is moving fails at once. (3) A move to a stopped worker and a
 # move cancelled half-way leave the shard where it was, serving, with nothing on the target; the
 # same moves then succeed.
@@ -23,7 +23,7 @@ shard_of() { q $C $db "SELECT shardid FROM fdwshard.shards WHERE table_name = 't
 node_of() { q $C $db "SELECT nodeid FROM fdwshard.shards WHERE shardid = $1"; }
 move() { # SHARDID NODEID [PGOPTIONS]: the move's error, if any, on stdout
 	PGOPTIONS="${3:-}" timeout 120 bash -c "source '$(dirname "$0")/../cluster.sh'; psql_on $C -d $db -qAt -v ON_ERROR_STOP=1 \
-	    -c 'SET client_min_messages = warning' -c 'SELECT fdwshard_move_shard($1, $2)'" 2>&1
+	    -c 'SET client_min_messages = warning' -c 'SELECT fdwshard_move_shard($1, $2, \$\$block_writes\$\$)'" 2>&1
 }
 # tables_on NODEID SHARDID: shard tables of the group of SHARDID (t_<id>, t2_<id + 6>) on that node
 tables_on() {

@@ -15,10 +15,11 @@ void InitMoveProgress(void);
  */
 void BeginMoveProgress(int64 shardid, int tables, int32 source, int32 target);
 
-/* The move's phase ("copying", "switching") and the shard table it works on. */
+/* The move's phase ("starting", "copying", "catching up", "switching") and the shard table it works on. */
 void SetMovePhase(const char *phase, const char *table);
 
-/* Rows copied so far, over the group's tables. */
+/* Rows copied so far, over the group's tables: added, or set. */
 void AddMovedRows(uint64 rows);
+void SetMovedRows(uint64 rows);
 
 } // namespace fdwshard::operations
