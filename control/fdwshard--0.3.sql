@@ -377,7 +377,7 @@ DECLARE
     moves int := 0;
 BEGIN
     FOR move IN SELECT * FROM pg_catalog.fdwshard_rebalance_plan(table_name, strategy) LOOP
-        PERFORM pg_catalog.fdwshard_move_shard(move.shardid, move.target_node, 'block_writes');
+        PERFORM pg_catalog.fdwshard_move_shard(move.shardid, move.target_node, 'auto');
         COMMIT;
         moves := moves + 1;
     END LOOP;
