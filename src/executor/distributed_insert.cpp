@@ -396,17 +396,9 @@ TupleTableSlot *
 ExecInsert(CustomScanState *node)
 {
 	InsertState *state = (InsertState *) node;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-
 	if (!state->scan.executed)
 		Execute(state);
-	if (!NextShardTaskRow(&state->scan, slot) || node->ss.ps.ps_ProjInfo == NULL)
-		return slot;
-
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	ResetExprContext(econtext);
-	econtext->ecxt_scantuple = slot;
-	return ExecProject(node->ss.ps.ps_ProjInfo);
+	return NextProjectedRow(&state->scan);
 }
 
 void

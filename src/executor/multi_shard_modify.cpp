@@ -156,17 +156,9 @@ TupleTableSlot *
 ExecMultiShard(CustomScanState *node)
 {
 	MultiShardState *state = (MultiShardState *) node;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-
 	if (!state->scan.executed)
 		Execute(state);
-	if (!NextShardTaskRow(&state->scan, slot) || node->ss.ps.ps_ProjInfo == NULL)
-		return slot;
-
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	ResetExprContext(econtext);
-	econtext->ecxt_scantuple = slot;
-	return ExecProject(node->ss.ps.ps_ProjInfo);
+	return NextProjectedRow(&state->scan);
 }
 
 /* The nodes and their shards; VERBOSE adds each foreign shard's statement. */

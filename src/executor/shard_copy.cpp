@@ -77,25 +77,6 @@ ReadLocalSource(void *outbuf, int, int maxread)
 	return count;
 }
 
-/* The shard table as its worker names it (the foreign table's options, else its own name). */
-const char *
-RemoteTableName(Oid relid)
-{
-	ForeignTable *table = GetForeignTable(relid);
-	const char *schema = get_namespace_name(get_rel_namespace(relid));
-	const char *name = get_rel_name(relid);
-	ListCell *cell;
-	foreach (cell, table->options)
-	{
-		DefElem *option = (DefElem *) lfirst(cell);
-		if (strcmp(option->defname, "schema_name") == 0)
-			schema = defGetString(option);
-		else if (strcmp(option->defname, "table_name") == 0)
-			name = defGetString(option);
-	}
-	return remote::QualifiedName(schema, name);
-}
-
 /* Appends value to buf in COPY text format: backslash, tab, newline and carriage return escaped. */
 void
 AppendCopyText(StringInfo buf, const char *value)
@@ -208,7 +189,8 @@ FlushRemote(ShardCopy *copy, int index, const catalog::CachedShard *shard, Strin
 {
 	WorkerStream *worker = WorkerFor(copy, shard->serverid);
 	FinishWorker(copy, worker);
-	const char *target = copy->remote_names[index] != NULL ? copy->remote_names[index] : RemoteTableName(shard->relid);
+	const char *target =
+	    copy->remote_names[index] != NULL ? copy->remote_names[index] : remote::ForeignTableRemoteName(shard->relid);
 	char *sql = psprintf("COPY %s (%s) FROM STDIN", target, copy->columns);
 	elog(DEBUG2, "fdwshard: on server %u: %s (%d bytes)", shard->serverid, sql, buffer->len);
 	if (!PQsendQuery(worker->conn, sql))

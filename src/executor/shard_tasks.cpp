@@ -226,6 +226,20 @@ RunLocalShardTasks(ShardTaskScan *scan)
 			RunLocalTask(scan, &scan->tasks[i]);
 }
 
+TupleTableSlot *
+NextProjectedRow(ShardTaskScan *scan)
+{
+	CustomScanState *node = &scan->css;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	if (!NextShardTaskRow(scan, slot) || node->ss.ps.ps_ProjInfo == NULL)
+		return slot;
+
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ResetExprContext(econtext);
+	econtext->ecxt_scantuple = slot;
+	return ExecProject(node->ss.ps.ps_ProjInfo);
+}
+
 void
 EndShardTaskScan(CustomScanState *node)
 {

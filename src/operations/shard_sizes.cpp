@@ -87,25 +87,6 @@ CollectShards(Oid relid, int *count)
 	return shards;
 }
 
-/* The shard table as its worker names it: the foreign table's options, else the coordinator's name. */
-const char *
-RemoteShardName(Oid relid)
-{
-	ForeignTable *table = GetForeignTable(relid);
-	const char *schema = get_namespace_name(get_rel_namespace(relid));
-	const char *name = get_rel_name(relid);
-	ListCell *cell;
-	foreach (cell, table->options)
-	{
-		DefElem *option = (DefElem *) lfirst(cell);
-		if (strcmp(option->defname, "schema_name") == 0)
-			schema = defGetString(option);
-		else if (strcmp(option->defname, "table_name") == 0)
-			name = defGetString(option);
-	}
-	return remote::QualifiedName(schema, name);
-}
-
 /* pg_class.reltuples as an estimate: -1 (never vacuumed or analyzed) is no estimate. */
 void
 SetRows(ShardSize *shard, double reltuples)
@@ -164,7 +145,7 @@ MeasureOnWorker(ShardSize *shards, const int *indexes, int count)
 {
 	Datum *names = (Datum *) palloc(sizeof(Datum) * count);
 	for (int i = 0; i < count; i++)
-		names[i] = CStringGetTextDatum(RemoteShardName(shards[indexes[i]].relid));
+		names[i] = CStringGetTextDatum(remote::ForeignTableRemoteName(shards[indexes[i]].relid));
 	ArrayType *array = construct_array(names, count, TEXTOID, -1, false, TYPALIGN_INT);
 	const char *array_text = OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(array));
 	const Oid types[1] = {TEXTARRAYOID};

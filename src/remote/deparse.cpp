@@ -13,6 +13,24 @@ QualifiedName(const char *schema, const char *name)
 }
 
 const char *
+ForeignTableRemoteName(Oid relid)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	const char *schema = get_namespace_name(get_rel_namespace(relid));
+	const char *name = get_rel_name(relid);
+	ListCell *cell;
+	foreach (cell, table->options)
+	{
+		DefElem *option = (DefElem *) lfirst(cell);
+		if (strcmp(option->defname, "schema_name") == 0)
+			schema = defGetString(option);
+		else if (strcmp(option->defname, "table_name") == 0)
+			name = defGetString(option);
+	}
+	return QualifiedName(schema, name);
+}
+
+const char *
 QualifiedRelationName(Oid relid)
 {
 	char *schema = get_namespace_name(get_rel_namespace(relid));

@@ -93,44 +93,10 @@ ConnectLoopback(const NodeSession *session)
 	                        "fdwshard",
 	                        GetDatabaseEncodingName(),
 	                        NULL};
-	loopback = PQconnectStartParams(keywords, values, false);
+	char *message;
+	loopback = ConnectInterruptibly(keywords, values, &message);
 	if (loopback == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-
-	TimestampTz deadline =
-	    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
-	PostgresPollingStatusType polled = PGRES_POLLING_WRITING;
-	bool timed_out = false;
-	while (PQstatus(loopback) != CONNECTION_BAD && polled != PGRES_POLLING_OK && polled != PGRES_POLLING_FAILED)
 	{
-		int io = polled == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-		long timeout = -1L;
-		if (deadline != 0)
-		{
-			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			if (timeout <= 0)
-			{
-				timed_out = true;
-				break;
-			}
-		}
-		int events =
-		    WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | io | (deadline != 0 ? WL_TIMEOUT : 0),
-		                      PQsocket(loopback), timeout, PG_WAIT_EXTENSION);
-		if (events & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			CheckInterruptsOrCloseLoopback(false);
-		}
-		if (events & io)
-			polled = PQconnectPoll(loopback);
-	}
-	if (timed_out || PQstatus(loopback) != CONNECTION_OK)
-	{
-		char *message = timed_out
-		                    ? psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms)
-		                    : pchomp(PQerrorMessage(loopback));
-		CloseLoopback();
 		ereport(ERROR, (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 		                errmsg("could not connect to the coordinator itself at %s:%d", session->host, session->port),
 		                errdetail_internal("%s", message),

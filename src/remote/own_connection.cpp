@@ -188,14 +188,10 @@ CheckInterruptsOrFinish(PGconn *conn)
 	PG_END_TRY();
 }
 
-/*
- * PQconnectdbParams without its blocking: waits on the socket with the latch, so a cancel or
- * statement_timeout ends it, and gives up after fdwshard.connect_timeout (a frozen server accepts
- * the TCP connection and never answers). Returns a connection that is CONNECTION_OK; raises the
- * error otherwise.
- */
+} // namespace
+
 PGconn *
-ConnectWithin(ForeignServer *server, const char *const *keywords, const char *const *values)
+ConnectInterruptibly(const char *const *keywords, const char *const *values, char **error)
 {
 	PGconn *conn = PQconnectStartParams(keywords, values, false);
 	if (conn == NULL)
@@ -231,10 +227,25 @@ ConnectWithin(ForeignServer *server, const char *const *keywords, const char *co
 	}
 	if (timed_out || PQstatus(conn) != CONNECTION_OK)
 	{
-		char *message = timed_out
-		                    ? psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms)
-		                    : pchomp(PQerrorMessage(conn));
+		*error = timed_out ? psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms)
+		                   : pchomp(PQerrorMessage(conn));
 		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+namespace
+{
+
+/* ConnectInterruptibly to server, its failure recorded in the node's health and raised. */
+PGconn *
+ConnectWithin(ForeignServer *server, const char *const *keywords, const char *const *values)
+{
+	char *message;
+	PGconn *conn = ConnectInterruptibly(keywords, values, &message);
+	if (conn == NULL)
+	{
 		RecordNodeFailure(server->serverid, message);
 		ereport(ERROR,
 		        (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),

@@ -87,6 +87,9 @@ void RunLocalShardTasks(ShardTaskScan *scan);
 /* The next stored row into slot; false after the last. */
 bool NextShardTaskRow(ShardTaskScan *scan, TupleTableSlot *slot);
 
+/* The next stored row through the scan's projection, if it has one (RETURNING); an empty slot after the last. */
+TupleTableSlot *NextProjectedRow(ShardTaskScan *scan);
+
 /* EndCustomScan: frees the rows and any result. */
 void EndShardTaskScan(CustomScanState *node);
 

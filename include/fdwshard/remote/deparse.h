@@ -9,6 +9,9 @@ namespace fdwshard::remote
 /* schema.name, each part quoted as needed. */
 const char *QualifiedName(const char *schema, const char *name);
 
+/* A foreign table's table on its server, quoted: its schema_name and table_name options, else its own names. */
+const char *ForeignTableRemoteName(Oid relid);
+
 /* schema.name of a relation by OID, always schema-qualified. */
 const char *QualifiedRelationName(Oid relid);
 

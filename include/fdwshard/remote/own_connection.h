@@ -60,6 +60,14 @@ void CloseIdleOwnConnections(bool only_wanted);
  */
 char *ProbeNode(Oid serverid);
 
+/*
+ * PQconnectdbParams without its blocking: waits on the socket with the latch, so a cancel or
+ * statement_timeout ends it (closing the half-open connection), and gives up after
+ * fdwshard.connect_timeout (a frozen server accepts the TCP connection and never answers).
+ * Returns a connection that is CONNECTION_OK, or NULL with *error set (nothing left open).
+ */
+PGconn *ConnectInterruptibly(const char *const *keywords, const char *const *values, char **error);
+
 /* Registers the invalidation callbacks that drop connections when servers or user mappings change. */
 void InitOwnConnections(void);
 
