@@ -15,7 +15,8 @@ ROWS_PER_TENANT=${ROWS_PER_TENANT:-100}
 IDLE_ROUNDS=${IDLE_ROUNDS:-5}     # rounds of three moves (one per direction) with no other work
 LOADED_ROUNDS=${LOADED_ROUNDS:-3} # the same under the pgbench INSERT workload
 REBALANCES=${REBALANCES:-3}       # drain the coordinator, then rebalance under the workload
-MODE=${MODE:-block_writes}        # fdwshard_move_shard's mode for the single moves
+MODE=${MODE:-block_writes}        # fdwshard_move_shard's mode for the single moves (online: to the workers;
+                                  # moves to the coordinator cannot go online and run in block_writes)
 CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-2}
 BASELINE=${BASELINE:-8} # seconds of workload before a rebalance starts (its "before" window)
@@ -71,6 +72,9 @@ echo "   $ROWS rows; shards per node (node:shards) $(sql -c "$PLACEMENT")"
 
 now() { date +%s.%N; }
 
+# mode_of DIRECTION: MODE, but block_writes for an online move to the coordinator (online goes to workers only).
+mode_of() { if [ "$MODE" = online ] && [ "$(target_node "$1")" = 1 ]; then echo block_writes; else echo "$MODE"; fi; }
+
 # move DIRECTION: moves a random shard of the direction's source node to its target; sets MOVED_SHARD,
 # MOVED_ROWS, MOVE_SECONDS (the statement, by psql's \timing), MOVE_WAITED (the NOTICE's "writes
 # waited"), MOVE_T0 and MOVE_T1 (epoch seconds around the psql call).
@@ -80,7 +84,7 @@ move() {
 	                      AND nodeid = $(source_node "$dir") ORDER BY random() LIMIT 1")
 	MOVE_T0=$(now)
 	if ! out=$(psql_on "$C" -d "$DB" -v ON_ERROR_STOP=1 -q -c '\timing on' \
-		-c "SELECT fdwshard_move_shard($MOVED_SHARD, $(target_node "$dir"), '$MODE')" 2>&1); then
+		-c "SELECT fdwshard_move_shard($MOVED_SHARD, $(target_node "$dir"), '$(mode_of "$dir")')" 2>&1); then
 		echo "$out" >&2
 		echo "!! the move of shard $MOVED_SHARD ($dir) failed" >&2
 		exit 1
@@ -220,6 +224,9 @@ maxof() { sort -g | tail -1; }
 runs() { col "$@" | paste -sd' ' -; }
 STALL_MED=$(col loaded "" 8 | med)
 STALL_MAX=$(col loaded "" 8 | maxof)
+# The online moves alone (to the workers), for the online target.
+ONLINE_STALL_MED=$( (col loaded local_to_remote 8; col loaded remote_to_remote 8) | med)
+ONLINE_STALL_MAX=$( (col loaded local_to_remote 8; col loaded remote_to_remote 8) | maxof)
 
 {
 	echo "# fdwshard shard move benchmark, $(date '+%Y-%m-%d %H:%M')"
@@ -232,8 +239,9 @@ STALL_MAX=$(col loaded "" 8 | maxof)
 	echo "- \`events\` of bench/run.sh, $ROWS rows ($TENANTS tenants x $ROWS_PER_TENANT), $SHARD_COUNT shards" \
 		"(~$((ROWS / SHARD_COUNT)) rows each) on the coordinator (node 1) and the two workers (nodes 2, 3)," \
 		"no co-located table: a shard group is one shard"
-	echo "- move mode: \`$MODE\` (\`fdwshard_rebalance\` always moves in \`block_writes\`): writes to the table wait" \
-		"for the whole move, reads go on"
+	echo "- move mode: \`$MODE\` (to the coordinator: \`$(mode_of remote_to_local)\`); \`fdwshard_rebalance\` moves in" \
+		"\`auto\`: online to the workers, block_writes to the coordinator. In block_writes, writes to the table wait" \
+		"for the whole move; online, only for the switch; reads go on"
 	echo "- workload: bench/workloads/insert.sql (single-row INSERT of a new key), pgbench -n -M prepared -c $CLIENTS" \
 		"-j $THREADS, per-transaction log (-l); the longest stall is the longest latency of a transaction running" \
 		"at some point during the move or rebalance; after each run every committed row is checked to be there"
@@ -287,8 +295,9 @@ STALL_MAX=$(col loaded "" 8 | maxof)
 	echo "| target | this run | |"
 	echo "|---|---|---|"
 	if [ "$MODE" = online ]; then
-		echo "| write stall < 1 s per move, online mode | longest stall per move: median $(fmt "$STALL_MED" %.0f) ms," \
-			"max $(fmt "$STALL_MAX" %.0f) ms | $(awk -v m="$STALL_MAX" 'BEGIN { print (m < 1000) ? "**met**" : "**not met**" }') |"
+		echo "| write stall < 1 s per move, online mode (the moves to the workers) | longest stall per move: median" \
+			"$(fmt "$ONLINE_STALL_MED" %.0f) ms, max $(fmt "$ONLINE_STALL_MAX" %.0f) ms |" \
+			"$(awk -v m="$ONLINE_STALL_MAX" 'BEGIN { print (m < 1000) ? "**met**" : "**not met**" }') |"
 	else
 		echo "| write stall < 1 s per move, online mode | \`$MODE\` measured, not online: longest stall per move" \
 			"median $(fmt "$STALL_MED" %.0f) ms, max $(fmt "$STALL_MAX" %.0f) ms (writes wait for the whole move)" \
