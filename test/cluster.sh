@@ -84,6 +84,8 @@ max_replication_slots = 20
 max_wal_senders = 20
 max_logical_replication_workers = 8
 max_worker_processes = 16
+# online moves one after another: subscription workers start without waiting 5 s (see README)
+wal_retrieve_retry_interval = 100ms
 CONF
 	done
 	echo "shared_preload_libraries = 'fdwshard'" >>"$CLUSTER_DIR/coordinator/postgresql.conf"
