@@ -127,6 +127,14 @@ EXPLAIN (COSTS OFF, VERBOSE) INSERT INTO orders VALUES (1, 101, 'new', 2.50, '20
 UPDATE orders SET amount = amount + 1 WHERE tenant_id = 1 AND id = 100 RETURNING id, amount;
 UPDATE orders SET status = 'paid' WHERE tenant_id = 3 AND id IN (99, 100) RETURNING id, status;
 EXPLAIN (COSTS OFF, VERBOSE) UPDATE orders SET amount = amount + 1 WHERE tenant_id = 4 AND status = 'open';
+-- tableoid is the coordinator's shard relation, as on a partitioned table, also when the statement
+-- runs on a worker (shipped, tableoid would be the worker's table).
+SELECT tableoid AS oid7 FROM orders WHERE tenant_id = 7 LIMIT 1 \gset
+SELECT tableoid AS oid1 FROM orders WHERE tenant_id = 1 LIMIT 1 \gset
+SELECT s.tenant, o::regclass = format('router.%I', s.shard_name)::regclass AS coordinator_shard
+FROM (VALUES (7, :oid7), (1, :oid1)) v(tenant, o)
+CROSS JOIN LATERAL (SELECT v.tenant, shard_name FROM fdwshard.shards
+                    WHERE shardid = get_shard_id_for_distribution_column('orders', v.tenant)) s ORDER BY 1;
 EXPLAIN (COSTS OFF, VERBOSE) UPDATE orders SET amount = amount + 1 WHERE tenant_id = 7 AND status = 'open' RETURNING id;
 DELETE FROM orders WHERE tenant_id = 1 AND id = 100 RETURNING id;
 DELETE FROM orders WHERE tenant_id = 3 AND id = 100 RETURNING id;

@@ -254,6 +254,12 @@ ShipMutator(Node *node, void *raw_context)
 
 	if (node == NULL || !context->ok)
 		return node;
+	if (IsA(node, Var) && ((Var *) node)->varattno == TableOidAttributeNumber)
+	{
+		/* tableoid is the coordinator's shard relation, which the worker does not know: planned here. */
+		context->ok = false;
+		return node;
+	}
 	if (IsA(node, Query))
 	{
 		Query *query = (Query *) node;
