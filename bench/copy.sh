@@ -128,18 +128,10 @@ run_one() {
 
 bench_rounds "COPY ... FROM file (FORMAT csv)"
 
-runs() { awk -F, -v s="$1" '$2 == s { printf "%s%.0f", (n++ ? " " : ""), $5 }' "$CSV"; }
-declare -A RATE SECS
-for sys in "${systems[@]}"; do
-	RATE[$sys]=$(median "$sys" 5)
-	SECS[$sys]=$(median "$sys" 4)
-done
-ratio() { # A B: rows/s of A / rows/s of B, or - when either is not measured
-	if [ -n "${RATE[$1]:-}" ] && [ -n "${RATE[$2]:-}" ]; then awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN { printf "%.2f", a / b }'; else echo -; fi
-}
+bench_rates
 target() { # DESCRIPTION A B MIN
 	local r
-	r=$(ratio "$2" "$3")
+	r=$(rate_ratio "$2" "$3")
 	[ "$r" = - ] && return 0
 	echo "| $1 | $r | $(awk -v r="$r" -v m="$4" 'BEGIN { print (r >= m) ? "**met**" : "**not met**" }') |"
 }
@@ -170,7 +162,7 @@ describe() {
 	echo "|---|---|---:|---:|---:|---:|---|"
 	for sys in "${systems[@]}"; do
 		printf '| %s | %s | %s | %.2f | %.0f | %s | %s |\n' "$sys" "$(describe "$sys")" "$(rows_of "$sys")" "${SECS[$sys]}" \
-			"${RATE[$sys]}" "$(ratio "$sys" plain)" "$(runs "$sys")"
+			"${RATE[$sys]}" "$(rate_ratio "$sys" plain)" "$(rate_runs "$sys")"
 	done
 	if [ "$NATIVE_FDW_ROWS" != "$ROWS" ] || [ "$FDWSHARD_REMOTE_ROWS" != "$ROWS" ]; then
 		echo

@@ -105,15 +105,7 @@ run_one() {
 
 bench_rounds "the statements"
 
-runs() { awk -F, -v s="$1" '$2 == s { printf "%s%.0f", (n++ ? " " : ""), $5 }' "$CSV"; }
-declare -A RATE SECS
-for sys in "${systems[@]}"; do
-	RATE[$sys]=$(median "$sys" 5)
-	SECS[$sys]=$(median "$sys" 4)
-done
-ratio() { # A B: rows/s of A / rows/s of B, or - when either is not measured
-	if [ -n "${RATE[$1]:-}" ] && [ -n "${RATE[$2]:-}" ]; then awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN { printf "%.2f", a / b }'; else echo -; fi
-}
+bench_rates
 describe() {
 	case $1 in
 	plain_insert) echo "\`INSERT INTO plain2 SELECT * FROM plain\` (plain copy of the table)" ;;
@@ -141,7 +133,7 @@ describe() {
 	echo "|---|---|---:|---:|---:|---:|---|"
 	for sys in "${systems[@]}"; do
 		printf '| %s | %s | %s | %.2f | %.0f | %s | %s |\n' "$sys" "$(describe "$sys")" "$ROWS" "${SECS[$sys]}" \
-			"${RATE[$sys]}" "$(ratio "$sys" plain_insert)" "$(runs "$sys")"
+			"${RATE[$sys]}" "$(rate_ratio "$sys" plain_insert)" "$(rate_runs "$sys")"
 	done
 } >"$REPORT"
 echo

@@ -130,3 +130,18 @@ bench_timed() {
 	echo "$out" >>"$LOG"
 	ms=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
 }
+
+# bench_rates: after bench_rounds, RATE and SECS hold each system's median rows/s and seconds;
+# rate_runs SYSTEM prints its runs' rows/s, rate_ratio A B the ratio of their median rows/s (or -).
+bench_rates() {
+	local sys
+	declare -gA RATE SECS
+	for sys in "${systems[@]}"; do
+		RATE[$sys]=$(median "$sys" 5)
+		SECS[$sys]=$(median "$sys" 4)
+	done
+}
+rate_runs() { awk -F, -v s="$1" '$2 == s { printf "%s%.0f", (n++ ? " " : ""), $5 }' "$CSV"; }
+rate_ratio() {
+	if [ -n "${RATE[$1]:-}" ] && [ -n "${RATE[$2]:-}" ]; then awk -v a="${RATE[$1]}" -v b="${RATE[$2]}" 'BEGIN { printf "%.2f", a / b }'; else echo -; fi
+}
