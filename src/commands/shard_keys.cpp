@@ -627,17 +627,15 @@ ConstraintName(Oid constraint_oid, Oid *relid)
 	return name;
 }
 
-/*
- * The placeholder's columns (the key's, numbered as on table relid) as the inference elements of
- * "ON CONFLICT (columns)" of query, whose target may be relid or already one of its shards.
- */
+} // namespace
+
 List *
-InferenceElements(Oid placeholder_oid, Oid relid, Query *query)
+ConstraintColumns(Oid constraint_oid)
 {
-	Oid target_relid = rt_fetch(query->resultRelation, query->rtable)->relid;
-	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(placeholder_oid));
+	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(constraint_oid));
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for constraint %u", placeholder_oid);
+		elog(ERROR, "cache lookup failed for constraint %u", constraint_oid);
+	Oid relid = ((Form_pg_constraint) GETSTRUCT(tuple))->conrelid;
 	bool is_null;
 	Datum key = SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conkey, &is_null);
 	Datum *attnums = NULL;
@@ -645,13 +643,30 @@ InferenceElements(Oid placeholder_oid, Oid relid, Query *query)
 	if (!is_null)
 		deconstruct_array(DatumGetArrayTypeP(key), INT2OID, sizeof(int16), true, TYPALIGN_SHORT, &attnums, NULL,
 		                  &count);
-
-	List *elements = NIL;
+	List *columns = NIL;
 	for (int i = 0; i < count; i++)
+		columns = lappend(columns, makeString(get_attname(relid, DatumGetInt16(attnums[i]), false)));
+	ReleaseSysCache(tuple);
+	return columns;
+}
+
+namespace
+{
+
+/*
+ * The placeholder's columns (the key's) as the inference elements of "ON CONFLICT (columns)" of
+ * query, whose target may be the distributed table or already one of its shards.
+ */
+List *
+InferenceElements(Oid placeholder_oid, Query *query)
+{
+	Oid target_relid = rt_fetch(query->resultRelation, query->rtable)->relid;
+	List *elements = NIL;
+	ListCell *cell;
+	/* By name: a shard has the same column names, maybe other numbers. */
+	foreach (cell, ConstraintColumns(placeholder_oid))
 	{
-		AttrNumber attnum = DatumGetInt16(attnums[i]);
-		if (target_relid != relid) /* a shard: the same column names, maybe other numbers */
-			attnum = get_attnum(target_relid, get_attname(relid, attnum, false));
+		AttrNumber attnum = get_attnum(target_relid, strVal(lfirst(cell)));
 		if (attnum == InvalidAttrNumber)
 			elog(ERROR, "fdwshard: a column of placeholder %u is missing on relation %u", placeholder_oid,
 			     target_relid);
@@ -666,7 +681,6 @@ InferenceElements(Oid placeholder_oid, Oid relid, Query *query)
 		element->inferopclass = InvalidOid; /* ...and default operator classes */
 		elements = lappend(elements, element);
 	}
-	ReleaseSysCache(tuple);
 	if (elements == NIL)
 		elog(ERROR, "fdwshard: placeholder %u has no key columns", placeholder_oid);
 	return elements;
@@ -707,7 +721,7 @@ PointArbiterAtShard(Query *shard_query, const catalog::CachedShard *shard)
 	 * The deparsed statement names its arbiter by the OID's name on the coordinator, where the
 	 * foreign shard has no key: the key's columns instead, which the worker infers to N_<shardid>.
 	 */
-	on_conflict->arbiterElems = InferenceElements(on_conflict->constraint, relid, shard_query);
+	on_conflict->arbiterElems = InferenceElements(on_conflict->constraint, shard_query);
 	on_conflict->arbiterWhere = NULL;
 	on_conflict->constraint = InvalidOid;
 	if (message_level_is_interesting(DEBUG1))

@@ -147,28 +147,6 @@ CheckDistributionColumn(Relation rel, TableSnapshot &table)
 		                        "text or uuid.")));
 }
 
-/* Names of the columns of constraint constraint_oid, in key order. */
-List *
-ConstraintColumns(Oid constraint_oid)
-{
-	HeapTuple tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(constraint_oid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for constraint %u", constraint_oid);
-	Oid relid = ((Form_pg_constraint) GETSTRUCT(tuple))->conrelid;
-	bool is_null;
-	Datum key = SysCacheGetAttr(CONSTROID, tuple, Anum_pg_constraint_conkey, &is_null);
-	Datum *attnums = NULL;
-	int count = 0;
-	if (!is_null)
-		deconstruct_array(DatumGetArrayTypeP(key), INT2OID, sizeof(int16), true, TYPALIGN_SHORT, &attnums, NULL,
-		                  &count);
-	List *columns = NIL;
-	for (int i = 0; i < count; i++)
-		columns = lappend(columns, makeString(get_attname(relid, DatumGetInt16(attnums[i]), false)));
-	ReleaseSysCache(tuple);
-	return columns;
-}
-
 /*
  * Saves every index; refuses unique ones that cannot be enforced per shard. Definitions are
  * deparsed with search_path emptied: they are replayed on the workers, where the caller's
@@ -199,7 +177,7 @@ SaveIndexes(TableSnapshot &table)
 		index->constraint_def = SpiText(row, 7);
 		index->kind = index->constraint == NULL ? 'i' : SpiText(row, 8)[0];
 		if (index->kind == 'p' || index->kind == 'u')
-			index->key_columns = ConstraintColumns((Oid) SpiInt8(row, 9));
+			index->key_columns = commands::ConstraintColumns((Oid) SpiInt8(row, 9));
 		if (SpiBool(row, 4))
 			ereport(ERROR,
 			        (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

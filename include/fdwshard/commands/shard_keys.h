@@ -28,6 +28,9 @@ List *CheckConstraintNames(Oid relid, bool placeholders);
  */
 void AddShardKeyPlaceholder(const char *qualified_table, const char *name, List *columns);
 
+/* Names of the columns of constraint constraint_oid, in key order (a String list). */
+List *ConstraintColumns(Oid constraint_oid);
+
 /*
  * Points the ON CONFLICT ON CONSTRAINT arbiter of shard_query, an INSERT into a distributed table
  * run against one of its shards, at that shard's own key. Call it on each shard's copy of the
