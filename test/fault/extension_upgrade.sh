@@ -6,7 +6,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$(dirname "$0")/../../control/fdwshard.control")
-previous_versions="0.1 0.2" # every earlier release updates to the current one
+previous_versions="0.1 0.2 0.3" # every earlier release updates to the current one
 
 # Everything about the installed extension, one line per fact, sorted.
 describe='
