@@ -78,7 +78,8 @@ CREATE TABLE fdwshard.shard_key (
 
 GRANT SELECT ON ALL TABLES IN SCHEMA fdwshard TO PUBLIC;
 
-SELECT pg_catalog.pg_extension_config_dump('fdwshard.node', '');
+-- The coordinator's own row is not dumped: CREATE EXTENSION makes it again, for the server restored into.
+SELECT pg_catalog.pg_extension_config_dump('fdwshard.node', 'WHERE NOT is_local');
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.node_nodeid_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.colocation_group', '');
 SELECT pg_catalog.pg_extension_config_dump('fdwshard.colocationid_seq', '');

@@ -78,6 +78,17 @@ ALTER TABLE lines ADD FOREIGN KEY (order_id, tenant) REFERENCES "Orders" ("Tenan
 CREATE TABLE elsewhere (k int PRIMARY KEY);
 SELECT create_distributed_table('elsewhere', 'k', shard_count := 2);
 ALTER TABLE lines ADD FOREIGN KEY (tenant) REFERENCES elsewhere;
+-- pg_dump's statements for local shards are a restore's (test/fault/dump_restore.sh); from users,
+-- a key under a name the catalog does not give the shard, an index on a shard, an index ON ONLY
+-- the table stay refused; fdwshard's trigger on a table the catalog does not know is an error.
+ALTER TABLE ONLY "Orders_4100" ADD CONSTRAINT other_pkey_4100 PRIMARY KEY ("Tenant Id", id);
+ALTER TABLE ONLY "Orders_4100" ADD CONSTRAINT "Orders_pkey_4101" PRIMARY KEY ("Tenant Id", id);
+CREATE INDEX ON "Orders_4100" (id);
+CREATE INDEX ON ONLY "Orders" (id);
+CREATE TABLE not_distributed (k int) PARTITION BY RANGE (k);
+CREATE TRIGGER fdwshard_relocate_row AFTER UPDATE OF k ON not_distributed
+    FOR EACH ROW EXECUTE FUNCTION fdwshard.relocate_row();
+DROP TABLE not_distributed;
 -- DROP TABLE of a referenced table: refused, or CASCADE drops the foreign keys on every shard.
 DROP TABLE "Orders";
 DROP TABLE "Orders" CASCADE;

@@ -4,6 +4,7 @@
  * the same change to the shard tables on the workers, in the same transaction, and refuses the
  * subcommands it cannot propagate.
  */
+#include "fdwshard/commands/restore.h"
 #include "fdwshard/commands/utility_hook.h"
 
 #include "fdwshard/catalog/spi.h"
@@ -278,6 +279,8 @@ ProcessAlterTable(UtilityCall *call, AlterTableStmt *stmt)
 {
 	if (stmt->objtype == OBJECT_INDEX)
 	{
+		if (ProcessAttachShardIndex(call, stmt))
+			return true;
 		Oid index = RangeVarGetRelid(stmt->relation, NoLock, true);
 		if (OidIsValid(index) && get_rel_relkind(index) == RELKIND_PARTITIONED_INDEX &&
 		    LoadDistributedTable(IndexGetRelation(index, false)) != NULL)
@@ -286,6 +289,8 @@ ProcessAlterTable(UtilityCall *call, AlterTableStmt *stmt)
 	}
 	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_FOREIGN_TABLE)
 		return false;
+	if (ProcessRestoredShardKey(call, stmt))
+		return true;
 
 	DistributedTable *table = DistributedTableOrRefuseShard(
 	    stmt->relation, "alter", "Alter the distributed table: fdwshard changes every shard.");

@@ -3,6 +3,7 @@
  * index (PostgreSQL builds it on local shards) plus <name>_<shardid> on every remote shard; a unique
  * index exists only per shard (see shard_keys.cpp).
  */
+#include "fdwshard/commands/restore.h"
 #include "fdwshard/commands/utility_hook.h"
 
 #include "fdwshard/catalog/spi.h"
@@ -260,6 +261,8 @@ DropReferencingForeignKeys(DropStmt *stmt)
 bool
 ProcessIndex(UtilityCall *call, IndexStmt *stmt)
 {
+	if (ProcessRestoredIndex(call, stmt))
+		return true;
 	DistributedTable *table =
 	    DistributedTableOrRefuseShard(stmt->relation, "create index on",
 	                                  "Create the index on the distributed table: fdwshard creates it on every shard.");

@@ -8,6 +8,7 @@
 #include "fdwshard/commands/copy_from.h"
 #include "fdwshard/commands/copy_to.h"
 #include "fdwshard/commands/shard_ddl.h"
+#include "fdwshard/commands/restore.h"
 #include "fdwshard/commands/shard_keys.h"
 #include "fdwshard/guard.h"
 #include "fdwshard/transaction/remote_isolation.h"
@@ -200,6 +201,11 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 			break;
 		case T_GrantStmt:
 			handled = ProcessGrant(&call, (GrantStmt *) parsetree);
+			break;
+		case T_CreateTrigStmt:
+			handled = ProcessRestoredTrigger(&call, (CreateTrigStmt *) parsetree);
+			if (!handled)
+				RefuseLocalOnly(parsetree);
 			break;
 		case T_CreateStmt:
 		{
