@@ -147,6 +147,29 @@ Restoring(void)
 }
 
 bool
+ProcessRestoredCatalogCopy(UtilityCall *call, CopyStmt *stmt)
+{
+	if (!Restoring() || !stmt->is_from || stmt->relation == NULL)
+		return false;
+	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || get_rel_namespace(relid) != get_namespace_oid("fdwshard", true))
+		return false;
+
+	/*
+	 * pg_dump orders the catalog tables' data by their foreign keys, but pg_restore -j loads them
+	 * at once, each committed alone: they load as with --disable-triggers (a dump is consistent),
+	 * and the metadata caches, whose trigger that skips too, are told here.
+	 */
+	int nest_level = NewGUCNestLevel();
+	(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+	                         false);
+	CallPreviousUtility(call);
+	AtEOXact_GUC(true, nest_level);
+	CacheInvalidateRelcacheByRelid(relid);
+	return true;
+}
+
+bool
 ProcessRestoredShardKey(UtilityCall *call, AlterTableStmt *stmt)
 {
 	Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);

@@ -160,6 +160,8 @@ DispatchUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tre
 				transaction::SettleForUtility(parsetree);
 			break;
 		case T_CopyStmt:
+			if (CatalogReady() && !PropagationBypassed() && ProcessRestoredCatalogCopy(&call, (CopyStmt *) parsetree))
+				return;
 			if (CatalogReady() && !PropagationBypassed() &&
 			    (CopyIntoDistributedTable(&call) || CopyFromDistributedTable(&call)))
 				return;

@@ -19,7 +19,10 @@ bool Restoring(void);
  *   partitioned index valid once every local shard has its index;
  * - CREATE TRIGGER fdwshard_relocate_row (on a table the catalog does not know, a loud refusal:
  *   the dump had no catalog rows for it).
+ * - COPY ... FROM into fdwshard's catalog tables, without their foreign key checks (pg_restore -j
+ *   loads them at once).
  */
+bool ProcessRestoredCatalogCopy(UtilityCall *call, CopyStmt *stmt);
 bool ProcessRestoredShardKey(UtilityCall *call, AlterTableStmt *stmt);
 bool ProcessRestoredIndex(UtilityCall *call, IndexStmt *stmt);
 bool ProcessAttachShardIndex(UtilityCall *call, AlterTableStmt *stmt);
