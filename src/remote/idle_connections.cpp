@@ -21,7 +21,7 @@ extern "C"
 namespace fdwshard::remote
 {
 
-int idle_connection_timeout_ms = 60000;
+int idle_connection_timeout_ms = 10000;
 
 namespace
 {
@@ -88,7 +88,7 @@ InitIdleConnections(void)
 	                        "Closes a session's connections to a worker once unused for this long.",
 	                        "Checked outside transactions only, so a session idle at its prompt gives its connections "
 	                        "back too. 0 keeps them for the life of the session.",
-	                        &idle_connection_timeout_ms, 60000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	                        &idle_connection_timeout_ms, 10000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	/* Before postgres_fdw is loaded: called after its callback (see XactCallback). */
 	RegisterXactCallback(pg::EntryPoint<XactCallback>::Call, NULL);
 }
