@@ -14,6 +14,7 @@
 #include "fdwshard/planner/planner.h"
 #include "fdwshard/remote/connection_budget.h"
 #include "fdwshard/remote/node_health.h"
+#include "fdwshard/remote/idle_connections.h"
 #include "fdwshard/remote/own_connection.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/recovery_worker.h"
@@ -47,6 +48,7 @@ extern "C"
 		fdwshard::deferred::InitDeferredPlans();
 		fdwshard::remote::InitOwnConnections();
 		fdwshard::remote::InitConnectionBudget();
+		fdwshard::remote::InitIdleConnections();
 		fdwshard::remote::InitNodeHealth();
 		fdwshard::remote::InitNodeWait();
 		fdwshard::transaction::InitRemoteIsolation();

@@ -108,7 +108,16 @@ ResolveCatalogRelids()
 		catalog_relids[i] = OidIsValid(schema) ? get_relname_relid(names[i], schema) : InvalidOid;
 }
 
-/* True when shard_relid's columns sit at the same attribute numbers as the table's. */
+/* True when attribute shard_attr is the table's attr at the same number. */
+bool
+SameAttribute(Form_pg_attribute attr, Form_pg_attribute shard_attr)
+{
+	return shard_attr->attisdropped == attr->attisdropped &&
+	       (attr->attisdropped ||
+	        (shard_attr->atttypid == attr->atttypid && namestrcmp(&shard_attr->attname, NameStr(attr->attname)) == 0));
+}
+
+/* True when shard_relid's columns sit at the same attribute numbers as the table's (its catalog rows). */
 bool
 SameAttnos(Relation table, Oid shard_relid)
 {
@@ -127,14 +136,25 @@ SameAttnos(Relation table, Oid shard_relid)
 		HeapTuple tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(shard_relid), Int16GetDatum(attr->attnum));
 		if (!HeapTupleIsValid(tuple))
 			return false;
-		Form_pg_attribute shard_attr = (Form_pg_attribute) GETSTRUCT(tuple);
-		bool same = shard_attr->attisdropped == attr->attisdropped &&
-		            (attr->attisdropped || (shard_attr->atttypid == attr->atttypid &&
-		                                    namestrcmp(&shard_attr->attname, NameStr(attr->attname)) == 0));
+		bool same = SameAttribute(attr, (Form_pg_attribute) GETSTRUCT(tuple));
 		ReleaseSysCache(tuple);
 		if (!same)
 			return false;
 	}
+	return true;
+}
+
+/* The same from the shard's relcache entry: no catalog read when planning opens the shard anyway. */
+bool
+SameDescriptor(Relation table, Relation shard)
+{
+	TupleDesc desc = RelationGetDescr(table);
+	TupleDesc shard_desc = RelationGetDescr(shard);
+	if (shard_desc->natts != desc->natts)
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+		if (!SameAttribute(TupleDescAttr(desc, i), TupleDescAttr(shard_desc, i)))
+			return false;
 	return true;
 }
 
@@ -223,7 +243,7 @@ BuildEntry(CachedTable *table)
 			shard->relid = (Oid) SpiInt8(row, 7);
 			shard->nodeid = SpiInt4(row, 8);
 			shard->serverid = SpiBool(row, 9) ? InvalidOid : get_foreign_server_oid(server, true);
-			shard->same_attnos = SameAttnos(rel, shard->relid);
+			shard->same_attnos = kAttnosUnknown;
 			if (!SpiBool(row, 9) && !OidIsValid(shard->serverid))
 				complete = false;
 
@@ -330,6 +350,30 @@ HasConstraintKey(const CachedTable *table, const char *name)
 		if (strcmp(NameStr(table->key_names[i]), name) == 0)
 			return true;
 	return false;
+}
+
+bool
+ShardSameAttnos(const CachedTable *table, int index, bool shard_locked)
+{
+	const CachedShard *shard = &table->shards[index];
+	if (shard->same_attnos == kAttnosUnknown)
+	{
+		/* Callers plan a statement on the table, which holds its lock already. */
+		Relation rel = relation_open(table->relid, AccessShareLock);
+		bool same;
+		if (shard_locked)
+		{
+			Relation shard_rel = try_relation_open(shard->relid, NoLock);
+			same = shard_rel != NULL && SameDescriptor(rel, shard_rel);
+			if (shard_rel != NULL)
+				relation_close(shard_rel, NoLock);
+		}
+		else
+			same = SameAttnos(rel, shard->relid);
+		shard->same_attnos = same ? 1 : 0;
+		relation_close(rel, NoLock);
+	}
+	return shard->same_attnos == 1;
 }
 
 const CachedShard *

@@ -306,7 +306,7 @@ PlanInsert(Query *parse, const char *query_string, int cursor_options, ParamList
 		    checkExprHasSubLink((Node *) on_conflict))
 			return NULL;
 		for (int i = 0; i < table->shard_count; i++)
-			if (!table->shards[i].same_attnos)
+			if (!catalog::ShardSameAttnos(table, i))
 				return NULL;
 	}
 

@@ -207,7 +207,8 @@ TargetShardsInPlace(const CachedTable *target, const JoinedTables *joined, const
 	{
 		const CachedShard *shard = &target->shards[i];
 		const CachedShard *source = &joined->tables[0]->shards[i];
-		if (keep[i] && (!shard->same_attnos || shard->nodeid != source->nodeid || shard->serverid != source->serverid))
+		if (keep[i] && (!catalog::ShardSameAttnos(target, i) || shard->nodeid != source->nodeid ||
+		                shard->serverid != source->serverid))
 			return false;
 	}
 	return true;

@@ -120,7 +120,7 @@ PlanMultiShardModify(Query *parse, int cursor_options, ParamListInfo bound_param
 
 	bool *keep = planner::ShardsToKeep(parse, table);
 	for (int i = 0; i < table->shard_count; i++)
-		if (keep[i] && !table->shards[i].same_attnos)
+		if (keep[i] && !catalog::ShardSameAttnos(table, i))
 			return NULL;
 	/* Only local shards: PostgreSQL's own plan does the same work in one executor. */
 	if (!planner::KeepsForeignShard(table, keep))

@@ -496,7 +496,12 @@ RouteQuery(Query *parse, int cursor_options, ParamListInfo pin_params, ParamList
 	for (int i = 0; i < analysis.count; i++)
 	{
 		const CachedTable *table = analysis.refs[i].table;
-		if (shard_indexes[i] >= table->shard_count || !table->shards[shard_indexes[i]].same_attnos)
+		if (shard_indexes[i] >= table->shard_count)
+			return NULL;
+		/* Locked as RewriteToShards will: the check then reads the relcache entry planning needs anyway. */
+		RangeTblEntry *rte = rt_fetch(analysis.refs[i].rtindex, analysis.refs[i].query->rtable);
+		LockRelationOid(table->shards[shard_indexes[i]].relid, rte->rellockmode);
+		if (!catalog::ShardSameAttnos(table, shard_indexes[i], true))
 			return NULL;
 		has_row_triggers = has_row_triggers || table->has_row_triggers;
 	}

@@ -398,7 +398,7 @@ ShardIndexesToRun(Query *parse, const JoinedTables *joined, bool local_only)
 		for (int k = 0; keep[i] && k < joined->count; k++)
 		{
 			const CachedShard *shard = &joined->tables[k]->shards[i];
-			if (!shard->same_attnos || shard->nodeid != table->shards[i].nodeid ||
+			if (!catalog::ShardSameAttnos(joined->tables[k], i) || shard->nodeid != table->shards[i].nodeid ||
 			    shard->serverid != table->shards[i].serverid)
 			{
 				elog(DEBUG2, "fdwshard: shards of index %d are not on one node, planning the ordinary way", i);

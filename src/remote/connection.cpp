@@ -2,6 +2,7 @@
 #include "fdwshard/remote/connection.h"
 
 #include "fdwshard/remote/connection_budget.h"
+#include "fdwshard/remote/idle_connections.h"
 #include "fdwshard/remote/node_health.h"
 #include "fdwshard/remote/node_wait.h"
 #include "fdwshard/transaction/remote_isolation.h"
@@ -53,6 +54,9 @@ struct HeldConnection
 	LocalTransactionId used_lxid;    /* the last local transaction that used it */
 	LocalTransactionId written_lxid; /* the last local transaction that may have written through it */
 	PGconn *conn;                    /* as postgres_fdw handed it out in used_lxid */
+	bool open;                       /* postgres_fdw may hold a connection: not closed by us since its last use */
+	TimestampTz last_used;           /* when a statement last asked for it */
+	LocalTransactionId touched_lxid; /* the local transaction that last asked for it (used or counted for a plan) */
 };
 
 /* Owned by this file for the life of the backend. */
@@ -122,6 +126,9 @@ HoldConnection(UserMapping *mapping, bool use)
 	/* Marked used first: a wait for the slot must not close what this transaction already holds. */
 	if (use)
 		held->used_lxid = MyProc->lxid;
+	held->open = true;
+	held->last_used = GetCurrentTimestamp();
+	held->touched_lxid = MyProc->lxid;
 	if (held->slot < 0 && worker_connection_limit >= 0)
 	{
 		BudgetSlot slot = ReserveConnection(mapping->serverid, true, HoldsOtherConnections(mapping->umid));
@@ -134,6 +141,9 @@ HoldConnection(UserMapping *mapping, bool use)
 			held->written_lxid = InvalidLocalTransactionId;
 			held->conn = NULL;
 		}
+		held->open = true;
+		held->last_used = GetCurrentTimestamp();
+		held->touched_lxid = MyProc->lxid;
 		held->slot = slot;
 	}
 }
@@ -462,7 +472,8 @@ CollectPlanServers(Plan *plan, PlanServers *found)
 void
 HoldPlanConnections(PlannedStmt *stmt)
 {
-	if (worker_connection_limit < 0)
+	/* Without a budget, still noted for fdwshard.idle_connection_timeout. */
+	if (worker_connection_limit < 0 && idle_connection_timeout_ms <= 0)
 		return;
 	/* Plans without foreign tables (local shards, shipped statements, multi-shard scans): nothing to walk. */
 	bool has_foreign = false;
@@ -538,10 +549,65 @@ CloseIdleFdwConnections(void)
 			{
 				ReleaseConnection(held->slot);
 				held->slot = -1;
+				held->open = false;
+				held->conn = NULL;
 			}
 	}
 	list_free(busy);
 	list_free(closed);
+}
+
+TimestampTz
+CloseFdwConnectionsUnusedSince(TimestampTz cutoff, TimestampTz now)
+{
+	if (held_connections == NULL)
+		return 0;
+	HASH_SEQ_STATUS status;
+	HeldConnection *held;
+
+	/* postgres_fdw closes a server's connections together: a server goes when none of them was used since cutoff. */
+	List *recent = NIL;
+	TimestampTz oldest = 0;
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+		if (held->open && (held->touched_lxid == MyProc->lxid || held->last_used >= cutoff))
+			recent = list_append_unique_oid(recent, held->serverid);
+
+	List *closed = NIL;
+	hash_seq_init(&status, held_connections);
+	while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+	{
+		if (!held->open)
+			continue;
+		if (!list_member_oid(recent, held->serverid))
+		{
+			closed = list_append_unique_oid(closed, held->serverid);
+			continue;
+		}
+		TimestampTz used = held->touched_lxid == MyProc->lxid ? now : held->last_used;
+		if (oldest == 0 || used < oldest)
+			oldest = used;
+	}
+
+	ListCell *cell;
+	foreach (cell, closed)
+	{
+		Oid serverid = lfirst_oid(cell);
+		if (disconnect_server != nullptr)
+			CallDisconnect(disconnect_server, GetForeignServer(serverid)->servername);
+		hash_seq_init(&status, held_connections);
+		while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+			if (held->serverid == serverid)
+			{
+				ReleaseConnection(held->slot);
+				held->slot = -1;
+				held->open = false;
+				held->conn = NULL;
+			}
+	}
+	list_free(recent);
+	list_free(closed);
+	return oldest;
 }
 
 void
@@ -565,6 +631,8 @@ CloseFdwConnectionsAtTransactionEnd(void)
 	{
 		ReleaseConnection(held->slot);
 		held->slot = -1;
+		held->open = false;
+		held->conn = NULL;
 	}
 }
 

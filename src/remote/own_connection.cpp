@@ -10,6 +10,11 @@
 #include "fdwshard/remote/node_health.h"
 #include "fdwshard/remote/node_wait.h"
 
+extern "C"
+{
+#include "storage/proc.h"
+}
+
 namespace fdwshard::remote
 {
 
@@ -360,11 +365,15 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 		entry->generation = 0;
 		entry->prepared_count = 0;
 		entry->wait_set = NULL;
+		entry->last_used = 0;
+		entry->used_lxid = InvalidLocalTransactionId;
 	}
 	if (entry->lent)
 		return NULL;
 	if (entry->conn != NULL && (entry->in_flight || entry->stale || PQstatus(entry->conn) != CONNECTION_OK))
 		Disconnect(entry);
+	entry->used_lxid = MyProc->lxid;
+	entry->last_used = GetCurrentTimestamp();
 	if (entry->conn != NULL)
 		return entry;
 
@@ -406,6 +415,28 @@ CloseIdleOwnConnections(bool only_wanted)
 	while ((entry = (OwnConnection *) hash_seq_search(&status)) != NULL)
 		if (entry->conn != NULL && !entry->in_flight && !entry->lent && (!only_wanted || ConnectionWanted(entry->slot)))
 			Disconnect(entry);
+}
+
+TimestampTz
+CloseOwnConnectionsUnusedSince(TimestampTz cutoff, TimestampTz now)
+{
+	if (connections == NULL)
+		return 0;
+	TimestampTz oldest = 0;
+	HASH_SEQ_STATUS status;
+	OwnConnection *entry;
+	hash_seq_init(&status, connections);
+	while ((entry = (OwnConnection *) hash_seq_search(&status)) != NULL)
+	{
+		if (entry->conn == NULL)
+			continue;
+		TimestampTz used = entry->used_lxid == MyProc->lxid || entry->lent || entry->in_flight ? now : entry->last_used;
+		if (used < cutoff)
+			Disconnect(entry);
+		else if (oldest == 0 || used < oldest)
+			oldest = used;
+	}
+	return oldest;
 }
 
 void

@@ -56,12 +56,15 @@ out=$(q "$COORDINATOR_PORT" $db "BEGIN; INSERT INTO d VALUES ($b, 2, 10); INSERT
 check_contains "COMMIT fails with the duplicate" "duplicate key value violates unique constraint" "$out"
 check "no row of the transaction on any node" "0" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM d")"
 echo "-- with fdwshard.two_phase_commit = off, the old behaviour (this test can tell the difference)"
-# postgres_fdw commits the workers in an order of its own: try the duplicate on each worker.
+# postgres_fdw commits the workers in an order of its own (its hash table's: the user mappings'
+# OIDs, and the order of first use when they share a bucket): try the duplicate on each worker;
+# one or both attempts leave their first worker's row committed.
 q "$COORDINATOR_PORT" $db "SET fdwshard.two_phase_commit = off; BEGIN; INSERT INTO d VALUES ($b, 3, 10);
       INSERT INTO d VALUES ($a, 3, -10); INSERT INTO d VALUES ($a, 3, -10); COMMIT;" >/dev/null
 q "$COORDINATOR_PORT" $db "SET fdwshard.two_phase_commit = off; BEGIN; INSERT INTO d VALUES ($a, 4, 10);
       INSERT INTO d VALUES ($b, 4, -10); INSERT INTO d VALUES ($b, 4, -10); COMMIT;" >/dev/null
-check "without 2PC a row of a failed COMMIT stays committed" "1" "$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM d")"
+left=$(q "$COORDINATOR_PORT" $db "SELECT count(*) FROM d")
+check "without 2PC a row of a failed COMMIT stays committed" yes "$([[ "$left" =~ ^[12]$ ]] && echo yes || echo "no ($left)")"
 q "$COORDINATOR_PORT" $db "DELETE FROM d" >/dev/null
 
 echo "-- a transfer over two workers"

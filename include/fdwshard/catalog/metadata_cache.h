@@ -12,11 +12,17 @@ struct CachedShard
 	int64 shardid;
 	int32 min_hash;
 	int32 max_hash;
-	Oid relid;        /* shard relation on the coordinator: local table or foreign table */
-	int32 nodeid;     /* node holding the shard */
-	Oid serverid;     /* foreign server of that node; InvalidOid for a local shard */
-	bool same_attnos; /* attribute numbers equal the distributed table's (Vars map 1:1) */
+	Oid relid;    /* shard relation on the coordinator: local table or foreign table */
+	int32 nodeid; /* node holding the shard */
+	Oid serverid; /* foreign server of that node; InvalidOid for a local shard */
+	/*
+	 * Whether its attribute numbers equal the distributed table's (Vars map 1:1): kAttnosUnknown
+	 * until ShardSameAttnos first asks, so building an entry reads no shard's catalog rows.
+	 */
+	mutable int8 same_attnos;
 };
+
+constexpr int8 kAttnosUnknown = -1;
 
 /* A distributed table as the router sees it. Valid until the next invalidation is processed. */
 struct CachedTable
@@ -56,6 +62,14 @@ const CachedTable *LookupDistributedTable(Oid relid);
 
 /* The shard of table holding hash: arithmetic for uniform ranges, binary search otherwise. */
 const CachedShard *ShardForHash(const CachedTable *table, int32 hash);
+
+/*
+ * True when shard index's attribute numbers equal the table's. Looked up on first use and kept in
+ * the entry: a point query reads one shard's catalog rows, not every shard's. shard_locked: the
+ * caller holds a lock on the shard and plans a statement on it (which opens it anyway), so its
+ * relcache entry is compared; otherwise its catalog rows are read (no relcache entry made).
+ */
+bool ShardSameAttnos(const CachedTable *table, int index, bool shard_locked = false);
 
 /* Index of that shard in table->shards. */
 int ShardIndexForHash(const CachedTable *table, int32 hash);

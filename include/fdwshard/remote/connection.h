@@ -90,4 +90,12 @@ void CloseIdleFdwConnections(void);
  * wait. */
 void CloseFdwConnectionsAtTransactionEnd(void);
 
+/*
+ * Before a commit, after postgres_fdw's pre-commit callback (or with cutoff 0, anywhere: closes
+ * nothing): closes postgres_fdw's connections to the workers none of whose connections was used
+ * since cutoff or in this transaction. Returns when the oldest of those left open was last used
+ * (now for those of this transaction), 0 when none is open.
+ */
+TimestampTz CloseFdwConnectionsUnusedSince(TimestampTz cutoff, TimestampTz now);
+
 } // namespace fdwshard::remote

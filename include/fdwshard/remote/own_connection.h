@@ -25,8 +25,10 @@ struct OwnConnection
 	bool lent;         /* a multi-shard run uses it until it ends: nobody else may */
 	uint64 generation; /* changes at every connect: what was prepared on an older one is gone */
 	int prepared_count;
-	WaitEventSet *wait_set; /* latch, postmaster death and conn's socket; NULL until the first wait */
-	BudgetSlot slot;        /* its place in the connection budget */
+	WaitEventSet *wait_set;       /* latch, postmaster death and conn's socket; NULL until the first wait */
+	BudgetSlot slot;              /* its place in the connection budget */
+	TimestampTz last_used;        /* when it was last handed out */
+	LocalTransactionId used_lxid; /* the local transaction it was last handed out in */
 };
 
 /*
@@ -51,6 +53,13 @@ bool AbandonOwnConnection(OwnConnection *connection, bool cancel);
 
 /* Closes this backend's own connections that run nothing (only_wanted: those other backends wait for). */
 void CloseIdleOwnConnections(bool only_wanted);
+
+/*
+ * Before a commit (or with cutoff 0, anywhere: closes nothing): closes the own connections that
+ * run nothing and were last used before cutoff, not in this transaction. Returns when the
+ * oldest of those left open was last used (now for those of this transaction), 0 when none is open.
+ */
+TimestampTz CloseOwnConnectionsUnusedSince(TimestampTz cutoff, TimestampTz now);
 
 /*
  * Tries serverid's worker now, as the current user, on a connection of its own opened and closed
