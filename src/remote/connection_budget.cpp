@@ -27,7 +27,7 @@ extern "C"
 namespace fdwshard::remote
 {
 
-int worker_connection_limit = 80;
+int worker_connection_limit = 72;
 
 namespace
 {
@@ -289,7 +289,7 @@ InitConnectionBudget(void)
 	                        "Connections to each worker from all sessions of this coordinator together.",
 	                        "Keep it below the workers' max_connections minus what other clients need. "
 	                        "-1: no limit.",
-	                        &worker_connection_limit, 80, -1, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	                        &worker_connection_limit, 72, -1, INT_MAX, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fdwshard.connection_wait_timeout",
 	                        "How long a session waits for a connection to a worker when the budget is spent.",
 	                        "0 waits without limit.", &connection_wait_timeout_ms, 60000, 0, INT_MAX, PGC_USERSET,
