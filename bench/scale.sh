@@ -5,10 +5,10 @@
 # Usage: bash bench/scale.sh [--skip-build]; SHARD_COUNTS, REPEATS, WORKERS, ... via environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 source bench/lib.sh
 bench_args "$@"
+VERSION=$(git describe --always --dirty 2>/dev/null || echo unknown) # before the run: commits may follow
 SHARD_COUNTS=${SHARD_COUNTS:-32 1024 4096}
 REPEATS=${REPEATS:-3}
 WORKERS=${WORKERS:-8}
@@ -186,7 +186,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 {
 	echo "# fdwshard scale benchmark, $(date '+%Y-%m-%d %H:%M')"
 	echo
-	echo "- fdwshard $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $("$PG_BIN/postgres" --version)," \
+	echo "- fdwshard $VERSION, $("$PG_BIN/postgres" --version)," \
 		"$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other work"
 	echo "- one coordinator (no shards) + $WORKERS workers on this machine: shared_buffers $SHARED_BUFFERS," \
 		"max_locks_per_transaction $MAX_LOCKS, autovacuum off, fsync and synchronous_commit off (test/cluster.sh)"
