@@ -60,6 +60,7 @@ AddChannel(ShardTaskRun *run, int group, remote::OwnConnection *own)
 	channel->batch_count = 0;
 	channel->batch_next = 0;
 	channel->drained = false;
+	channel->readable = false;
 	if (own != NULL)
 		own->lent = true;
 }
@@ -136,10 +137,16 @@ ReadChannel(TaskChannel *channel, const char *sql)
 {
 	for (;;)
 	{
-		if (!PQconsumeInput(channel->conn))
-			remote::ReportRemoteError(NULL, channel->conn, sql);
+		/* The socket is read only when the last wait said it has data: no system call per channel per pass. */
 		if (PQisBusy(channel->conn))
-			return false;
+		{
+			if (!channel->readable)
+				return false;
+			channel->readable = false;
+			if (!PQconsumeInput(channel->conn))
+				remote::ReportRemoteError(NULL, channel->conn, sql);
+			continue;
+		}
 		PGresult *result = PQgetResult(channel->conn);
 		if (result == NULL)
 		{
@@ -178,7 +185,7 @@ CompleteTask(ShardTaskRun *run, TaskChannel *channel)
 	ConsumeShardResult(run->scan, task, run->on_result, run->arg);
 }
 
-/* Waits until a running channel's socket has data (or the latch is set). */
+/* Waits until a running channel's socket has data (or the latch is set); marks the channels that have some. */
 void
 WaitForChannels(ShardTaskRun *run)
 {
@@ -187,9 +194,13 @@ WaitForChannels(ShardTaskRun *run)
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < run->channel_count; i++)
 		if (run->channels[i].running >= 0)
-			AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(run->channels[i].conn), NULL, NULL);
-	WaitEvent event;
-	(void) WaitEventSetWait(set, -1L, &event, 1, PG_WAIT_EXTENSION);
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(run->channels[i].conn), NULL, &run->channels[i]);
+	WaitEvent *events = (WaitEvent *) palloc0(sizeof(WaitEvent) * (run->channel_count + 2));
+	int count = WaitEventSetWait(set, -1L, events, run->channel_count + 2, PG_WAIT_EXTENSION);
+	for (int i = 0; i < count; i++)
+		if ((events[i].events & WL_SOCKET_READABLE) && events[i].user_data != NULL)
+			((TaskChannel *) events[i].user_data)->readable = true;
+	pfree(events);
 	FreeWaitEventSet(set);
 	ResetLatch(MyLatch);
 }
@@ -265,7 +276,8 @@ FinishShardTasks(ShardTaskRun *run)
 			TaskChannel *channel = &run->channels[i];
 			if (channel->running < 0)
 				continue;
-			if (ReadChannel(channel, run->scan->tasks[channel->running].sql))
+			/* Every task whose results are in: a batch's come several at once. */
+			while (channel->running >= 0 && ReadChannel(channel, run->scan->tasks[channel->running].sql))
 			{
 				if (context_pushed)
 					remote::PopNodeContext(&context);

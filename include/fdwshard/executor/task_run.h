@@ -22,7 +22,8 @@ struct TaskChannel
 	int *batch;     /* the tasks sent together, in order (one statement each); running is batch[batch_next] */
 	int batch_count;
 	int batch_next;
-	bool drained; /* the connection has nothing more to read: the batch is over */
+	bool drained;  /* the connection has nothing more to read: the batch is over */
+	bool readable; /* the last wait saw data on its socket, not read yet */
 };
 
 /* A worker's tasks, taken in order by its channels, batch at a time. */
