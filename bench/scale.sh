@@ -2,13 +2,13 @@
 # Scale benchmark (issue 14): one coordinator and 8 workers on this machine, shard counts 32 to 4096:
 # create_distributed_table and DROP TABLE, router point SELECT, count(*), a backend's memory;
 # medians and ratios to the first shard count; writes bench/results/scale-<timestamp>.{md,csv,log}.
-# Usage: bash bench/scale.sh [--skip-build]; SHARD_COUNTS, REPEATS, WORKERS, ... via environment.
+# Usage: bash bench/scale.sh [--skip-build]; SHARD_COUNTS, REPEATS, WORKERS, BENCH_VERSION (the build's name in the report), ... via environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source bench/lib.sh
 bench_args "$@"
-VERSION=$(git describe --always --dirty 2>/dev/null || echo unknown) # before the run: commits may follow
+VERSION=${BENCH_VERSION:-$(git describe --always --dirty 2>/dev/null || echo unknown)} # before the run: commits may follow
 SHARD_COUNTS=${SHARD_COUNTS:-32 1024 4096}
 REPEATS=${REPEATS:-3}
 WORKERS=${WORKERS:-8}
