@@ -59,6 +59,7 @@ SQL
 for port in "${W[@]}"; do sql "$C" scale -c "SELECT fdwshard_add_node('127.0.0.1', $port)" >/dev/null; done
 
 echo "what,shards,round,value" >"$CSV"
+LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 record() { # WHAT SHARDS ROUND VALUE
 	echo "$1,$2,$3,$4" >>"$CSV"
 	printf '   %-16s %5s shards  round %s  %s\n' "$1" "$2" "$3" "$4"
@@ -172,6 +173,8 @@ for round in $(seq 1 "$REPEATS"); do
 	record memory_count "$MEM_SHARDS" "$round" "$(echo "$mem" | sed -n 2p)"
 done
 
+LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # med WHAT SHARDS: the median of the runs.
 med() {
 	awk -F, -v w="$1" -v s="$2" '$1 == w && $2 == s { print $4 }' "$CSV" | sort -g |
@@ -194,7 +197,8 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 		"\`DROP TABLE\` of it (psql \\timing, ms); \`select_simple\` / \`select_prepared\`: point SELECT by key," \
 		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS); \`count\`: \`SELECT count(*)\` of" \
 		"$ROWS rows, median of $COUNT_RUNS in a new session (ms)"
-	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better)"
+	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better);" \
+		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
 	echo
 	printf '| measurement |'; for n in "${counts[@]}"; do printf ' %s shards |' "$n"; done
 	for n in "${counts[@]:1}"; do printf ' %s / %s |' "$n" "$BASE"; done; echo
