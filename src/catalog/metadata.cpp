@@ -74,6 +74,25 @@ NextShardId(void)
 	return SpiInt8(0, 1);
 }
 
+int64 *
+NextShardIds(int count)
+{
+	int64 *ids = (int64 *) palloc0(sizeof(int64) * (count + 1));
+
+	if (next_shard_id > 0)
+	{
+		for (int i = 0; i < count; i++)
+			ids[i] = next_shard_id++;
+		return ids;
+	}
+	if (CatalogWrite("SELECT nextval('fdwshard.shardid_seq') FROM pg_catalog.generate_series(1, $1) ORDER BY 1",
+	                 {Int4Arg(count)}) != (uint64) count)
+		elog(ERROR, "fdwshard: could not take %d shard ids", count);
+	for (int i = 0; i < count; i++)
+		ids[i] = SpiInt8(i, 1);
+	return ids;
+}
+
 void
 InitCatalog(void)
 {

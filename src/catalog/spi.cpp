@@ -36,6 +36,45 @@ BoolArg(bool value)
 	return SpiArg{BOOLOID, BoolGetDatum(value), false};
 }
 
+namespace
+{
+
+SpiArg
+ArrayArg(const Datum *values, int count, Oid array_type, Oid element_type, int16 length, bool by_value, char align)
+{
+	ArrayType *array = construct_array((Datum *) values, count, element_type, length, by_value, align);
+	return SpiArg{array_type, PointerGetDatum(array), false};
+}
+
+} // namespace
+
+SpiArg
+Int8ArrayArg(const int64 *values, int count)
+{
+	Datum *datums = (Datum *) palloc0(sizeof(Datum) * (count + 1));
+	for (int i = 0; i < count; i++)
+		datums[i] = Int64GetDatum(values[i]);
+	return ArrayArg(datums, count, INT8ARRAYOID, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+SpiArg
+Int4ArrayArg(const int32 *values, int count)
+{
+	Datum *datums = (Datum *) palloc0(sizeof(Datum) * (count + 1));
+	for (int i = 0; i < count; i++)
+		datums[i] = Int32GetDatum(values[i]);
+	return ArrayArg(datums, count, INT4ARRAYOID, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+}
+
+SpiArg
+OidArrayArg(const Oid *values, int count)
+{
+	Datum *datums = (Datum *) palloc0(sizeof(Datum) * (count + 1));
+	for (int i = 0; i < count; i++)
+		datums[i] = ObjectIdGetDatum(values[i]);
+	return ArrayArg(datums, count, OIDARRAYOID, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+}
+
 uint64
 SpiRun(const char *sql, std::initializer_list<SpiArg> args)
 {

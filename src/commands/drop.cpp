@@ -45,21 +45,36 @@ DropShards(void)
 		                errmsg("cannot drop shard \"%s\" of a distributed table", SpiText(0, 1)),
 		                errhint("Drop the distributed table instead.")));
 
+	/* One DROP TABLE per worker for all of its shards, every worker at once. */
 	uint64 count = SpiRun(psprintf("%sSELECT n.server_name, d.schema_name, d.object_name FROM dropped d "
 	                               "JOIN fdwshard.shard s ON s.shard_relid = d.objid "
 	                               "JOIN fdwshard.placement p USING (shardid) JOIN fdwshard.node n USING (nodeid) "
-	                               "WHERE NOT n.is_local ORDER BY s.shardid",
+	                               "WHERE NOT n.is_local ORDER BY n.nodeid, s.shardid",
 	                               dropped));
-	SPITupleTable *remote_shards = SPI_tuptable;
+	Oid *servers = (Oid *) palloc0(sizeof(Oid) * (count + 1));
+	const char **commands = (const char **) palloc0(sizeof(char *) * (count + 1));
+	int nodes = 0;
+	StringInfoData sql;
 	for (uint64 row = 0; row < count; row++)
 	{
-		TupleDesc desc = remote_shards->tupdesc;
-		HeapTuple tuple = remote_shards->vals[row];
-		Oid serverid = get_foreign_server_oid(SPI_getvalue(tuple, desc, 1), false);
-		remote::RequireUserMapping(serverid);
-		char *sql = psprintf("DROP TABLE IF EXISTS %s CASCADE", /* shard foreign keys of other tables */
-		                     remote::QualifiedName(SPI_getvalue(tuple, desc, 2), SPI_getvalue(tuple, desc, 3)));
-		remote::ExecuteOnServer(serverid, sql);
+		Oid serverid = get_foreign_server_oid(SpiText(row, 1), false);
+		if (nodes == 0 || servers[nodes - 1] != serverid)
+		{
+			if (nodes > 0)
+				commands[nodes - 1] = psprintf("%s CASCADE", sql.data); /* shard foreign keys of other tables */
+			remote::RequireUserMapping(serverid);
+			servers[nodes++] = serverid;
+			initStringInfo(&sql);
+			appendStringInfoString(&sql, "DROP TABLE IF EXISTS ");
+		}
+		else
+			appendStringInfoString(&sql, ", ");
+		appendStringInfoString(&sql, remote::QualifiedName(SpiText(row, 2), SpiText(row, 3)));
+	}
+	if (nodes > 0)
+	{
+		commands[nodes - 1] = psprintf("%s CASCADE", sql.data);
+		remote::ExecuteOnServers(nodes, servers, commands);
 	}
 
 	if (CatalogWrite(psprintf(

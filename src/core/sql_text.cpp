@@ -1,5 +1,7 @@
-/* Whitespace collapsing for deparsed SQL (see core/sql_text.h). */
+/* Whitespace collapsing and name replacement for deparsed SQL (see core/sql_text.h). */
 #include "fdwshard/core/sql_text.h"
+
+#include <cstring>
 
 namespace fdwshard::core
 {
@@ -13,7 +15,85 @@ IsSpace(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+bool
+IsNameStart(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (unsigned char) c >= 0x80;
+}
+
+bool
+IsNamePart(char c)
+{
+	return IsNameStart(c) || (c >= '0' && c <= '9') || c == '$';
+}
+
+/* Appends length bytes of text to out while there is room; counts them all. */
+void
+Emit(const char *text, size_t length, char *out, size_t out_size, size_t *written)
+{
+	for (size_t i = 0; i < length; i++, (*written)++)
+		if (*written + 1 < out_size)
+			out[*written] = text[i];
+}
+
 } // namespace
+
+size_t
+ReplaceNames(const char *sql, const char *const *from, const char *const *to, int count, char *out, size_t out_size)
+{
+	size_t written = 0;
+	size_t in = 0;
+
+	while (sql[in] != '\0')
+	{
+		char c = sql[in];
+		size_t end = in + 1;
+		if (c == '\'')
+		{
+			/* A string literal, copied as it is: '' inside, and backslash escapes in E'...'. */
+			bool escape_string = in > 0 && (sql[in - 1] == 'E' || sql[in - 1] == 'e');
+			while (sql[end] != '\0')
+			{
+				if (escape_string && sql[end] == '\\' && sql[end + 1] != '\0')
+					end += 2;
+				else if (sql[end] == '\'' && sql[end + 1] == '\'')
+					end += 2;
+				else if (sql[end++] == '\'')
+					break;
+			}
+			Emit(sql + in, end - in, out, out_size, &written);
+			in = end;
+			continue;
+		}
+		if (c == '"')
+		{
+			while (sql[end] != '\0')
+			{
+				if (sql[end] == '"' && sql[end + 1] == '"')
+					end += 2;
+				else if (sql[end++] == '"')
+					break;
+			}
+		}
+		else if (IsNamePart(c))
+		{
+			while (IsNamePart(sql[end]))
+				end++;
+		}
+		const char *replacement = NULL;
+		for (int i = 0; i < count && replacement == NULL && (c == '"' || IsNameStart(c)); i++)
+			if (strlen(from[i]) == end - in && strncmp(sql + in, from[i], end - in) == 0)
+				replacement = to[i];
+		if (replacement != NULL)
+			Emit(replacement, strlen(replacement), out, out_size, &written);
+		else
+			Emit(sql + in, end - in, out, out_size, &written);
+		in = end;
+	}
+	if (out_size > 0)
+		out[written < out_size ? written : out_size - 1] = '\0';
+	return written;
+}
 
 size_t
 CollapseLineBreaks(char *sql)

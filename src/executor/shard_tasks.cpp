@@ -110,11 +110,23 @@ List *
 ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params)
 {
 	List *task_items = NIL;
+	Oid last_namespace = InvalidOid; /* shards share their table's schema: its name looked up once */
+	char *namespace_name = NULL;
 	for (int i = 0; i < task_count; i++)
 	{
 		const catalog::CachedShard *shard = tasks[i].shard;
 		Oid relid = shard->relid;
-		char *name = pstrdup(remote::QualifiedRelationName(relid));
+		HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		if (!HeapTupleIsValid(tuple))
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
+		if (namespace_name == NULL || form->relnamespace != last_namespace)
+		{
+			last_namespace = form->relnamespace;
+			namespace_name = get_namespace_name(last_namespace);
+		}
+		char *name = pstrdup(quote_qualified_identifier(namespace_name, NameStr(form->relname)));
+		ReleaseSysCache(tuple);
 		Node *work = tasks[i].local_plan != NULL ? (Node *) tasks[i].local_plan
 		             : tasks[i].sql != NULL      ? (Node *) makeString(tasks[i].sql)
 		                                         : (Node *) makeInteger(0);

@@ -31,6 +31,13 @@ PoolChannels(int count)
 	return Min(count, pool_size);
 }
 
+/*
+ * Tasks a pool connection sends in one round trip: a worker's shards split evenly over its
+ * connections, so that a read of 128 shards of a worker costs its 4 connections one round trip
+ * each instead of 32. Capped, so that results keep coming while a worker works.
+ */
+constexpr int kMaxBatch = 64;
+
 /* Whether the tasks of serverid may leave the transaction's postgres_fdw connection. */
 bool
 MayUsePool(const ShardTaskScan *scan, Oid serverid)
@@ -49,6 +56,11 @@ AddChannel(ShardTaskRun *run, int group, remote::OwnConnection *own)
 	channel->group = group;
 	channel->running = -1;
 	channel->last = NULL;
+	channel->batch = (int *) palloc0(sizeof(int) * kMaxBatch);
+	channel->batch_count = 0;
+	channel->batch_next = 0;
+	channel->drained = false;
+	channel->readable = false;
 	if (own != NULL)
 		own->lent = true;
 }
@@ -71,44 +83,81 @@ AddPoolChannels(ShardTaskRun *run, int group, int wanted)
 		AddChannel(run, group, NULL); /* every index is lent to outer runs: the transaction's connection */
 }
 
+/*
+ * Sends channel's next tasks. A pool connection takes up to its group's batch of tasks in one
+ * simple-protocol message, one statement each (a read without parameters: the tasks of a
+ * multi-shard read); the transaction's connection, and statements with parameters, one task.
+ */
 bool
 SendNext(ShardTaskRun *run, TaskChannel *channel)
 {
 	TaskGroup *group = &run->groups[channel->group];
 	if (group->next == group->count)
 		return false;
-	int task_index = group->tasks[group->next++];
-	ShardTaskState *task = &run->scan->tasks[task_index];
+	int size = (channel->own != NULL && run->nparams == 0) ? Min(group->batch, group->count - group->next) : 1;
 
+	channel->batch_count = size;
+	channel->batch_next = 0;
+	channel->drained = false;
+	for (int i = 0; i < size; i++)
+		channel->batch[i] = group->tasks[group->next++];
+	channel->running = channel->batch[0];
 	if (channel->own != NULL)
 	{
-		elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, task->sql);
+		StringInfoData sql;
+		initStringInfo(&sql);
+		for (int i = 0; i < size; i++)
+		{
+			const ShardTaskState *task = &run->scan->tasks[channel->batch[i]];
+			elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, task->sql);
+			appendStringInfo(&sql, "%s%s", i > 0 ? "; " : "", task->sql);
+		}
 		channel->own->in_flight = true;
-		if (!PQsendQueryParams(channel->conn, task->sql, run->nparams, run->types, run->values, NULL, NULL, 0))
-			remote::ReportRemoteError(NULL, channel->conn, task->sql);
+		bool sent =
+		    size > 1 ? PQsendQuery(channel->conn, sql.data)
+		             : PQsendQueryParams(channel->conn, sql.data, run->nparams, run->types, run->values, NULL, NULL, 0);
+		if (!sent)
+			remote::ReportRemoteError(NULL, channel->conn, sql.data);
+		pfree(sql.data);
 	}
 	else
-		channel->conn = remote::SendParams(channel->serverid, task->sql, run->nparams, run->types, run->values,
-		                                   !run->scan->read_only);
-	channel->running = task_index;
+		channel->conn = remote::SendParams(channel->serverid, run->scan->tasks[channel->running].sql, run->nparams,
+		                                   run->types, run->values, !run->scan->read_only);
 	return true;
 }
 
-/* Reads what channel's connection has; true when its task's results are all in (channel->last). */
+/*
+ * Reads what channel's connection has; true when the running task's results are all in
+ * (channel->last). In a batch, each statement has one result: a task other than the last is
+ * done with its result; the last one, or an error (which ends the batch), once the connection
+ * has nothing more to read (channel->drained).
+ */
 bool
 ReadChannel(TaskChannel *channel, const char *sql)
 {
 	for (;;)
 	{
-		if (!PQconsumeInput(channel->conn))
-			remote::ReportRemoteError(NULL, channel->conn, sql);
+		/* The socket is read only when the last wait said it has data: no system call per channel per pass. */
 		if (PQisBusy(channel->conn))
-			return false;
+		{
+			if (!channel->readable)
+				return false;
+			channel->readable = false;
+			if (!PQconsumeInput(channel->conn))
+				remote::ReportRemoteError(NULL, channel->conn, sql);
+			continue;
+		}
 		PGresult *result = PQgetResult(channel->conn);
 		if (result == NULL)
+		{
+			channel->drained = true;
 			return true;
+		}
 		PQclear(channel->last);
 		channel->last = result;
+		ExecStatusType status = PQresultStatus(result);
+		if (channel->batch_next < channel->batch_count - 1 && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK))
+			return true;
 	}
 }
 
@@ -120,9 +169,15 @@ CompleteTask(ShardTaskRun *run, TaskChannel *channel)
 	PGresult *result = channel->last;
 
 	channel->last = NULL;
-	channel->running = -1;
-	if (channel->own != NULL)
-		channel->own->in_flight = false;
+	if (channel->drained)
+	{
+		channel->running = -1;
+		channel->batch_count = 0;
+		if (channel->own != NULL)
+			channel->own->in_flight = false;
+	}
+	else
+		channel->running = channel->batch[++channel->batch_next]; /* the batch goes on: still busy */
 	ExecStatusType status = PQresultStatus(result);
 	if (result == NULL || (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK))
 		remote::ReportRemoteError(result, channel->conn, task->sql);
@@ -130,7 +185,7 @@ CompleteTask(ShardTaskRun *run, TaskChannel *channel)
 	ConsumeShardResult(run->scan, task, run->on_result, run->arg);
 }
 
-/* Waits until a running channel's socket has data (or the latch is set). */
+/* Waits until a running channel's socket has data (or the latch is set); marks the channels that have some. */
 void
 WaitForChannels(ShardTaskRun *run)
 {
@@ -139,9 +194,13 @@ WaitForChannels(ShardTaskRun *run)
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < run->channel_count; i++)
 		if (run->channels[i].running >= 0)
-			AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(run->channels[i].conn), NULL, NULL);
-	WaitEvent event;
-	(void) WaitEventSetWait(set, -1L, &event, 1, PG_WAIT_EXTENSION);
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, PQsocket(run->channels[i].conn), NULL, &run->channels[i]);
+	WaitEvent *events = (WaitEvent *) palloc0(sizeof(WaitEvent) * (run->channel_count + 2));
+	int count = WaitEventSetWait(set, -1L, events, run->channel_count + 2, PG_WAIT_EXTENSION);
+	for (int i = 0; i < count; i++)
+		if ((events[i].events & WL_SOCKET_READABLE) && events[i].user_data != NULL)
+			((TaskChannel *) events[i].user_data)->readable = true;
+	pfree(events);
 	FreeWaitEventSet(set);
 	ResetLatch(MyLatch);
 }
@@ -184,10 +243,15 @@ StartShardTaskRun(ShardTaskRun *run, ShardTaskScan *scan, int nparams, const Oid
 		most += Max(PoolChannels(run->groups[group].count), 1);
 	run->channels = (TaskChannel *) palloc0(sizeof(TaskChannel) * Max(most, 1));
 	for (int group = 0; group < run->group_count; group++)
+	{
+		int first = run->channel_count;
 		if (MayUsePool(scan, run->groups[group].serverid))
 			AddPoolChannels(run, group, PoolChannels(run->groups[group].count));
 		else
 			AddChannel(run, group, NULL);
+		int channels = run->channel_count - first;
+		run->groups[group].batch = Min((run->groups[group].count + channels - 1) / channels, kMaxBatch);
+	}
 }
 
 void
@@ -212,13 +276,15 @@ FinishShardTasks(ShardTaskRun *run)
 			TaskChannel *channel = &run->channels[i];
 			if (channel->running < 0)
 				continue;
-			if (ReadChannel(channel, run->scan->tasks[channel->running].sql))
+			/* Every task whose results are in: a batch's come several at once. */
+			while (channel->running >= 0 && ReadChannel(channel, run->scan->tasks[channel->running].sql))
 			{
 				if (context_pushed)
 					remote::PopNodeContext(&context);
 				context_pushed = false;
 				CompleteTask(run, channel);
-				(void) SendNext(run, channel);
+				if (channel->running < 0)
+					(void) SendNext(run, channel);
 				progressed = true;
 			}
 			if (channel->running >= 0 && waiting == NULL)

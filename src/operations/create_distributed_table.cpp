@@ -300,27 +300,67 @@ CheckWorkerAccess(const Placement &placement, int shard_count)
 	}
 }
 
-/* The shard table on its worker, created by the role the current user's mapping logs in as there. */
+/* Statements for the workers, one string per worker: DDL on many shards of a worker in one round trip. */
+struct WorkerBatches
+{
+	List *servers; /* Oid */
+	List *sqls;    /* StringInfo, the statements for the server at the same position */
+};
+
 void
-CreateRemoteShardTable(Oid serverid, const char *definition)
+AddToBatch(WorkerBatches &batches, Oid serverid, const char *statement)
+{
+	int position = list_length(batches.servers);
+	ListCell *cell;
+	foreach (cell, batches.servers)
+		if (lfirst_oid(cell) == serverid)
+			position = foreach_current_index(cell);
+	if (position == list_length(batches.servers))
+	{
+		batches.servers = lappend_oid(batches.servers, serverid);
+		batches.sqls = lappend(batches.sqls, makeStringInfo());
+	}
+	StringInfo sql = (StringInfo) list_nth(batches.sqls, position);
+	if (sql->len > 0)
+		appendStringInfoString(sql, "; ");
+	appendStringInfoString(sql, statement);
+}
+
+/*
+ * Runs every worker's batch, all workers at once. Shard tables are created by the role the
+ * current user's mapping logs in as on each worker: a refusal to create them there says so.
+ */
+void
+RunBatches(const WorkerBatches &batches, bool creates_tables)
 {
 	MemoryContext caller = CurrentMemoryContext;
+	int count = list_length(batches.servers);
+	Oid *servers = (Oid *) palloc0(sizeof(Oid) * (count + 1));
+	const char **sqls = (const char **) palloc0(sizeof(char *) * (count + 1));
+	volatile int failed = 0;
 
+	if (count == 0)
+		return;
+	for (int i = 0; i < count; i++)
+	{
+		servers[i] = list_nth_oid(batches.servers, i);
+		sqls[i] = ((StringInfo) list_nth(batches.sqls, i))->data;
+	}
 	PG_TRY();
 	{
-		remote::ExecuteOnServer(serverid, definition);
+		remote::ExecuteOnServers(count, servers, sqls, (int *) &failed);
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(caller);
 		ErrorData *edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || edata->hint != NULL)
+		if (!creates_tables || edata->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || edata->hint != NULL)
 			PG_RE_THROW();
 		FlushErrorState();
 		edata->hint = psprintf("The user mapping of role %s for server %s logs in as a role of the worker that "
 		                       "needs CREATE on the table's schema there.",
 		                       quote_identifier(GetUserNameFromId(GetUserId(), false)),
-		                       quote_identifier(GetForeignServer(serverid)->servername));
+		                       quote_identifier(GetForeignServer(servers[failed])->servername));
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
@@ -347,15 +387,6 @@ struct CreatedShard
 	char *name;
 	Node *node;
 };
-
-void
-RunOnShardNode(const CreatedShard &shard, const char *sql)
-{
-	if (shard.node->is_local)
-		SpiRun(sql);
-	else
-		remote::ExecuteOnServer(shard.node->serverid, sql);
-}
 
 void
 CreateDistributedTable(Oid relid, const char *column, int shard_count, const char *colocate_with)
@@ -422,16 +453,47 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	SpiRun(psprintf("CREATE TRIGGER %s AFTER UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION fdwshard.relocate_row()",
 	                kRelocateTriggerName, quote_identifier(column), RelName(table)));
 
-	List *shards = NIL;
+	/*
+	 * The shards: ids taken at once; the tables on the workers created in one round trip per
+	 * worker; then their partitions here, one statement each (PostgreSQL attaches partitions one
+	 * by one), and their catalog rows in one statement per catalog table.
+	 */
+	int64 *shardids = NextShardIds(shard_count);
+	CreatedShard *shards = (CreatedShard *) palloc0(sizeof(CreatedShard) * shard_count);
+	const char *columns = NULL; /* the shard tables' column list, built once */
+	WorkerBatches tables{NIL, NIL};
 	List *schema_ready = NIL; /* nodeids whose schema exists */
 	for (int i = 0; i < shard_count; i++)
 	{
-		core::HashRange range = core::ShardHashRange(i, shard_count);
-		CreatedShard *shard = (CreatedShard *) palloc0(sizeof(CreatedShard));
-		shard->shardid = NextShardId();
+		CreatedShard *shard = &shards[i];
+		shard->shardid = shardids[i];
 		shard->name = remote::NameWithSuffix(table.name, shard->shardid);
 		shard->node = placement.nodes[i];
+		if (shard->node->is_local)
+			continue;
+		if (!list_member_int(schema_ready, shard->node->nodeid))
+		{
+			commands::EnsureRemoteSchema(shard->node->serverid, table.schema);
+			schema_ready = lappend_int(schema_ready, shard->node->nodeid);
+		}
+		if (columns == NULL)
+			columns = remote::ShardTableColumns(new_relid);
+		AddToBatch(tables, shard->node->serverid,
+		           psprintf("CREATE TABLE %s %s", QualifiedName(table.schema, shard->name), columns));
+	}
+	RunBatches(tables, true);
 
+	int32 *indexes = (int32 *) palloc0(sizeof(int32) * shard_count);
+	int32 *min_hashes = (int32 *) palloc0(sizeof(int32) * shard_count);
+	int32 *max_hashes = (int32 *) palloc0(sizeof(int32) * shard_count);
+	int32 *nodeids = (int32 *) palloc0(sizeof(int32) * shard_count);
+	Oid *shard_relids = (Oid *) palloc0(sizeof(Oid) * shard_count);
+	const char *owner_name =
+	    table.owner != GetUserId() ? quote_identifier(GetUserNameFromId(table.owner, false)) : NULL;
+	for (int i = 0; i < shard_count; i++)
+	{
+		CreatedShard *shard = &shards[i];
+		core::HashRange range = core::ShardHashRange(i, shard_count);
 		char *bound = (i == shard_count - 1)
 		                  ? psprintf("FROM (%d) TO (MAXVALUE)", range.min_hash)
 		                  : psprintf("FROM (%d) TO (" INT64_FORMAT ")", range.min_hash, (int64) range.max_hash + 1);
@@ -440,33 +502,29 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		if (shard->node->is_local)
 			SpiRun(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES %s", shard_rel, RelName(table), bound));
 		else
-		{
-			if (!list_member_int(schema_ready, shard->node->nodeid))
-			{
-				commands::EnsureRemoteSchema(shard->node->serverid, table.schema);
-				schema_ready = lappend_int(schema_ready, shard->node->nodeid);
-			}
-			CreateRemoteShardTable(shard->node->serverid,
-			                       remote::ShardTableDefinition(new_relid, table.schema, shard->name));
 			SpiRun(psprintf("CREATE FOREIGN TABLE %s PARTITION OF %s FOR VALUES %s SERVER %s "
 			                "OPTIONS (schema_name %s, table_name %s)",
 			                shard_rel, RelName(table), bound,
 			                quote_identifier(GetForeignServer(shard->node->serverid)->servername),
 			                quote_literal_cstr(table.schema), quote_literal_cstr(shard->name)));
-		}
 		/* Shard relations belong to the table's owner, whose changes to the table recurse to them. */
-		if (table.owner != GetUserId())
+		if (owner_name != NULL)
 			SpiRun(psprintf("ALTER %s %s OWNER TO %s", shard->node->is_local ? "TABLE" : "FOREIGN TABLE", shard_rel,
-			                quote_identifier(GetUserNameFromId(table.owner, false))));
-
-		CatalogWrite("INSERT INTO fdwshard.shard (shardid, logicalrelid, shard_index, min_hash, max_hash, shard_relid) "
-		             "VALUES ($1, $2, $3, $4, $5, $6)",
-		             {Int8Arg(shard->shardid), OidArg(new_relid), Int4Arg(i), Int4Arg(range.min_hash),
-		              Int4Arg(range.max_hash), OidArg(get_relname_relid(shard->name, namespace_oid))});
-		CatalogWrite("INSERT INTO fdwshard.placement (shardid, nodeid) VALUES ($1, $2)",
-		             {Int8Arg(shard->shardid), Int4Arg(shard->node->nodeid)});
-		shards = lappend(shards, shard);
+			                owner_name));
+		indexes[i] = i;
+		min_hashes[i] = range.min_hash;
+		max_hashes[i] = range.max_hash;
+		nodeids[i] = shard->node->nodeid;
+		shard_relids[i] = get_relname_relid(shard->name, namespace_oid);
 	}
+	CatalogWrite("INSERT INTO fdwshard.shard (shardid, logicalrelid, shard_index, min_hash, max_hash, shard_relid) "
+	             "SELECT s.shardid, $1, s.shard_index, s.min_hash, s.max_hash, s.shard_relid::regclass "
+	             "FROM unnest($2, $3, $4, $5, $6) AS s (shardid, shard_index, min_hash, max_hash, shard_relid)",
+	             {OidArg(new_relid), Int8ArrayArg(shardids, shard_count), Int4ArrayArg(indexes, shard_count),
+	              Int4ArrayArg(min_hashes, shard_count), Int4ArrayArg(max_hashes, shard_count),
+	              OidArrayArg(shard_relids, shard_count)});
+	CatalogWrite("INSERT INTO fdwshard.placement (shardid, nodeid) SELECT * FROM unnest($1, $2)",
+	             {Int8ArrayArg(shardids, shard_count), Int4ArrayArg(nodeids, shard_count)});
 
 	/* The rows move: large COPYs to the shards, or tuple routing when every shard is local. */
 	(void) MoveRowsIntoShards(relid, new_relid, table.name);
@@ -479,11 +537,14 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 
 	RestoreGrantsAndComment(table.properties, RelName(table));
 
-	/* Unique indexes and constraints on every shard; other indexes on the parent and remote shards. */
+	/*
+	 * Unique indexes and constraints on every shard; other indexes on the parent and remote shards.
+	 * A worker's shards get theirs in one round trip.
+	 */
+	WorkerBatches keys{NIL, NIL};
 	foreach (cell, table.indexes)
 	{
 		SavedIndex *index = (SavedIndex *) lfirst(cell);
-		ListCell *shard_cell;
 
 		if (!index->unique)
 			SpiRun(index->definition); /* a partitioned index: PostgreSQL builds it on local shards */
@@ -493,21 +554,26 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 			              TextArg(index->kind == 'p'   ? "p"
 			                      : index->kind == 'u' ? "u"
 			                                           : "i")});
-		foreach (shard_cell, shards)
+		for (int i = 0; i < shard_count; i++)
 		{
-			CreatedShard *shard = (CreatedShard *) lfirst(shard_cell);
+			CreatedShard *shard = &shards[i];
+			char *statement;
 
 			if (!index->unique && shard->node->is_local)
 				continue;
 			if (index->constraint != NULL)
-				RunOnShardNode(*shard,
-				               psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", QualifiedName(table.schema, shard->name),
-				                        quote_identifier(remote::NameWithSuffix(index->constraint, shard->shardid)),
-				                        index->constraint_def));
+				statement = psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", QualifiedName(table.schema, shard->name),
+				                     quote_identifier(remote::NameWithSuffix(index->constraint, shard->shardid)),
+				                     index->constraint_def);
 			else
-				RunOnShardNode(*shard, ShardIndexDefinition(table, index, shard->name, shard->shardid));
+				statement = ShardIndexDefinition(table, index, shard->name, shard->shardid);
+			if (shard->node->is_local)
+				SpiRun(statement);
+			else
+				AddToBatch(keys, shard->node->serverid, statement);
 		}
 	}
+	RunBatches(keys, false);
 
 	RestoreDependentViews(views);
 	SPI_finish();

@@ -405,18 +405,27 @@ MoveToWorker(List *group, const Node *source, const Node *target, int32 shard_in
 		                        remote::ShardTableDefinition(shard->logical_relid, shard->schema, shard->name));
 		CopyRows(*shard, target, shard_index, InvalidOid);
 		ReadPlainIndexes(*shard);
+		/* The shard's keys and indexes in one round trip. */
+		StringInfoData indexes;
+		initStringInfo(&indexes);
 		ListCell *key;
 		foreach (key, shard->keys)
-			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
+			appendStringInfo(&indexes, "%s%s", indexes.len > 0 ? "; " : "", (const char *) lfirst(key));
 		foreach (key, shard->plain_indexes)
-			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
+			appendStringInfo(&indexes, "%s%s", indexes.len > 0 ? "; " : "", (const char *) lfirst(key));
+		if (indexes.len > 0)
+			remote::ExecuteOnServer(target->serverid, indexes.data);
 	}
+	StringInfoData foreign_keys;
+	initStringInfo(&foreign_keys);
 	foreach (cell, group)
 	{
 		ListCell *key;
 		foreach (key, ((MovedShard *) lfirst(cell))->foreign_keys)
-			remote::ExecuteOnServer(target->serverid, (const char *) lfirst(key));
+			appendStringInfo(&foreign_keys, "%s%s", foreign_keys.len > 0 ? "; " : "", (const char *) lfirst(key));
 	}
+	if (foreign_keys.len > 0)
+		remote::ExecuteOnServer(target->serverid, foreign_keys.data);
 
 	SwitchToWorker(group, source, target);
 }

@@ -62,6 +62,9 @@ struct HeldConnection
 /* Owned by this file for the life of the backend. */
 HTAB *held_connections = NULL;
 
+/* Characters of a batch of statements an error's context shows. */
+constexpr int kShownBatchLength = 400;
+
 void
 LoadPostgresFdw()
 {
@@ -255,6 +258,49 @@ ExecuteOnServer(Oid serverid, const char *sql)
 
 	elog(DEBUG2, "fdwshard: on server %u: %s", serverid, sql);
 	PQclear(Run(serverid, sql, &conn));
+}
+
+void
+ExecuteOnServers(int count, const Oid *servers, const char *const *sqls, int *failed)
+{
+	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * (count + 1));
+
+	for (int i = 0; i < count; i++)
+	{
+		PgFdwConnState *state = NULL;
+		NodeContext context;
+
+		PushNodeContext(&context, servers[i], "while waiting for");
+		conns[i] = Connection(servers[i], GetUserId(), &state, true);
+		if (state != NULL && state->pendingAreq != NULL)
+			PQclear(exec_query(conns[i], "", state));
+		elog(DEBUG2, "fdwshard: on server %u: %s", servers[i], sqls[i]);
+		/* The simple protocol: several statements in one message. */
+		if (!PQsendQuery(conns[i], sqls[i]))
+			report_error(ERROR, NULL, conns[i], false, sqls[i]);
+		PopNodeContext(&context);
+	}
+	for (int i = 0; i < count; i++)
+	{
+		NodeContext context;
+
+		if (failed != nullptr)
+			*failed = i;
+		PushNodeContext(&context, servers[i], "while waiting for");
+		/* The last result: a batch stops at its first error, whose result comes last. */
+		PGresult *result = get_result(conns[i], sqls[i]);
+		PopNodeContext(&context);
+		ExecStatusType status = PQresultStatus(result);
+		if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		{
+			/* A batch of many statements is cut in the error's context (the error names the object). */
+			const char *shown = sqls[i];
+			if (strlen(shown) > kShownBatchLength)
+				shown = psprintf("%.*s ...", pg_mbcliplen(shown, strlen(shown), kShownBatchLength), shown);
+			report_error(ERROR, result, conns[i], true, shown);
+		}
+		PQclear(result);
+	}
 }
 
 char *

@@ -63,6 +63,12 @@ NameWithSuffix(const char *name, int64 suffix)
 char *
 ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_name)
 {
+	return psprintf("CREATE TABLE %s %s", QualifiedName(schema, shard_name), ShardTableColumns(logical_relid));
+}
+
+char *
+ShardTableColumns(Oid logical_relid)
+{
 	Relation rel = table_open(logical_relid, AccessShareLock);
 	TupleDesc desc = RelationGetDescr(rel);
 	StringInfoData sql;
@@ -71,7 +77,7 @@ ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_na
 	int nest_level = BeginQualifiedDeparse();
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TABLE %s (", QualifiedName(schema, shard_name));
+	appendStringInfoChar(&sql, '(');
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);

@@ -52,3 +52,68 @@ TEST(CollapseLineBreaks, TrimsEnds)
 }
 
 } // namespace
+
+namespace
+{
+
+using fdwshard::core::ReplaceNames;
+
+std::string
+Replace(const char *sql, const char *from0, const char *to0, const char *from1 = nullptr, const char *to1 = nullptr)
+{
+	const char *from[] = {from0, from1};
+	const char *to[] = {to0, to1};
+	int count = from1 != nullptr ? 2 : 1;
+	size_t length = ReplaceNames(sql, from, to, count, nullptr, 0);
+	std::string out(length + 1, 'x');
+	EXPECT_EQ(ReplaceNames(sql, from, to, count, out.data(), out.size()), length);
+	EXPECT_EQ(out[length], '\0');
+	out.resize(length);
+	return out;
+}
+
+TEST(ReplaceNames, ReplacesWholeNames)
+{
+	EXPECT_EQ(Replace("SELECT count(*) AS p1 FROM public.t_101", "t_101", "t_1024"),
+	          "SELECT count(*) AS p1 FROM public.t_1024");
+	EXPECT_EQ(Replace("SELECT t_101.a FROM s.t_101 WHERE t_101.a = 1", "t_101", "t_7"),
+	          "SELECT t_7.a FROM s.t_7 WHERE t_7.a = 1");
+}
+
+TEST(ReplaceNames, LeavesOtherNamesAndParts)
+{
+	EXPECT_EQ(Replace("SELECT t_1010, xt_101, t_101x, t_101$ FROM t_101", "t_101", "t_2"),
+	          "SELECT t_1010, xt_101, t_101x, t_101$ FROM t_2");
+	EXPECT_EQ(Replace("SELECT 1t_101 FROM t_101", "t_101", "t_2"), "SELECT 1t_101 FROM t_2");
+}
+
+TEST(ReplaceNames, LeavesStringLiterals)
+{
+	EXPECT_EQ(Replace("SELECT 't_101', 'it''s t_101', E'\\' t_101' FROM t_101", "t_101", "t_2"),
+	          "SELECT 't_101', 'it''s t_101', E'\\' t_101' FROM t_2");
+}
+
+TEST(ReplaceNames, QuotedNamesWhole)
+{
+	EXPECT_EQ(Replace("SELECT \"T x_101\".a FROM \"S\".\"T x_101\", \"T x_101a\"", "\"T x_101\"", "\"T x_9\""),
+	          "SELECT \"T x_9\".a FROM \"S\".\"T x_9\", \"T x_101a\"");
+	EXPECT_EQ(Replace("SELECT \"a\"\"t_1\" FROM \"a\"\"t_1\"", "\"a\"\"t_1\"", "\"a\"\"t_2\""),
+	          "SELECT \"a\"\"t_2\" FROM \"a\"\"t_2\"");
+}
+
+TEST(ReplaceNames, SeveralNamesInOnePass)
+{
+	EXPECT_EQ(Replace("SELECT * FROM a_1 JOIN b_2 ON a_1.k = b_2.k", "a_1", "b_2", "b_2", "a_1"),
+	          "SELECT * FROM b_2 JOIN a_1 ON b_2.k = a_1.k");
+}
+
+TEST(ReplaceNames, TruncatesToTheBuffer)
+{
+	const char *from[] = {"t_1"};
+	const char *to[] = {"t_100"};
+	char out[8];
+	EXPECT_EQ(ReplaceNames("FROM t_1", from, to, 1, out, sizeof(out)), 10u);
+	EXPECT_STREQ(out, "FROM t_");
+}
+
+} // namespace

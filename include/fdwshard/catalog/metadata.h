@@ -30,6 +30,9 @@ bool IsDistributedTable(Oid relid);
 /* Next shard id: fdwshard.next_shard_id when set (tests pin ids with it), else the sequence. */
 int64 NextShardId(void);
 
+/* count shard ids at once, in ascending order (one statement for the sequence). Needs an SPI connection. */
+int64 *NextShardIds(int count);
+
 /* Registers the catalog GUCs. */
 void InitCatalog(void);
 

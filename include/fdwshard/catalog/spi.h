@@ -21,6 +21,10 @@ SpiArg Int8Arg(int64 value);
 SpiArg OidArg(Oid value);
 SpiArg TextArg(const char *value); /* NULL pointer is SQL NULL */
 SpiArg BoolArg(bool value);
+/* int8[], int4[] and oid[] of count values: a batch of catalog rows in one statement (unnest). */
+SpiArg Int8ArrayArg(const int64 *values, int count);
+SpiArg Int4ArrayArg(const int32 *values, int count);
+SpiArg OidArrayArg(const Oid *values, int count);
 
 /* Runs sql with args inside the caller's SPI connection; returns SPI_processed. Errors propagate. */
 uint64 SpiRun(const char *sql, std::initializer_list<SpiArg> args = {});

@@ -19,15 +19,21 @@ struct TaskChannel
 	int group;      /* the worker whose tasks it takes */
 	int running;    /* the task sent and not yet read, or -1 */
 	PGresult *last; /* the running task's last result so far */
+	int *batch;     /* the tasks sent together, in order (one statement each); running is batch[batch_next] */
+	int batch_count;
+	int batch_next;
+	bool drained;  /* the connection has nothing more to read: the batch is over */
+	bool readable; /* the last wait saw data on its socket, not read yet */
 };
 
-/* A worker's tasks, taken in order by its channels. */
+/* A worker's tasks, taken in order by its channels, batch at a time. */
 struct TaskGroup
 {
 	Oid serverid;
 	int *tasks;
 	int count;
 	int next;
+	int batch; /* tasks a channel sends in one round trip */
 };
 
 /* C-style, in the caller's memory context; AbandonShardTaskRun cleans up after an error. */

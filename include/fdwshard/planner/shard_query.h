@@ -37,6 +37,13 @@ struct ShardTaskList
 	int task_count;
 	ship::ShippedQuery params; /* the foreign shards' statements' parameters, the same for each */
 	List *shard_rtes;          /* the shards, for the plan's range table: locked again when a cached plan is reused */
+	/*
+	 * The first foreign shard's statement and its shards' names, from which the others' are
+	 * made by replacing the names once a second real deparse matched (ShipOrPlanShardTask).
+	 */
+	char *model_sql;
+	List *model_names;
+	int model_state; /* 0: none yet, 1: a model, 2: checked, -1: every shard deparsed */
 };
 
 /* An empty list for up to table's shard count of tasks. */

@@ -12,6 +12,15 @@ namespace fdwshard::remote
  */
 void ExecuteOnServer(Oid serverid, const char *sql);
 
+/*
+ * Runs sqls[i], one statement or several separated by semicolons, on servers[i] in the local
+ * transaction, every server at once: one round trip per server, however many statements (DDL on
+ * many shards of a node). Counts as writes like ExecuteOnServer. The first remote error becomes a
+ * local ERROR whose context shows the server's statements (cut when long); *failed, when given,
+ * is set to the index of the server whose result is being read.
+ */
+void ExecuteOnServers(int count, const Oid *servers, const char *const *sqls, int *failed = nullptr);
+
 /* Runs sql on the server and returns the first column of the first row, or the command tag. */
 char *QueryOnServer(Oid serverid, const char *sql);
 

@@ -31,6 +31,9 @@ char *NameWithSuffix(const char *name, int64 suffix);
  */
 char *ShardTableDefinition(Oid logical_relid, const char *schema, const char *shard_name);
 
+/* Its "(...)" part, the same for every shard of the table: built once for a batch of shards. */
+char *ShardTableColumns(Oid logical_relid);
+
 /* The column list of relid for INSERT ... SELECT: every column except stored generated ones. */
 char *InsertableColumnList(Oid relid);
 

@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# Scale benchmark (issue 14): one coordinator and 8 workers on this machine, shard counts 32 to 4096:
+# create_distributed_table and DROP TABLE, router point SELECT, count(*), a backend's memory;
+# medians and ratios to the first shard count; writes bench/results/scale-<timestamp>.{md,csv,log}.
+# Usage: bash bench/scale.sh [--skip-build]; SHARD_COUNTS, REPEATS, WORKERS, BENCH_VERSION (the build's name in the report), ... via environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+source bench/lib.sh
+bench_args "$@"
+VERSION=${BENCH_VERSION:-$(git describe --always --dirty 2>/dev/null || echo unknown)} # before the run: commits may follow
+SHARD_COUNTS=${SHARD_COUNTS:-32 1024 4096}
+REPEATS=${REPEATS:-3}
+WORKERS=${WORKERS:-8}
+ROWS=${ROWS:-100000}
+DURATION=${DURATION:-8}
+CLIENTS=${CLIENTS:-8}
+THREADS=${THREADS:-2}
+COUNT_RUNS=${COUNT_RUNS:-5}
+MEM_TABLES=${MEM_TABLES:-20}
+MEM_SHARDS=${MEM_SHARDS:-256}
+SHARED_BUFFERS=${SHARED_BUFFERS:-32MB}
+MAX_LOCKS=${MAX_LOCKS:-1024}
+
+source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
+declare -A PLANNING JIT
+read -ra counts <<<"$SHARD_COUNTS"
+BASE=${counts[0]}
+echo "== plan: shard counts ${counts[*]} on $WORKERS workers, $REPEATS runs of each measurement"
+
+bench_start scale
+W=("$WORKER1_PORT" "$WORKER2_PORT")
+# Workers 3..WORKERS: servers of their own in the cluster's directory, stopped by cluster_stop.
+for i in $(seq 3 "$WORKERS"); do
+	extra_node_start "worker$i" <<-CONF
+		max_prepared_transactions = 20
+		max_connections = 120
+		synchronous_commit = off
+		full_page_writes = off
+	CONF
+	CLUSTER_NODES+=("worker$i")
+	port_var="WORKER${i}_PORT"
+	W+=("${!port_var}")
+done
+C=$COORDINATOR_PORT
+# Every server: SHARED_BUFFERS, no autovacuum, locks for one transaction over thousands of shards.
+for port in "$C" "${W[@]}"; do
+	psql_on "$port" -q -c "ALTER SYSTEM SET shared_buffers = '$SHARED_BUFFERS'" -c "ALTER SYSTEM SET autovacuum = off" \
+		-c "ALTER SYSTEM SET max_locks_per_transaction = $MAX_LOCKS" -c "ALTER SYSTEM SET max_wal_size = '8GB'"
+done
+for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
+
+for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CREATE DATABASE scale"; done
+sql "$C" scale >/dev/null <<-SQL
+	SET client_min_messages = warning;
+	CREATE EXTENSION fdwshard CASCADE;
+	SELECT fdwshard_set_node_property(1, 'should_have_shards', false);
+SQL
+for port in "${W[@]}"; do sql "$C" scale -c "SELECT fdwshard_add_node('127.0.0.1', $port)" >/dev/null; done
+
+echo "what,shards,round,value" >"$CSV"
+LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+record() { # WHAT SHARDS ROUND VALUE
+	echo "$1,$2,$3,$4" >>"$CSV"
+	printf '   %-16s %5s shards  round %s  %s\n' "$1" "$2" "$3" "$4"
+}
+# timed DB STATEMENT LABEL: the statement's ms (psql \timing) in ms; exits on an error.
+timed() {
+	local out
+	echo "-- $3" >>"$LOG"
+	if ! out=$(psql_on "$C" -d "$1" -v ON_ERROR_STOP=1 -c '\timing on' -c "$2" 2>&1); then
+		echo "$out" >>"$LOG"
+		echo "!! $3 failed: $(echo "$out" | tail -5)" >&2
+		exit 1
+	fi
+	echo "$out" >>"$LOG"
+	ms=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+}
+# orphans: shard tables left on the workers (none expected once every table is dropped but pt).
+worker_tables() {
+	local port n=0
+	for port in "${W[@]}"; do
+		n=$((n + $(sql "$port" scale -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")))
+	done
+	echo "$n"
+}
+
+cat >"$WORK/select.sql" <<-SQL
+	\set id random(1, $ROWS)
+	SELECT v FROM pt WHERE id = :id;
+SQL
+chmod 644 "$WORK/select.sql"
+
+for n in "${counts[@]}"; do
+	echo "== $n shards"
+	# create_distributed_table of an empty table, then DROP TABLE, REPEATS times.
+	for round in $(seq 1 "$REPEATS"); do
+		sql "$C" scale -c "CREATE TABLE ddl (id int PRIMARY KEY, v int, payload text)"
+		sql "$C" scale -c "CHECKPOINT"
+		timed scale "SELECT create_distributed_table('ddl', 'id', shard_count := $n, colocate_with := 'none')" "create $n $round"
+		record create "$n" "$round" "$ms"
+		got=$(sql "$C" scale -c "SELECT count(*) FROM fdwshard.shard WHERE logicalrelid = 'ddl'::regclass")
+		[ "$got" = "$n" ] || { echo "!! ddl has $got shards, expected $n" >&2; exit 1; }
+		[ "$(worker_tables)" = "$n" ] || { echo "!! the workers hold $(worker_tables) tables, expected $n" >&2; exit 1; }
+		timed scale "DROP TABLE ddl" "drop $n $round"
+		record drop "$n" "$round" "$ms"
+		[ "$(worker_tables)" = 0 ] || { echo "!! $(worker_tables) tables left on the workers after DROP" >&2; exit 1; }
+	done
+
+	# pt: ROWS rows over n shards, for the point SELECTs and count(*).
+	sql "$C" scale >/dev/null <<-SQL
+		CREATE TABLE pt (id int PRIMARY KEY, v int, payload text);
+		SELECT create_distributed_table('pt', 'id', shard_count := $n, colocate_with := 'none');
+		INSERT INTO pt SELECT i, i % 1000, md5(i::text) FROM generate_series(1, $ROWS) i;
+		ANALYZE pt;
+	SQL
+	for port in "${W[@]}"; do sql "$port" scale -c "VACUUM ANALYZE" >/dev/null; done
+	for round in $(seq 1 "$REPEATS"); do
+		for mode in simple prepared; do
+			echo "-- pgbench $mode $n $round" >>"$LOG"
+			out=$(as_pg "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$C" -U postgres -M "$mode" -c "$CLIENTS" -j "$THREADS" \
+				-T "$DURATION" -f "$WORK/select.sql" scale 2>&1) || { echo "$out" | tail -5 >&2; exit 1; }
+			echo "$out" >>"$LOG"
+			echo "$out" | grep -q '^number of failed transactions: 0 ' || { echo "!! pgbench: failed transactions" >&2; exit 1; }
+			record "select_$mode" "$n" "$round" "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')"
+		done
+	done
+	for round in $(seq 1 "$REPEATS"); do
+		# Each run: a new session, COUNT_RUNS executions; its value is their median.
+		echo "-- count $n $round" >>"$LOG"
+		args=(-c '\timing on')
+		for _ in $(seq 1 "$COUNT_RUNS"); do args+=(-c "SELECT count(*) FROM pt"); done
+		out=$(psql_on "$C" -d scale -v ON_ERROR_STOP=1 "${args[@]}" 2>&1)
+		echo "$out" >>"$LOG"
+		echo "$out" | grep -qx " *$ROWS" || { echo "!! count(*) is not $ROWS: $out" >&2; exit 1; }
+		record count "$n" "$round" "$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -g |
+			awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
+	done
+	plan=$(sql "$C" scale -c "EXPLAIN (ANALYZE, SUMMARY) SELECT count(*) FROM pt")
+	echo "$plan" >>"$LOG"
+	PLANNING[$n]=$(echo "$plan" | sed -n 's/^Planning Time: \([0-9.]*\) ms/\1/p')
+	JIT[$n]=$(echo "$plan" | grep -q '^JIT:' && echo on || echo off)
+	sql "$C" scale -c "DROP TABLE pt"
+	[ "$(worker_tables)" = 0 ] || { echo "!! $(worker_tables) tables left on the workers after DROP TABLE pt" >&2; exit 1; }
+done
+
+# A backend's memory after point queries on MEM_TABLES tables of MEM_SHARDS shards, then after a
+# count(*) on each too; and the first point query's time in a new session.
+echo "== memory: $MEM_TABLES tables of $MEM_SHARDS shards"
+for t in $(seq 1 "$MEM_TABLES"); do
+	sql "$C" scale >/dev/null <<-SQL
+		CREATE TABLE m$t (id int PRIMARY KEY, v int);
+		SELECT create_distributed_table('m$t', 'id', shard_count := $MEM_SHARDS);
+		INSERT INTO m$t SELECT i, i FROM generate_series(1, 1000) i;
+	SQL
+done
+MEMSQL="SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
+for round in $(seq 1 "$REPEATS"); do
+	args=(-c '\timing on')
+	for t in $(seq 1 "$MEM_TABLES"); do args+=(-c "SELECT v FROM m$t WHERE id = $((t * 7 + round))"); done
+	args+=(-c '\timing off' -c "$MEMSQL")
+	for t in $(seq 1 "$MEM_TABLES"); do args+=(-c "SELECT count(*) FROM m$t"); done
+	args+=(-c "$MEMSQL")
+	out=$(psql_on "$C" -d scale -v ON_ERROR_STOP=1 -At "${args[@]}" 2>&1)
+	echo "-- memory $round" >>"$LOG"
+	echo "$out" >>"$LOG"
+	times=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+	record first_query "$MEM_SHARDS" "$round" "$(echo "$times" | head -1)"
+	record next_queries "$MEM_SHARDS" "$round" "$(echo "$times" | tail -n +2 | sort -g |
+		awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
+	mem=$(echo "$out" | grep -E '^[0-9]{6,}$')
+	record memory_point "$MEM_SHARDS" "$round" "$(echo "$mem" | sed -n 1p)"
+	record memory_count "$MEM_SHARDS" "$round" "$(echo "$mem" | sed -n 2p)"
+done
+
+LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# med WHAT SHARDS: the median of the runs.
+med() {
+	awk -F, -v w="$1" -v s="$2" '$1 == w && $2 == s { print $4 }' "$CSV" | sort -g |
+		awk '{ x[++n] = $1 } END { if (n) printf "%.3f", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2 }'
+}
+runs() { awk -F, -v w="$1" -v s="$2" '$1 == w && $2 == s { printf "%s%s", (n++ ? " " : ""), $4 }' "$CSV"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# verdict OK: **met** / **not met**
+verdict() { if [ "$1" = 1 ]; then echo "**met**"; else echo "**not met**"; fi; }
+check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
+
+{
+	echo "# fdwshard scale benchmark, $(date '+%Y-%m-%d %H:%M')"
+	echo
+	echo "- fdwshard $VERSION, $("$PG_BIN/postgres" --version)," \
+		"$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other work"
+	echo "- one coordinator (no shards) + $WORKERS workers on this machine: shared_buffers $SHARED_BUFFERS," \
+		"max_locks_per_transaction $MAX_LOCKS, autovacuum off, fsync and synchronous_commit off (test/cluster.sh)"
+	echo "- \`create\` / \`drop\`: \`create_distributed_table\` of an empty \`(id int PRIMARY KEY, v int, payload text)\` and" \
+		"\`DROP TABLE\` of it (psql \\timing, ms); \`select_simple\` / \`select_prepared\`: point SELECT by key," \
+		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS); \`count\`: \`SELECT count(*)\` of" \
+		"$ROWS rows, median of $COUNT_RUNS in a new session (ms)"
+	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better);" \
+		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
+	echo
+	printf '| measurement |'; for n in "${counts[@]}"; do printf ' %s shards |' "$n"; done
+	for n in "${counts[@]:1}"; do printf ' %s / %s |' "$n" "$BASE"; done; echo
+	printf '|---|'; for _ in "${counts[@]}" "${counts[@]:1}"; do printf -- '---:|'; done; echo
+	for what in create drop select_simple select_prepared count; do
+		printf '| %s |' "$what"
+		for n in "${counts[@]}"; do printf ' %s |' "$(med "$what" "$n")"; done
+		for n in "${counts[@]:1}"; do printf ' %s |' "$(ratio "$(med "$what" "$n")" "$(med "$what" "$BASE")")"; done
+		echo
+	done
+	printf '| count(*): planning ms, JIT |'; for n in "${counts[@]}"; do printf ' %s, %s |' "${PLANNING[$n]}" "${JIT[$n]}"; done
+	for _ in "${counts[@]:1}"; do printf ' |'; done; echo
+	echo
+	echo "Runs:"
+	echo
+	for what in create drop select_simple select_prepared count; do
+		for n in "${counts[@]}"; do echo "- $what, $n shards: $(runs "$what" "$n")"; done
+	done
+	echo
+	echo "A coordinator backend (new session) after a point query on each of $MEM_TABLES tables of $MEM_SHARDS shards," \
+		"then a count(*) on each too (sum of pg_backend_memory_contexts' total_bytes, MB; median of $REPEATS sessions):"
+	echo
+	mp=$(med memory_point "$MEM_SHARDS")
+	mc=$(med memory_count "$MEM_SHARDS")
+	echo "| after point queries | after count(*) too | first point query, ms | the next ones, median ms |"
+	echo "|---:|---:|---:|---:|"
+	awk -v a="$mp" -v b="$mc" -v f="$(med first_query "$MEM_SHARDS")" -v q="$(med next_queries "$MEM_SHARDS")" \
+		'BEGIN { printf "| %.1f | %.1f | %.1f | %.2f |\n", a / 1048576, b / 1048576, f, q }'
+	echo
+	echo "Targets (issue 14):"
+	echo
+	if [ -n "$(med create 1024)" ]; then
+		echo "- create at 1024 shards under 3 s: $(med create 1024) ms, $(verdict "$(check "$(med create 1024) < 3000")")"
+		echo "- DROP at 1024 shards under 1 s: $(med drop 1024) ms, $(verdict "$(check "$(med drop 1024) < 1000")")"
+		if [ -n "$(med create 4096)" ]; then
+			echo "- create at 4096 at most 4 x 1024: $(ratio "$(med create 4096)" "$(med create 1024)") x," \
+				"$(verdict "$(check "$(med create 4096) <= 4 * $(med create 1024)")")"
+			echo "- DROP at 4096 at most 4 x 1024: $(ratio "$(med drop 4096)" "$(med drop 1024)") x," \
+				"$(verdict "$(check "$(med drop 4096) <= 4 * $(med drop 1024)")")"
+		fi
+		if [ "$BASE" = 32 ]; then
+			for mode in simple prepared; do
+				r=$(ratio "$(med "select_$mode" 1024)" "$(med "select_$mode" 32)")
+				echo "- point SELECT -M $mode at 1024 shards at least 0.95 x 32: $r x, $(verdict "$(check "$r >= 0.95")")"
+			done
+			r=$(ratio "$(med count 1024)" "$(med count 32)")
+			echo "- count(*) at 1024 shards at most 2 x 32: $r x, $(verdict "$(check "$r <= 2")")"
+		fi
+	fi
+	echo "- memory after point queries under 4 MB: $(awk -v a="$mp" 'BEGIN { printf "%.1f", a / 1048576 }') MB," \
+		"$(verdict "$(check "$mp < 4194304")")"
+} >"$REPORT"
+echo
+cat "$REPORT"
+echo
+echo "== wrote $REPORT, $CSV and $LOG"

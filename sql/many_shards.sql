@@ -1,0 +1,73 @@
+-- Many shards: create_distributed_table and DROP TABLE send a worker all of its shards' DDL in one
+-- round trip and leave nothing behind anywhere; a multi-shard read sends a worker's pool
+-- connection its shards' statements together; each shard's statement names its own shard.
+CREATE SCHEMA "Many ""Sh""";
+SET search_path = "Many ""Sh""";
+SET fdwshard.next_shard_id = 40000;
+
+CREATE TABLE wide (k int PRIMARY KEY, v text);
+CREATE UNIQUE INDEX wide_k_v ON wide (k, v);
+CREATE INDEX wide_v ON wide (v);
+SELECT create_distributed_table('wide', 'k', shard_count := 300, colocate_with := 'none');
+SELECT p.nodeid, count(*) AS shards, min(s.shardid), max(s.shardid)
+FROM fdwshard.shard s JOIN fdwshard.placement p USING (shardid)
+WHERE s.logicalrelid = 'wide'::regclass GROUP BY 1 ORDER BY 1;
+-- Each node holds its 100 shard tables, each with its primary key, unique index and index.
+SELECT * FROM fdwshard.run_command_on_all_nodes($$
+    SELECT count(*) || ' shards, ' || sum((SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid)) || ' indexes'
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'Many "Sh"' AND c.relkind IN ('r', 'f') AND c.relname ~ '^wide_[0-9]+$'$$);
+INSERT INTO wide SELECT g, 'v' || g FROM generate_series(1, 3000) g;
+SELECT count(*), sum(k), count(DISTINCT tableoid) AS shards_with_rows FROM wide;
+
+-- Each foreign shard's statement reads its own shard: made from one statement by replacing the
+-- shards' names, never inside a string literal (here the name of another shard).
+CREATE FUNCTION remote_sql(query text) RETURNS TABLE (shard text, sql text) LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || query LOOP
+        IF line ~ '^\s*Remote SQL on ' THEN
+            shard := substring(line FROM 'Remote SQL on (.*?): ');
+            sql := substring(line FROM 'Remote SQL on .*?: (.*)$');
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END $$;
+SELECT count(*) AS foreign_shards, count(DISTINCT shard) AS distinct_shards,
+       count(*) FILTER (WHERE sql LIKE '% FROM ' || shard || ' %') AS read_their_own,
+       count(*) FILTER (WHERE sql LIKE '%''wide_40001''%') AS literal_kept
+FROM remote_sql($$SELECT count(*) FROM wide WHERE v <> 'wide_40001'$$);
+SELECT sql FROM remote_sql($$SELECT count(*) FROM wide WHERE v <> 'wide_40001'$$) ORDER BY shard LIMIT 2;
+SELECT count(*) FROM wide WHERE v <> 'v7';
+-- A column named as a shard: the statements differ by more than the shards' names, so each
+-- shard's is deparsed (the column stays what it is).
+SET fdwshard.next_shard_id = 40400;
+CREATE TABLE odd (k int, odd_40401 int);
+SELECT create_distributed_table('odd', 'k', shard_count := 6, colocate_with := 'none');
+INSERT INTO odd SELECT g, g FROM generate_series(1, 60) g;
+SELECT count(*) AS foreign_shards, count(*) FILTER (WHERE sql LIKE '% FROM ' || shard || ' %') AS read_their_own,
+       count(*) FILTER (WHERE sql LIKE '%(odd_40401 > 50)%') AS column_kept
+FROM remote_sql($$SELECT odd_40401 FROM odd WHERE odd_40401 > 50 ORDER BY 1 LIMIT 3$$);
+SELECT odd_40401 FROM odd WHERE odd_40401 > 50 ORDER BY 1 LIMIT 3;
+
+-- With one pool connection per worker, a read of a worker's 4 shards reaches it as one message
+-- of 4 statements (the connection's last query).
+CREATE TABLE few (k int, v text);
+SELECT create_distributed_table('few', 'k', shard_count := 12, colocate_with := 'none');
+INSERT INTO few SELECT g, 'v' || g FROM generate_series(1, 120) g;
+SET fdwshard.pool_size = 1;
+SELECT count(*), sum(k) FROM few;
+RESET fdwshard.pool_size;
+SELECT nodeid, result AS statements_in_one_message FROM fdwshard.run_command_on_all_nodes($$
+    SELECT max(array_length(regexp_split_to_array(query, ';'), 1)) FROM pg_stat_activity
+    WHERE query LIKE '%FROM "Many ""Sh""".few_%' AND pid <> pg_backend_pid()$$) WHERE nodeid > 1;
+
+-- DROP TABLE: no shard table left on any node, no catalog row.
+DROP TABLE wide, few, odd;
+SELECT * FROM fdwshard.run_command_on_all_nodes($$
+    SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'Many "Sh"'$$);
+SELECT count(*) AS catalog_rows FROM fdwshard.shard WHERE shardid BETWEEN 40000 AND 40999;
+
+RESET search_path;
+SELECT * FROM fdwshard.run_command_on_all_nodes('DROP SCHEMA "Many ""Sh""" CASCADE');
