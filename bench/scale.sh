@@ -19,6 +19,8 @@ THREADS=${THREADS:-2}
 COUNT_RUNS=${COUNT_RUNS:-5}
 MEM_TABLES=${MEM_TABLES:-20}
 MEM_SHARDS=${MEM_SHARDS:-256}
+MANY_CLIENTS=${MANY_CLIENTS:-200}            # the clients step: workers at WORKER_MAX_CONNECTIONS
+WORKER_MAX_CONNECTIONS=${WORKER_MAX_CONNECTIONS:-100}
 SHARED_BUFFERS=${SHARED_BUFFERS:-32MB}
 MAX_LOCKS=${MAX_LOCKS:-1024}
 
@@ -173,6 +175,46 @@ for round in $(seq 1 "$REPEATS"); do
 	record memory_count "$MEM_SHARDS" "$round" "$(echo "$mem" | sed -n 2p)"
 done
 
+# MANY_CLIENTS clients against the 8 workers at max_connections = WORKER_MAX_CONNECTIONS (the
+# default fdwshard.worker_connection_limit): point SELECTs, count(*) and transfers over two
+# workers, in both protocols; no transaction may fail and no client may abort.
+echo "== $MANY_CLIENTS clients, workers at max_connections = $WORKER_MAX_CONNECTIONS"
+psql_on "$C" -q -c "ALTER SYSTEM SET max_connections = $((MANY_CLIENTS + 30))"
+for port in "${W[@]}"; do psql_on "$port" -q -c "ALTER SYSTEM SET max_connections = $WORKER_MAX_CONNECTIONS"; done
+for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
+sql "$C" scale >/dev/null <<-SQL
+	CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL);
+	SELECT create_distributed_table('acct', 'id', shard_count := 64);
+	INSERT INTO acct SELECT i, 1000 FROM generate_series(1, 10000) i;
+SQL
+cat >"$WORK/point.sql" <<-SQL
+	\set id random(1, 10000)
+	SELECT balance FROM acct WHERE id = :id;
+SQL
+echo "SELECT count(*), sum(balance) FROM acct;" >"$WORK/count.sql"
+cat >"$WORK/transfer.sql" <<-SQL
+	\set a random(1, 5000)
+	\set b random(5001, 10000)
+	BEGIN;
+	UPDATE acct SET balance = balance - 1 WHERE id = :a;
+	UPDATE acct SET balance = balance + 1 WHERE id = :b;
+	COMMIT;
+SQL
+chmod 644 "$WORK"/*.sql
+for mode in simple prepared; do
+	echo "-- $MANY_CLIENTS clients $mode" >>"$LOG"
+	out=$(as_pg timeout 300 "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$C" -U postgres -M "$mode" -c "$MANY_CLIENTS" -j 4 \
+		-T "$DURATION" -f "$WORK/point.sql@6" -f "$WORK/count.sql@1" -f "$WORK/transfer.sql@3" scale 2>&1 || true)
+	echo "$out" >>"$LOG"
+	failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
+	aborted=$(echo "$out" | grep -c 'aborted in command\|too many clients\|could not connect' || true)
+	record "clients_${mode}_tps" "$MANY_CLIENTS" 1 "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')"
+	record "clients_${mode}_failed" "$MANY_CLIENTS" 1 "${failed:-all}"
+	record "clients_${mode}_aborted" "$MANY_CLIENTS" 1 "$aborted"
+done
+total=$(sql "$C" scale -c "SELECT sum(balance) FROM acct")
+record clients_total "$MANY_CLIENTS" 1 "$total"
+
 LOADAVG_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # med WHAT SHARDS: the median of the runs.
@@ -250,6 +292,15 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	fi
 	echo "- memory after point queries under 4 MB: $(awk -v a="$mp" 'BEGIN { printf "%.1f", a / 1048576 }') MB," \
 		"$(verdict "$(check "$mp < 4194304")")"
+	for mode in simple prepared; do
+		f=$(runs "clients_${mode}_failed" "$MANY_CLIENTS")
+		a=$(runs "clients_${mode}_aborted" "$MANY_CLIENTS")
+		echo "- $MANY_CLIENTS clients, -M $mode, workers at max_connections = $WORKER_MAX_CONNECTIONS:" \
+			"$(runs "clients_${mode}_tps" "$MANY_CLIENTS") TPS, $f failed transactions, $a clients aborted," \
+			"$(verdict "$(check "\"$f\" == \"0\" && $a == 0")")"
+	done
+	echo "- after the transfers the balances still total $((10000 * 1000)): $(runs clients_total "$MANY_CLIENTS")," \
+		"$(verdict "$(check "$(runs clients_total "$MANY_CLIENTS")0 == $((10000 * 1000))0")")"
 } >"$REPORT"
 echo
 cat "$REPORT"

@@ -57,6 +57,7 @@ Disconnect(OwnConnection *entry)
 		/* PQfinish sends Terminate: never let it block on a server that stopped reading. */
 		PQsetnonblocking(entry->conn, 1);
 		PQfinish(entry->conn);
+		ReleaseExternalFD();
 		ReleaseConnection(entry->slot);
 	}
 	if (entry->wait_set != NULL)
@@ -270,6 +271,15 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 	NodeContext context;
 	PGconn *conn = NULL;
 
+	/* The socket counts against max_files_per_process, as postgres_fdw's do (a third of it for all). */
+	if (!AcquireExternalFD())
+	{
+		ReleaseConnection(slot);
+		ereport(ERROR, (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+		                errmsg("could not connect to server \"%s\"", server->servername),
+		                errdetail("There are too many open files on the local server."),
+		                errhint("Raise the server's max_files_per_process and/or \"ulimit -n\" limits.")));
+	}
 	PG_TRY();
 	{
 		PushNodeContext(&context, entry->serverid, "while connecting to");
@@ -278,6 +288,7 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 	}
 	PG_CATCH();
 	{
+		ReleaseExternalFD();
 		ReleaseConnection(slot);
 		PG_RE_THROW();
 	}
