@@ -178,8 +178,9 @@ COMMENT ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions()
     IS 'commit or roll back the prepared transactions this coordinator left on the workers';
 REVOKE ALL ON FUNCTION pg_catalog.fdwshard_recover_prepared_transactions() FROM PUBLIC;
 
+-- shard_count NULL: the count of the table named by colocate_with, or 32.
 CREATE FUNCTION pg_catalog.create_distributed_table(table_name regclass, distribution_column text,
-                                                    shard_count int DEFAULT 32, colocate_with text DEFAULT 'default')
+                                                    shard_count int DEFAULT NULL, colocate_with text DEFAULT 'default')
     RETURNS void AS 'MODULE_PATHNAME', 'create_distributed_table' LANGUAGE C;
 COMMENT ON FUNCTION pg_catalog.create_distributed_table(regclass, text, int, text)
     IS 'hash-shard a table over the nodes that should have shards';

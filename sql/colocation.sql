@@ -45,6 +45,10 @@ SELECT create_distributed_table('h', 'k', shard_count := 4, colocate_with := 'e'
 SELECT create_distributed_table('h', 'k', shard_count := 4, colocate_with := 'h');
 SELECT create_distributed_table('h', 'k', shard_count := 4, colocate_with := 'no_such_table');
 SELECT count(*) AS h_distributed FROM fdwshard.tables WHERE table_name = 'h'::regclass;
+-- Without shard_count, the table takes the shard count of the one it is co-located with.
+SELECT create_distributed_table('h', 'k', colocate_with := 'a');
+SELECT table_name, shard_count, colocationid = (SELECT colocationid FROM fdwshard.tables WHERE table_name = 'a'::regclass) AS with_a
+FROM fdwshard.tables WHERE table_name = 'h'::regclass;
 
 DROP SCHEMA coloc CASCADE;
 SELECT count(*) AS groups_left FROM fdwshard.colocation_group;

@@ -4,6 +4,7 @@
  * the caller's transaction, remote DDL included, so any failure leaves nothing behind anywhere.
  */
 #include "fdwshard/catalog/metadata.h"
+#include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/commands/shard_ddl.h"
 #include "fdwshard/commands/shard_keys.h"
@@ -234,7 +235,7 @@ ChoosePlacement(const TableSnapshot &table, int shard_count, const char *colocat
 				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				                errmsg("cannot co-locate \"%s\" with \"%s\": shard counts differ (%d and %d)",
 				                       table.name, colocate_with, shard_count, SpiInt4(0, 2)),
-				                errhint("Pass shard_count => %d.", SpiInt4(0, 2))));
+				                errhint("Leave out shard_count, or pass %d.", SpiInt4(0, 2))));
 			bool is_null;
 			Oid other_type = DatumGetObjectId(SpiValue(0, 3, &is_null));
 			if (other_type != type_class)
@@ -387,6 +388,21 @@ struct CreatedShard
 	char *name;
 	Node *node;
 };
+
+/* Without shard_count: the count of the table named by colocate_with, or 32. */
+int
+DefaultShardCount(const char *colocate_with)
+{
+	constexpr int kDefaultShardCount = 32;
+	if (pg_strcasecmp(colocate_with, "default") != 0 && pg_strcasecmp(colocate_with, "none") != 0)
+	{
+		Oid other = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(colocate_with)), NoLock, true);
+		const catalog::CachedTable *table = OidIsValid(other) ? catalog::LookupDistributedTable(other) : NULL;
+		if (table != NULL)
+			return table->shard_count;
+	}
+	return kDefaultShardCount;
+}
 
 void
 CreateDistributedTable(Oid relid, const char *column, int shard_count, const char *colocate_with)
@@ -595,15 +611,17 @@ extern "C"
 		    [&]() -> Datum
 		    {
 			    for (int i = 0; i < 4; i++)
-				    if (PG_ARGISNULL(i))
+				    if (PG_ARGISNULL(i) && i != 2)
 					    ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					                    errmsg("arguments of create_distributed_table must not be NULL")));
+			    const char *colocate_with = text_to_cstring(PG_GETARG_TEXT_PP(3));
+			    int shard_count = PG_ARGISNULL(2) ? fdwshard::DefaultShardCount(colocate_with) : PG_GETARG_INT32(2);
 			    /* fdwshard's own DDL: the utility hook neither propagates nor refuses it. */
 			    fdwshard::commands::WithoutPropagation(
 			        [&]()
 			        {
 				        fdwshard::CreateDistributedTable(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
-				                                         PG_GETARG_INT32(2), text_to_cstring(PG_GETARG_TEXT_PP(3)));
+				                                         shard_count, colocate_with);
 			        });
 			    PG_RETURN_VOID();
 		    });
