@@ -2,6 +2,7 @@
  * VACUUM, ANALYZE and GRANT/REVOKE on distributed tables. TRUNCATE needs nothing: PostgreSQL
  * truncates foreign partitions through postgres_fdw in the same transaction.
  */
+#include "fdwshard/commands/restore.h"
 #include "fdwshard/commands/utility_hook.h"
 
 #include "fdwshard/remote/autocommit.h"
@@ -331,6 +332,12 @@ ProcessVacuum(UtilityCall *call, VacuumStmt *stmt)
 bool
 ProcessGrant(UtilityCall *call, GrantStmt *stmt)
 {
+	/*
+	 * A dump restored has every shard relation's grants of its own, and the workers kept theirs:
+	 * the table's grant is the coordinator's alone (pg_restore -j runs both at once).
+	 */
+	if (Restoring())
+		return false;
 	if (stmt->objtype != OBJECT_TABLE ||
 	    (stmt->targtype != ACL_TARGET_OBJECT && stmt->targtype != ACL_TARGET_ALL_IN_SCHEMA))
 		return false;
