@@ -220,6 +220,10 @@ ProcessRestoredIndex(UtilityCall *call, IndexStmt *stmt)
 		return false;
 	RequireTableOwner(relid);
 	CallPreviousUtility(call);
+	/* A table without local shards gets no ATTACH: its index is complete as made. */
+	Oid index = get_relname_relid(stmt->idxname, get_rel_namespace(relid));
+	if (OidIsValid(index))
+		ValidateIfComplete(index, relid);
 	InvalidateDistributedTable(relid);
 	return true;
 }

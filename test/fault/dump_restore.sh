@@ -36,23 +36,29 @@ CREATE INDEX \"Odd kind\" ON \"Odd Events\" (kind);
 CREATE UNIQUE INDEX odd_ext ON \"Odd Events\" (tenant_id, ext);
 CREATE VIEW big_events AS SELECT * FROM \"Odd Events\" WHERE amount > 500;
 GRANT SELECT ON \"Odd Events\" TO dump_reader;
+SELECT fdwshard_set_node_property(1, 'should_have_shards', false);
+CREATE TABLE remote_only (k int PRIMARY KEY, v int);
+SELECT create_distributed_table('remote_only', 'k', shard_count := 4);
+CREATE INDEX remote_only_v ON remote_only (v);
+SELECT fdwshard_set_node_property(1, 'should_have_shards', true);
+INSERT INTO remote_only SELECT g, g FROM generate_series(1, 100) g;
 INSERT INTO tenants SELECT g, 'tenant ' || g FROM generate_series(1, 30) g;
 INSERT INTO \"Odd Events\" (tenant_id, kind, amount, ext) SELECT g % 30 + 1, 'k' || g % 3, g, 'x' || g
 FROM generate_series(1, 3000) g" 2>&1)
 check "the source cluster" "" "$(echo "$out" | grep -E 'ERROR|WARNING')"
 [ $failures = 0 ] || exit 1
 summary="SELECT (SELECT count(*) || ' ' || sum(amount) FROM \"Odd Events\") || ' ' ||
-         (SELECT count(*) FROM big_events) || ' ' || (SELECT count(*) FROM tenants)"
+         (SELECT count(*) FROM big_events) || ' ' || (SELECT count(*) FROM tenants) || ' ' || (SELECT sum(v) FROM remote_only)"
 placements="SELECT string_agg(table_name::text || ':' || shardid || ':' || nodeid, ' ' ORDER BY table_name::text, shardid)
             FROM fdwshard.shards"
 nodes="SELECT string_agg(nodeid || ' ' || port || ' ' || is_local, ', ' ORDER BY nodeid) FROM fdwshard.nodes"
 before=$(c "$summary")
 before_placements=$(c "$placements")
-check "rows before the dump" "3000 4501500 2500 30" "$before"
+check "rows before the dump" "3000 4501500 2500 30 5050" "$before"
 check "shards on the coordinator and both workers" "3" "$(c "SELECT count(DISTINCT nodeid) FROM fdwshard.shards")"
 worker_tables="SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
 w1_tables=$(q "$WORKER1_PORT" $db "$worker_tables")
-check "shard tables on worker 1" "4" "$w1_tables"
+check "shard tables on worker 1" "6" "$w1_tables"
 
 as_pg "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$C" -U postgres -Fc -f "$work/coordinator.dump" $db || check "pg_dump -Fc" 0 $?
 as_pg "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$C" -U postgres -f "$work/coordinator.sql" $db || check "pg_dump" 0 $?
@@ -80,6 +86,7 @@ check "rows after pg_restore" "$before" "$(q "$C" $r "$summary")"
 check "every shard on its node" "$before_placements" "$(q "$C" $r "$placements")"
 check "nodes: the new coordinator and both workers" "1 $C true, 2 $WORKER1_PORT false, 3 $WORKER2_PORT false" "$(q "$C" $r "$nodes")"
 check "the partitioned index is valid" "t" "$(q "$C" $r "SELECT indisvalid FROM pg_index WHERE indexrelid = '\"Odd kind\"'::regclass")"
+check "so is that of a table without local shards" "t" "$(q "$C" $r "SELECT indisvalid FROM pg_index WHERE indexrelid = 'remote_only_v'::regclass")"
 check "the grant holds" "t|t" "$(q "$C" $r "SELECT has_table_privilege('dump_reader', '\"Odd Events\"', 'SELECT'), has_table_privilege('dump_reader', (SELECT shard_relid FROM fdwshard.shard s JOIN fdwshard.placement p USING (shardid) WHERE logicalrelid = '\"Odd Events\"'::regclass AND p.nodeid = 1 LIMIT 1), 'SELECT')")"
 # A tenant (from FROM..TO) whose shard is local (nodeid = 1) or remote (nodeid <> 1).
 tenant_on() { # CONDITION FROM TO
@@ -116,7 +123,7 @@ check "ADD COLUMN and CREATE INDEX reach every shard" "3000" "$(echo "$out" | ta
 check "the new index on worker 1's two shards" "2" "$(q "$WORKER1_PORT" $db "SELECT count(*) FROM pg_indexes WHERE indexname ~ '^amount_idx_[0-9]+$'")"
 out=$(q "$C" $r "CREATE TABLE more (tenant_id int PRIMARY KEY); SELECT create_distributed_table('more', 'tenant_id', shard_count := 6)" 2>&1)
 check "a new table is distributed past the restored shard ids" "" "$(echo "$out" | grep ERROR)"
-out=$(q "$C" $r "DROP TABLE \"Odd Events\" CASCADE; DROP TABLE tenants, more" 2>&1)
+out=$(q "$C" $r "DROP TABLE \"Odd Events\" CASCADE; DROP TABLE tenants, more, remote_only" 2>&1)
 check "DROP TABLE" "" "$(echo "$out" | grep -E 'ERROR|WARNING')"
 check "no shard left on worker 1" "0" "$(q "$WORKER1_PORT" $db "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"
 check "no shard left on worker 2" "0" "$(q "$WORKER2_PORT" $db "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"
