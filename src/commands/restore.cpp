@@ -183,7 +183,8 @@ ProcessRestoredShardKey(UtilityCall *call, AlterTableStmt *stmt)
 	foreach (cell, stmt->cmds)
 	{
 		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(cell);
-		if (cmd->subtype != AT_AddConstraint || !RebuildsShardKey((Constraint *) cmd->def, table, relid, shardid))
+		if (cmd->subtype != AT_AddConstraint ||
+		    !(Restoring() || RebuildsShardKey((Constraint *) cmd->def, table, relid, shardid)))
 			return false;
 	}
 	RequireTableOwner(table);
@@ -204,9 +205,8 @@ ProcessRestoredIndex(UtilityCall *call, IndexStmt *stmt)
 	{
 		/* A unique index key of the shard, by its name; any other index only as the half of a partitioned one. */
 		Oid referenced;
-		bool rebuilds = stmt->unique ? stmt->idxname != NULL &&
-		                                   ShardKeyNamed(table, shard->shardid, stmt->idxname, &referenced) == 'i'
-		                             : Restoring();
+		bool rebuilds = Restoring() || (stmt->unique && stmt->idxname != NULL &&
+		                                ShardKeyNamed(table, shard->shardid, stmt->idxname, &referenced) == 'i');
 		if (!rebuilds || stmt->concurrent)
 			return false;
 		RequireTableOwner(table);

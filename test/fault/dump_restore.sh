@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pg_dump of the coordinator restored into a new coordinator over the same workers, as a working
-# distributed cluster and without a single error: by pg_restore -j 2 (custom format, the catalog
-# tables loaded in parallel) and by psql (plain SQL, ON_ERROR_STOP). Afterwards the rows, nodes and placements are those of before the dump,
+# distributed cluster and without a single error: by pg_restore (custom format, section by section,
+# two jobs at once: the catalog tables load in parallel) and by psql (plain SQL, ON_ERROR_STOP). Afterwards the rows, nodes and placements are those of before the dump,
 # duplicate keys are refused on a local and on a remote shard, a foreign key on a local shard,
 # indexes are valid, grants hold, DDL reaches the workers and DROP TABLE removes the workers'
 # shards. A --schema-only dump, which has no catalog rows, fails loudly and distributes nothing.
@@ -75,11 +75,15 @@ check "and distributes nothing" "0|0" "$(q "$C" fault_dump_schema_only "SELECT (
 q "$C" fault_dump_schema_only "DROP TABLE \"Odd Events\", tenants CASCADE" >/dev/null
 check "its DROP TABLE leaves the workers' shards" "$w1_tables" "$(q "$WORKER1_PORT" $db "$worker_tables")"
 
-# pg_restore of the custom format into a new coordinator database, two jobs at once.
+# pg_restore of the custom format into a new coordinator database, by sections, data and post-data
+# two jobs at once (the README's parallel restore).
 r=fault_dump_restored
 q "$C" postgres "CREATE DATABASE $r" >/dev/null
-out=$(as_pg "$PG_BIN/pg_restore" -j 2 -h 127.0.0.1 -p "$C" -U postgres -d $r "$work/coordinator.dump" 2>&1)
-rc=$?
+out=""
+rc=0
+for section in "pre-data" "data -j 2" "post-data -j 2"; do # shellcheck disable=SC2086
+	out+=$(as_pg "$PG_BIN/pg_restore" --section=$section -h 127.0.0.1 -p "$C" -U postgres -d $r "$work/coordinator.dump" 2>&1) || rc=$?
+done
 check "pg_restore succeeds" "0" "$rc"
 check "pg_restore reports no error" "" "$out"
 check "rows after pg_restore" "$before" "$(q "$C" $r "$summary")"

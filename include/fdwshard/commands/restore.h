@@ -12,9 +12,10 @@ bool Restoring(void);
 /*
  * Each returns true when it ran the statement natively (no worker touched), false when the
  * statement is not one of pg_dump's for a distributed table (the caller handles it as usual):
- * - ALTER TABLE <local shard> ADD CONSTRAINT <key>_<shardid>: a shard key the catalog names;
- * - CREATE UNIQUE INDEX <key>_<shardid> ON <local shard>; while restoring, any other index of a
- *   local shard, and CREATE INDEX ... ON ONLY <distributed table>;
+ * - ALTER TABLE <local shard> ADD CONSTRAINT <key>_<shardid>: a shard key the catalog names (while
+ *   restoring, any constraint: pg_restore -j may run it before the catalog's rows are loaded);
+ * - CREATE UNIQUE INDEX <key>_<shardid> ON <local shard>; while restoring, any index of a local
+ *   shard, and CREATE INDEX ... ON ONLY <distributed table>;
  * - ALTER INDEX <distributed table's index> ATTACH PARTITION <local shard's index>, which makes the
  *   partitioned index valid once every local shard has its index;
  * - CREATE TRIGGER fdwshard_relocate_row (on a table the catalog does not know, a loud refusal:
