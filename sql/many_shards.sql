@@ -63,8 +63,45 @@ SELECT nodeid, result AS statements_in_one_message FROM fdwshard.run_command_on_
     SELECT max(array_length(regexp_split_to_array(query, ';'), 1)) FROM pg_stat_activity
     WHERE query LIKE '%FROM "Many ""Sh""".few_%' AND pid <> pg_backend_pid()$$) WHERE nodeid > 1;
 
+-- A worker's batch of shard statements (one message, pool_size = 1: 8 statements each) returns
+-- what a plain table returns: aggregates, GROUP BY, ORDER BY with LIMIT per shard, over empty
+-- shards (10 rows over 24 shards: 14 at least are empty) and NULLs, each read twice.
+SET fdwshard.next_shard_id = 40500;
+CREATE TABLE vals (k int, g int, v numeric(10, 2));
+SELECT create_distributed_table('vals', 'k', shard_count := 24, colocate_with := 'none');
+INSERT INTO vals SELECT g, NULLIF(g % 4, 3), CASE WHEN g % 5 = 0 THEN NULL ELSE g * 1.5 END
+FROM generate_series(1, 10) g;
+CREATE TABLE plain_vals AS SELECT * FROM vals;
+CREATE FUNCTION rows_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    result text := '';
+BEGIN
+    FOR r IN EXECUTE query LOOP
+        result := result || r::text || ' ';
+    END LOOP;
+    RETURN result;
+END $$;
+CREATE TABLE queries (n int, q text);
+INSERT INTO queries VALUES
+    (1, 'SELECT count(*), count(v), sum(v), avg(v), min(g), max(g), sum(k) FROM vals'),
+    (2, 'SELECT g, count(*), sum(v), avg(v), max(v) FROM vals GROUP BY g ORDER BY g NULLS FIRST'),
+    (3, 'SELECT k, v FROM vals ORDER BY v DESC NULLS LAST, k LIMIT 3'),
+    (4, 'SELECT k, g, v FROM vals ORDER BY v NULLS FIRST, k LIMIT 4'),
+    (5, 'SELECT count(*) FROM vals WHERE k > 100');
+SET fdwshard.pool_size = 1;
+SELECT rows_of(q) FROM queries WHERE n = 2;
+SELECT n, rows_of(q) = rows_of(replace(q, 'FROM vals', 'FROM plain_vals')) AS first_read,
+       rows_of(q) = rows_of(replace(q, 'FROM vals', 'FROM plain_vals')) AS next_read
+FROM queries ORDER BY n;
+-- The last read reached each worker as one message of its 8 shards' statements.
+SELECT nodeid, result AS statements_in_one_message FROM fdwshard.run_command_on_all_nodes($$
+    SELECT max(array_length(regexp_split_to_array(query, ';'), 1)) FROM pg_stat_activity
+    WHERE query LIKE '%FROM "Many ""Sh""".vals_%' AND pid <> pg_backend_pid()$$) WHERE nodeid > 1;
+RESET fdwshard.pool_size;
+
 -- DROP TABLE: no shard table left on any node, no catalog row.
-DROP TABLE wide, few, odd;
+DROP TABLE wide, few, odd, vals, plain_vals, queries;
 SELECT * FROM fdwshard.run_command_on_all_nodes($$
     SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'Many "Sh"'$$);
 SELECT count(*) AS catalog_rows FROM fdwshard.shard WHERE shardid BETWEEN 40000 AND 40999;
