@@ -22,6 +22,40 @@ namespace
 
 using namespace catalog;
 
+/*
+ * The tables of SPI's count result rows (server name, schema, table; by server) dropped on their
+ * workers: one DROP TABLE ... CASCADE per worker (CASCADE: other tables' shard foreign keys), every
+ * worker at once.
+ */
+void
+DropTablesOnWorkers(uint64 count)
+{
+	Oid *servers = (Oid *) palloc0(sizeof(Oid) * (count + 1));
+	const char **commands = (const char **) palloc0(sizeof(char *) * (count + 1));
+	int nodes = 0;
+	StringInfoData sql;
+	for (uint64 row = 0; row < count; row++)
+	{
+		Oid serverid = get_foreign_server_oid(SpiText(row, 1), false);
+		if (nodes == 0 || servers[nodes - 1] != serverid)
+		{
+			if (nodes > 0)
+				commands[nodes - 1] = psprintf("%s CASCADE", sql.data);
+			remote::RequireUserMapping(serverid);
+			servers[nodes++] = serverid;
+			initStringInfo(&sql);
+			appendStringInfoString(&sql, "DROP TABLE IF EXISTS ");
+		}
+		else
+			appendStringInfoString(&sql, ", ");
+		appendStringInfoString(&sql, remote::QualifiedName(SpiText(row, 2), SpiText(row, 3)));
+	}
+	if (nodes == 0)
+		return;
+	commands[nodes - 1] = psprintf("%s CASCADE", sql.data);
+	remote::ExecuteOnServers(nodes, servers, commands);
+}
+
 void
 DropShards(void)
 {
@@ -46,36 +80,11 @@ DropShards(void)
 		                errhint("Drop the distributed table instead.")));
 
 	/* One DROP TABLE per worker for all of its shards, every worker at once. */
-	uint64 count = SpiRun(psprintf("%sSELECT n.server_name, d.schema_name, d.object_name FROM dropped d "
-	                               "JOIN fdwshard.shard s ON s.shard_relid = d.objid "
-	                               "JOIN fdwshard.placement p USING (shardid) JOIN fdwshard.node n USING (nodeid) "
-	                               "WHERE NOT n.is_local ORDER BY n.nodeid, s.shardid",
-	                               dropped));
-	Oid *servers = (Oid *) palloc0(sizeof(Oid) * (count + 1));
-	const char **commands = (const char **) palloc0(sizeof(char *) * (count + 1));
-	int nodes = 0;
-	StringInfoData sql;
-	for (uint64 row = 0; row < count; row++)
-	{
-		Oid serverid = get_foreign_server_oid(SpiText(row, 1), false);
-		if (nodes == 0 || servers[nodes - 1] != serverid)
-		{
-			if (nodes > 0)
-				commands[nodes - 1] = psprintf("%s CASCADE", sql.data); /* shard foreign keys of other tables */
-			remote::RequireUserMapping(serverid);
-			servers[nodes++] = serverid;
-			initStringInfo(&sql);
-			appendStringInfoString(&sql, "DROP TABLE IF EXISTS ");
-		}
-		else
-			appendStringInfoString(&sql, ", ");
-		appendStringInfoString(&sql, remote::QualifiedName(SpiText(row, 2), SpiText(row, 3)));
-	}
-	if (nodes > 0)
-	{
-		commands[nodes - 1] = psprintf("%s CASCADE", sql.data);
-		remote::ExecuteOnServers(nodes, servers, commands);
-	}
+	DropTablesOnWorkers(SpiRun(psprintf("%sSELECT n.server_name, d.schema_name, d.object_name FROM dropped d "
+	                                    "JOIN fdwshard.shard s ON s.shard_relid = d.objid "
+	                                    "JOIN fdwshard.placement p USING (shardid) JOIN fdwshard.node n USING (nodeid) "
+	                                    "WHERE NOT n.is_local ORDER BY n.nodeid, s.shardid",
+	                                    dropped)));
 
 	if (CatalogWrite(psprintf(
 	        "%sDELETE FROM fdwshard.distributed_table WHERE logicalrelid IN (SELECT objid FROM dropped)", dropped)) > 0)
@@ -150,44 +159,11 @@ ReachWorkers(void)
 void
 DropRemoteShards(void)
 {
-	uint64 count = SpiRun("SELECT n.server_name, sn.nspname::text, c.relname::text FROM fdwshard.shard s "
-	                      "JOIN fdwshard.placement p USING (shardid) JOIN fdwshard.node n USING (nodeid) "
-	                      "JOIN pg_catalog.pg_class c ON c.oid = s.shard_relid "
-	                      "JOIN pg_catalog.pg_namespace sn ON sn.oid = c.relnamespace "
-	                      "WHERE NOT n.is_local ORDER BY n.nodeid, s.shardid");
-	Oid *servers = (Oid *) palloc0(sizeof(Oid) * (count + 1));
-	char **commands = (char **) palloc0(sizeof(char *) * (count + 1));
-	int nodes = 0;
-	StringInfoData sql;
-	for (uint64 row = 0; row < count; row++)
-	{
-		Oid serverid = get_foreign_server_oid(SpiText(row, 1), false);
-		if (nodes == 0 || servers[nodes - 1] != serverid)
-		{
-			if (nodes > 0)
-				commands[nodes - 1] = sql.data;
-			servers[nodes++] = serverid;
-			initStringInfo(&sql);
-			appendStringInfoString(&sql, "DROP TABLE IF EXISTS ");
-		}
-		else
-			appendStringInfoString(&sql, ", ");
-		appendStringInfoString(&sql, remote::QualifiedName(SpiText(row, 2), SpiText(row, 3)));
-	}
-	if (nodes == 0)
-		return;
-	commands[nodes - 1] = sql.data;
-
-	/* CASCADE: the shard foreign keys of other tables' shards. */
-	PGconn **conns = (PGconn **) palloc0(sizeof(PGconn *) * nodes);
-	for (int i = 0; i < nodes; i++)
-	{
-		remote::RequireUserMapping(servers[i]);
-		commands[i] = psprintf("%s CASCADE", commands[i]);
-		conns[i] = remote::SendParams(servers[i], commands[i], 0, NULL, NULL, true);
-	}
-	for (int i = 0; i < nodes; i++)
-		PQclear(remote::FinishParams(servers[i], conns[i], commands[i]));
+	DropTablesOnWorkers(SpiRun("SELECT n.server_name, sn.nspname::text, c.relname::text FROM fdwshard.shard s "
+	                           "JOIN fdwshard.placement p USING (shardid) JOIN fdwshard.node n USING (nodeid) "
+	                           "JOIN pg_catalog.pg_class c ON c.oid = s.shard_relid "
+	                           "JOIN pg_catalog.pg_namespace sn ON sn.oid = c.relnamespace "
+	                           "WHERE NOT n.is_local ORDER BY n.nodeid, s.shardid"));
 }
 
 /* The foreign servers fdwshard made for its workers, by name, in context (it outlives SPI). */

@@ -563,6 +563,35 @@ FdwConnectionUsedInTransaction(Oid serverid, Oid userid)
 	return held != NULL && held->used_lxid == MyProc->lxid;
 }
 
+namespace
+{
+
+/* postgres_fdw's connections to each server in servers closed, and their budget slots given back. */
+void
+CloseServers(List *servers)
+{
+	HASH_SEQ_STATUS status;
+	HeldConnection *held;
+	ListCell *cell;
+	foreach (cell, servers)
+	{
+		Oid serverid = lfirst_oid(cell);
+		if (disconnect_server != nullptr)
+			CallDisconnect(disconnect_server, GetForeignServer(serverid)->servername);
+		hash_seq_init(&status, held_connections);
+		while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
+			if (held->serverid == serverid)
+			{
+				ReleaseConnection(held->slot);
+				held->slot = -1;
+				held->open = false;
+				held->conn = NULL;
+			}
+	}
+}
+
+} // namespace
+
 void
 CloseIdleFdwConnections(void)
 {
@@ -584,21 +613,7 @@ CloseIdleFdwConnections(void)
 		if (held->slot >= 0 && ConnectionWanted(held->slot) && !list_member_oid(busy, held->serverid))
 			closed = list_append_unique_oid(closed, held->serverid);
 
-	ListCell *cell;
-	foreach (cell, closed)
-	{
-		Oid serverid = lfirst_oid(cell);
-		CallDisconnect(disconnect_server, GetForeignServer(serverid)->servername);
-		hash_seq_init(&status, held_connections);
-		while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
-			if (held->serverid == serverid)
-			{
-				ReleaseConnection(held->slot);
-				held->slot = -1;
-				held->open = false;
-				held->conn = NULL;
-			}
-	}
+	CloseServers(closed);
 	list_free(busy);
 	list_free(closed);
 }
@@ -635,22 +650,7 @@ CloseFdwConnectionsUnusedSince(TimestampTz cutoff, TimestampTz now)
 			oldest = used;
 	}
 
-	ListCell *cell;
-	foreach (cell, closed)
-	{
-		Oid serverid = lfirst_oid(cell);
-		if (disconnect_server != nullptr)
-			CallDisconnect(disconnect_server, GetForeignServer(serverid)->servername);
-		hash_seq_init(&status, held_connections);
-		while ((held = (HeldConnection *) hash_seq_search(&status)) != NULL)
-			if (held->serverid == serverid)
-			{
-				ReleaseConnection(held->slot);
-				held->slot = -1;
-				held->open = false;
-				held->conn = NULL;
-			}
-	}
+	CloseServers(closed);
 	list_free(recent);
 	list_free(closed);
 	return oldest;
