@@ -16,34 +16,29 @@ namespace fdwshard::commands
 namespace
 {
 
+/* relid's index among the shards of its distributed table (*table), or -1 when relid is no shard. */
+int
+ShardIndexOf(Oid relid, Oid *table)
+{
+	*table = ShardOwner(relid);
+	const catalog::CachedTable *cached = OidIsValid(*table) ? catalog::LookupDistributedTable(*table) : NULL;
+	for (int i = 0; cached != NULL && i < cached->shard_count; i++)
+		if (cached->shards[i].relid == relid)
+			return i;
+	return -1;
+}
+
 /* The local shard relid is, with its distributed table; false for anything else. */
 bool
 LocalShard(Oid relid, Oid *table, const catalog::CachedShard **shard)
 {
 	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
 		return false;
-	*table = ShardOwner(relid);
-	if (!OidIsValid(*table))
+	int index = ShardIndexOf(relid, table);
+	if (index < 0)
 		return false;
-	const catalog::CachedTable *cached = catalog::LookupDistributedTable(*table);
-	for (int i = 0; i < cached->shard_count; i++)
-		if (cached->shards[i].relid == relid)
-		{
-			*shard = &cached->shards[i];
-			return true;
-		}
-	return false;
-}
-
-/* The shard index of relid within its distributed table, or -1. */
-int
-ShardIndexOf(Oid table, Oid relid)
-{
-	const catalog::CachedTable *cached = catalog::LookupDistributedTable(table);
-	for (int i = 0; cached != NULL && i < cached->shard_count; i++)
-		if (cached->shards[i].relid == relid)
-			return i;
-	return -1;
+	*shard = &catalog::LookupDistributedTable(*table)->shards[index];
+	return true;
 }
 
 /*
@@ -81,9 +76,10 @@ ShardKeyNamed(Oid table, int64 shardid, const char *name, Oid *referenced)
 bool
 ReferencesCoLocatedShard(Constraint *constraint, Oid referenced, Oid table, Oid shard_relid)
 {
-	Oid pk = RangeVarGetRelid(constraint->pktable, NoLock, true);
-	return OidIsValid(pk) && ShardOwner(pk) == referenced &&
-	       ShardIndexOf(referenced, pk) == ShardIndexOf(table, shard_relid);
+	Oid pk_table;
+	Oid shard_table;
+	int pk_index = ShardIndexOf(RangeVarGetRelid(constraint->pktable, NoLock, true), &pk_table);
+	return pk_index >= 0 && pk_table == referenced && pk_index == ShardIndexOf(shard_relid, &shard_table);
 }
 
 /* True when the constraint rebuilds the shard key the catalog names for this shard. */

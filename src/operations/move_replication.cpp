@@ -47,6 +47,17 @@ AppendConnValue(StringInfo conninfo, const char *keyword, const char *value)
 	appendStringInfoChar(conninfo, '\'');
 }
 
+/* The subscription reported an apply or copy error: the move fails, pointing at the target's log. */
+[[noreturn]] void
+ReplicationFailed(const MoveReplication *replication)
+{
+	ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+	                errmsg("the online move's replication from node %d to node %d failed", replication->source->nodeid,
+	                       replication->target->nodeid),
+	                errhint("The server log of node %d says why. mode => 'block_writes' moves without replication.",
+	                        replication->target->nodeid)));
+}
+
 /* The slots of this move on the source: its own and the table sync slots of its subscription, in this database. */
 char *
 SlotCondition(const MoveReplication *replication)
@@ -218,12 +229,7 @@ WaitForInitialCopy(MoveReplication *replication)
 			                errmsg("the subscription of the online move disappeared from node %d",
 			                       replication->target->nodeid)));
 		if (errors > 0)
-			ereport(ERROR,
-			        (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			         errmsg("the online move's replication from node %d to node %d failed", replication->source->nodeid,
-			                replication->target->nodeid),
-			         errhint("The server log of node %d says why. mode => 'block_writes' moves without replication.",
-			                 replication->target->nodeid)));
+			ReplicationFailed(replication);
 		if (ready == tables && known == tables)
 			break;
 		/* Rows of the tables being copied now (the tables done are counted at the end). */
@@ -268,12 +274,7 @@ WaitForCatchUp(MoveReplication *replication)
 		                                                 "e.subid OPERATOR(pg_catalog.=) %s AND e.apply_error_count "
 		                                                 "OPERATOR(pg_catalog.>) 0",
 		                                                 quote_literal_cstr(replication->subid))) != NULL)
-			ereport(ERROR,
-			        (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			         errmsg("the online move's replication from node %d to node %d failed", replication->source->nodeid,
-			                replication->target->nodeid),
-			         errhint("The server log of node %d says why. mode => 'block_writes' moves without replication.",
-			                 replication->target->nodeid)));
+			ReplicationFailed(replication);
 		Sleep(kPollMs);
 	}
 	/* The subscription commits asynchronously: what the target applied must survive its crash once it serves. */

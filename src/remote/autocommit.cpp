@@ -109,11 +109,7 @@ ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, 
 	                        : PQsendQueryParams(connection->conn, sql, nparams, types, values, NULL, NULL, 0);
 	if (!sent)
 		ReportRemoteError(NULL, connection->conn, sql);
-	PGresult *result = WaitForOwnResult(connection, sql);
-	ExecStatusType status = PQresultStatus(result);
-	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-		ReportRemoteError(result, connection->conn, sql);
-	return result;
+	return WaitForOwnSuccess(connection, sql);
 }
 
 } // namespace fdwshard::remote

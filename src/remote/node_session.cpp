@@ -172,11 +172,7 @@ WorkerQuery(const NodeSession *session, const char *sql)
 	connection->in_flight = true;
 	if (!PQsendQuery(connection->conn, sql))
 		ReportRemoteError(NULL, connection->conn, sql);
-	PGresult *result = WaitForOwnResult(connection, sql);
-	ExecStatusType status = PQresultStatus(result);
-	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-		ReportRemoteError(result, connection->conn, sql);
-	return result;
+	return WaitForOwnSuccess(connection, sql);
 }
 
 } // namespace

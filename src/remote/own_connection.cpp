@@ -405,6 +405,16 @@ WaitForOwnResult(OwnConnection *connection, const char *sql)
 	return WaitForResult(connection, sql);
 }
 
+PGresult *
+WaitForOwnSuccess(OwnConnection *connection, const char *sql)
+{
+	PGresult *result = WaitForResult(connection, sql);
+	ExecStatusType status = PQresultStatus(result);
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		ReportRemoteError(result, connection->conn, sql);
+	return result;
+}
+
 bool
 AbandonOwnConnection(OwnConnection *connection, bool cancel)
 {

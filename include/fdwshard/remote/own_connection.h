@@ -45,6 +45,9 @@ OwnConnection *GetOwnConnection(Oid serverid, int index, bool wait);
  */
 PGresult *WaitForOwnResult(OwnConnection *connection, const char *sql);
 
+/* WaitForOwnResult, the remote error (anything but a command or rows) raised as a local ERROR. */
+PGresult *WaitForOwnSuccess(OwnConnection *connection, const char *sql);
+
 /*
  * Closes connection, first asking the worker to stop what runs on it (with cancel; bounded by
  * fdwshard.connect_timeout). Returns false when the worker did not take the cancel in time.
