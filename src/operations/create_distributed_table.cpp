@@ -14,6 +14,7 @@
 #include "fdwshard/executor/relocate_row.h"
 #include "fdwshard/operations/dependent_views.h"
 #include "fdwshard/operations/move_rows.h"
+#include "fdwshard/operations/shard_partitions.h"
 #include "fdwshard/operations/table_lock.h"
 #include "fdwshard/operations/table_properties.h"
 #include "fdwshard/remote/connection.h"
@@ -465,14 +466,10 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	             "VALUES ($1, $2, $3)",
 	             {OidArg(new_relid), TextArg(column), Int4Arg(placement.colocationid)});
 
-	/* postgres_fdw updates rows in place on the worker: this trigger moves a row whose shard changed. */
-	SpiRun(psprintf("CREATE TRIGGER %s AFTER UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION fdwshard.relocate_row()",
-	                kRelocateTriggerName, quote_identifier(column), RelName(table)));
-
 	/*
 	 * The shards: ids taken at once; the tables on the workers created in one round trip per
-	 * worker; then their partitions here, one statement each (PostgreSQL attaches partitions one
-	 * by one), and their catalog rows in one statement per catalog table.
+	 * worker; then their partitions here, one statement each, created in bulk (shard_partitions.h),
+	 * and their catalog rows in one statement per catalog table.
 	 */
 	int64 *shardids = NextShardIds(shard_count);
 	CreatedShard *shards = (CreatedShard *) palloc0(sizeof(CreatedShard) * shard_count);
@@ -506,6 +503,7 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 	Oid *shard_relids = (Oid *) palloc0(sizeof(Oid) * shard_count);
 	const char *owner_name =
 	    table.owner != GetUserId() ? quote_identifier(GetUserNameFromId(table.owner, false)) : NULL;
+	ShardPartitions partitions = BeginShardPartitions(new_relid, RelName(table), table.schema);
 	for (int i = 0; i < shard_count; i++)
 	{
 		CreatedShard *shard = &shards[i];
@@ -516,11 +514,11 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		const char *shard_rel = QualifiedName(table.schema, shard->name);
 
 		if (shard->node->is_local)
-			SpiRun(psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES %s", shard_rel, RelName(table), bound));
+			SpiRun(psprintf("CREATE TABLE %s () INHERITS (%s)", shard_rel, partitions.staging_name));
 		else
-			SpiRun(psprintf("CREATE FOREIGN TABLE %s PARTITION OF %s FOR VALUES %s SERVER %s "
+			SpiRun(psprintf("CREATE FOREIGN TABLE %s () INHERITS (%s) SERVER %s "
 			                "OPTIONS (schema_name %s, table_name %s)",
-			                shard_rel, RelName(table), bound,
+			                shard_rel, partitions.staging_name,
 			                quote_identifier(GetForeignServer(shard->node->serverid)->servername),
 			                quote_literal_cstr(table.schema), quote_literal_cstr(shard->name)));
 		/* Shard relations belong to the table's owner, whose changes to the table recurse to them. */
@@ -532,7 +530,13 @@ CreateDistributedTable(Oid relid, const char *column, int shard_count, const cha
 		max_hashes[i] = range.max_hash;
 		nodeids[i] = shard->node->nodeid;
 		shard_relids[i] = get_relname_relid(shard->name, namespace_oid);
+		AdoptShardPartition(partitions, shard_relids[i], bound);
 	}
+	EndShardPartitions(partitions);
+
+	/* postgres_fdw updates rows in place on the worker: this trigger moves a row whose shard changed. */
+	SpiRun(psprintf("CREATE TRIGGER %s AFTER UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION fdwshard.relocate_row()",
+	                kRelocateTriggerName, quote_identifier(column), RelName(table)));
 	CatalogWrite("INSERT INTO fdwshard.shard (shardid, logicalrelid, shard_index, min_hash, max_hash, shard_relid) "
 	             "SELECT s.shardid, $1, s.shard_index, s.min_hash, s.max_hash, s.shard_relid::regclass "
 	             "FROM unnest($2, $3, $4, $5, $6) AS s (shardid, shard_index, min_hash, max_hash, shard_relid)",
