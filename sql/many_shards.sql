@@ -100,6 +100,24 @@ SELECT nodeid, result AS statements_in_one_message FROM fdwshard.run_command_on_
     WHERE query LIKE '%FROM "Many ""Sh""".vals_%' AND pid <> pg_backend_pid()$$) WHERE nodeid > 1;
 RESET fdwshard.pool_size;
 
+-- DROP TABLE drops a large table's shards a chunk at a time, after DROP TABLE's own checks: a
+-- role that does not own it is refused; a dependent view refuses it after the first chunks are
+-- gone, and the rollback brings every shard back, here and on the workers.
+CREATE ROLE many_shards_other;
+GRANT USAGE ON SCHEMA "Many ""Sh""" TO many_shards_other;
+SET ROLE many_shards_other;
+DROP TABLE wide;
+RESET ROLE;
+REVOKE USAGE ON SCHEMA "Many ""Sh""" FROM many_shards_other;
+DROP ROLE many_shards_other;
+CREATE VIEW wide_keys AS SELECT k FROM wide;
+DROP TABLE wide;
+DROP VIEW wide_keys;
+SELECT count(*), sum(k), count(DISTINCT tableoid) AS shards_with_rows FROM wide;
+SELECT * FROM fdwshard.run_command_on_all_nodes($$
+    SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'Many "Sh"' AND c.relkind IN ('r', 'f') AND c.relname ~ '^wide_[0-9]+$'$$);
+
 -- DROP TABLE: no shard table left on any node, no catalog row.
 DROP TABLE wide, few, odd, vals, plain_vals, queries;
 SELECT * FROM fdwshard.run_command_on_all_nodes($$

@@ -6,6 +6,7 @@
  * and its catalog are gone): refused while distributed tables exist, unless CASCADE, which drops
  * their shards on every worker; the foreign servers fdwshard made go with the extension.
  */
+#include "fdwshard/catalog/metadata_cache.h"
 #include "fdwshard/catalog/spi.h"
 #include "fdwshard/commands/utility_hook.h"
 #include "fdwshard/guard.h"
@@ -155,15 +156,16 @@ ReachWorkers(void)
 	}
 }
 
-/* Drops every remote shard table, one DROP TABLE per worker, all workers at once. */
+/* Drops the remote shard tables of one table (or of all, InvalidOid): one DROP TABLE per worker, all at once. */
 void
-DropRemoteShards(void)
+DropRemoteShards(Oid relid)
 {
 	DropTablesOnWorkers(SpiRun("SELECT n.server_name, sn.nspname::text, c.relname::text FROM fdwshard.shard s "
 	                           "JOIN fdwshard.placement p USING (shardid) JOIN fdwshard.node n USING (nodeid) "
 	                           "JOIN pg_catalog.pg_class c ON c.oid = s.shard_relid "
 	                           "JOIN pg_catalog.pg_namespace sn ON sn.oid = c.relnamespace "
-	                           "WHERE NOT n.is_local ORDER BY n.nodeid, s.shardid"));
+	                           "WHERE NOT n.is_local AND ($1 = 0 OR s.logicalrelid = $1) ORDER BY n.nodeid, s.shardid",
+	                           {OidArg(relid)}));
 }
 
 /* The foreign servers fdwshard made for its workers, by name, in context (it outlives SPI). */
@@ -220,6 +222,56 @@ DropWorkerServers(List *servers, DropBehavior behavior)
 namespace commands
 {
 
+/* Shards dropped per deletion: PostgreSQL searches the objects a deletion collects one by one. */
+constexpr int kShardsPerDeletion = 256;
+
+/*
+ * DROP TABLE of a distributed table: its shards go first, here and on the workers, a chunk at a
+ * time; PostgreSQL then drops the table, and drop_trigger its catalog rows. The same checks as
+ * DROP TABLE come first: an error after leaves nothing, as the whole transaction rolls back.
+ */
+void
+DropShardsOfDroppedTables(DropStmt *stmt)
+{
+	ListCell *cell;
+	foreach (cell, stmt->objects)
+	{
+		RangeVar *name = makeRangeVarFromNameList((List *) lfirst(cell));
+		Oid relid = RangeVarGetRelid(name, NoLock, true);
+		const catalog::CachedTable *table = OidIsValid(relid) ? catalog::LookupDistributedTable(relid) : NULL;
+		if (table == NULL)
+			continue;
+		if (!pg_class_ownercheck(relid, GetUserId()) && !pg_namespace_ownercheck(get_rel_namespace(relid), GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, name->relname);
+		LockRelationOid(relid, AccessExclusiveLock);
+
+		List *shards = NIL;
+		for (int i = 0; i < table->shard_count; i++)
+			shards = lappend_oid(shards, table->shards[i].relid);
+		SPI_connect();
+		DropRemoteShards(relid);
+		SPI_finish();
+
+		ObjectAddresses *chunk = new_object_addresses();
+		int in_chunk = 0;
+		ListCell *shard;
+		foreach (shard, shards)
+		{
+			ObjectAddress address;
+			ObjectAddressSet(address, RelationRelationId, lfirst_oid(shard));
+			add_exact_object_address(&address, chunk);
+			if (++in_chunk == kShardsPerDeletion || lnext(shards, shard) == NULL)
+			{
+				performMultipleDeletions(chunk, stmt->behavior, PERFORM_DELETION_QUIETLY);
+				free_object_addresses(chunk);
+				chunk = new_object_addresses();
+				in_chunk = 0;
+			}
+		}
+		CommandCounterIncrement();
+	}
+}
+
 bool
 ProcessDropExtension(UtilityCall *call, DropStmt *stmt)
 {
@@ -244,7 +296,7 @@ ProcessDropExtension(UtilityCall *call, DropStmt *stmt)
 		                        quote_literal_cstr(SpiText(0, 2)))));
 	ReachWorkers();
 	FinishInDoubtTransactions();
-	DropRemoteShards();
+	DropRemoteShards(InvalidOid);
 	List *servers = WorkerServers(context);
 	SPI_finish();
 

@@ -303,7 +303,10 @@ ProcessDrop(UtilityCall *call, DropStmt *stmt)
 	if (stmt->removeType == OBJECT_INDEX)
 		return ProcessDropIndex(call, stmt);
 	if (stmt->removeType == OBJECT_TABLE)
+	{
 		DropReferencingForeignKeys(stmt);
+		DropShardsOfDroppedTables(stmt);
+	}
 	if (stmt->removeType == OBJECT_EXTENSION)
 		return ProcessDropExtension(call, stmt);
 	return false;

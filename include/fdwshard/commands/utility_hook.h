@@ -40,6 +40,8 @@ bool ProcessIndex(UtilityCall *call, IndexStmt *stmt);
 bool ProcessDrop(UtilityCall *call, DropStmt *stmt);
 /* DROP EXTENSION fdwshard (commands/drop.cpp): refused while distributed tables exist, unless CASCADE. */
 bool ProcessDropExtension(UtilityCall *call, DropStmt *stmt);
+/* DROP TABLE: the shards of distributed tables dropped first, in chunks (drop.cpp). */
+void DropShardsOfDroppedTables(DropStmt *stmt);
 bool ProcessVacuum(UtilityCall *call, VacuumStmt *stmt);
 bool ProcessGrant(UtilityCall *call, GrantStmt *stmt);
 
