@@ -36,6 +36,13 @@ const char *const kSessionSetup = "SET search_path = pg_catalog; SET timezone = 
                                   "SET intervalstyle = postgres; SET extra_float_digits = 3; "
                                   "SET default_transaction_isolation = 'read committed'";
 
+/* fdwshard.worker_plan_cache_mode: plan_cache_mode of the statements prepared on these connections. */
+int worker_plan_cache_mode = PLAN_CACHE_MODE_AUTO;
+const struct config_enum_entry kPlanCacheModes[] = {{"auto", PLAN_CACHE_MODE_AUTO, false},
+                                                    {"force_generic_plan", PLAN_CACHE_MODE_FORCE_GENERIC_PLAN, false},
+                                                    {"force_custom_plan", PLAN_CACHE_MODE_FORCE_CUSTOM_PLAN, false},
+                                                    {NULL, 0, false}};
+
 void
 EnsureTable()
 {
@@ -317,14 +324,18 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 		                errhint("Target server's authentication method must be changed or password_required=false "
 		                        "set in the user mapping attributes.")));
 	}
+	const char *setup = kSessionSetup;
+	for (const config_enum_entry *mode = kPlanCacheModes; mode->name != NULL; mode++)
+		if (mode->val == worker_plan_cache_mode && mode->val != PLAN_CACHE_MODE_AUTO)
+			setup = psprintf("%s; SET plan_cache_mode = %s", kSessionSetup, mode->name);
 	entry->in_flight = true;
-	if (!PQsendQuery(conn, kSessionSetup))
-		ReportRemoteError(NULL, conn, kSessionSetup);
-	PGresult *result = WaitForResult(entry, kSessionSetup);
+	if (!PQsendQuery(conn, setup))
+		ReportRemoteError(NULL, conn, setup);
+	PGresult *result = WaitForResult(entry, setup);
 	if (PQresultStatus(result) != PGRES_COMMAND_OK)
 	{
 		entry->stale = true; /* never reuse a connection without its session setup */
-		ReportRemoteError(result, conn, kSessionSetup);
+		ReportRemoteError(result, conn, setup);
 	}
 	PQclear(result);
 }
@@ -465,6 +476,12 @@ InitOwnConnections(void)
 {
 	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, InvalidateConnections, (Datum) 0);
 	CacheRegisterSyscacheCallback(USERMAPPINGOID, InvalidateConnections, (Datum) 0);
+	DefineCustomEnumVariable(
+	    "fdwshard.worker_plan_cache_mode",
+	    "plan_cache_mode on workers for the parameterized statements fdwshard prepares there.",
+	    "auto plans each statement five times on each connection before it may reuse a generic plan; "
+	    "force_generic_plan plans it once. Takes effect on the session's next new connection to each worker.",
+	    &worker_plan_cache_mode, PLAN_CACHE_MODE_AUTO, kPlanCacheModes, PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 char *
