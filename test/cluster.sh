@@ -1,6 +1,7 @@
 # Sourced by scripts: a coordinator and two workers on loopback, run as an unprivileged user in a
 # fresh temporary directory on free ports. cluster_start sets COORDINATOR_PORT, WORKER1_PORT,
-# WORKER2_PORT and CLUSTER_DIR; cluster_stop stops every server it started.
+# WORKER2_PORT and CLUSTER_DIR; cluster_stop stops every server it started. FDWSHARD_CLUSTER_ROOT: where
+# the cluster directory goes (default /tmp; the scale benchmark uses a tmpfs, out of the disk's noise).
 
 # FDWSHARD_PG_BIN: another PostgreSQL 15 installation (parallel development without clobbering).
 PG_BIN=${FDWSHARD_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -64,7 +65,7 @@ cluster_start() {
 	if [ "$(id -u)" -eq 0 ] && ! id "$PG_USER" >/dev/null 2>&1; then
 		useradd --system --home-dir /var/lib/postgresql --shell /bin/bash "$PG_USER"
 	fi
-	CLUSTER_DIR=$(mktemp -d /tmp/fdwshard-cluster.XXXXXX)
+	CLUSTER_DIR=$(mktemp -d "${FDWSHARD_CLUSTER_ROOT:-/tmp}/fdwshard-cluster.XXXXXX")
 	chmod 755 "$CLUSTER_DIR"
 	[ "$(id -u)" -eq 0 ] && chown "$PG_USER" "$CLUSTER_DIR"
 	for name in "${CLUSTER_NODES[@]}"; do
