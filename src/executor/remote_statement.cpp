@@ -358,6 +358,35 @@ MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *state
 	return MakeScanStatement(query, rtable, scan);
 }
 
+bool
+IsRemoteStatementPlan(const PlannedStmt *plan)
+{
+	return plan != NULL && plan->planTree != NULL && IsA(plan->planTree, CustomScan) &&
+	       ((CustomScan *) plan->planTree)->methods == &kRemoteScanMethods;
+}
+
+const char *
+RemoteStatementSql(const PlannedStmt *plan)
+{
+	return strVal(list_nth(((CustomScan *) plan->planTree)->custom_private, kSql));
+}
+
+const char *
+RemoteStatementShardNames(const PlannedStmt *plan)
+{
+	return strVal(list_nth(((CustomScan *) plan->planTree)->custom_private, kShardNames));
+}
+
+void
+RetargetRemoteStatement(PlannedStmt *plan, char *sql, Oid serverid, int32 nodeid, char *shard_names)
+{
+	List *items = ((CustomScan *) plan->planTree)->custom_private;
+	list_nth_cell(items, kSql)->ptr_value = makeString(sql);
+	list_nth_cell(items, kServer)->ptr_value = makeString(psprintf("%u", serverid));
+	list_nth_cell(items, kNode)->ptr_value = makeInteger(nodeid);
+	list_nth_cell(items, kShardNames)->ptr_value = makeString(shard_names);
+}
+
 void
 InitRemoteStatement(void)
 {

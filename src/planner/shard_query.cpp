@@ -340,10 +340,6 @@ ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery 
 	return true;
 }
 
-namespace
-{
-
-/* The names of relids as the deparser prints them (unqualified part). */
 List *
 QuotedNames(List *relids)
 {
@@ -354,7 +350,6 @@ QuotedNames(List *relids)
 	return names;
 }
 
-/* model with the names of from replaced by those of to (core::ReplaceNames). */
 char *
 ReplaceShardNames(const char *model, List *from, List *to)
 {
@@ -371,8 +366,6 @@ ReplaceShardNames(const char *model, List *from, List *to)
 	(void) core::ReplaceNames(model, from_names, to_names, count, sql, length + 1);
 	return sql;
 }
-
-} // namespace
 
 /*
  * A foreign shard's statement differs from another shard's of the same query only in the

@@ -24,6 +24,19 @@ struct RemoteStatement
  */
 PlannedStmt *MakeRemoteStatementPlan(Query *query, List *rtable, const RemoteStatement *statement);
 
+/* True when plan is MakeRemoteStatementPlan's: a shipped statement. */
+bool IsRemoteStatementPlan(const PlannedStmt *plan);
+
+/* A remote statement plan's SQL text, and its shards' names as EXPLAIN shows them. */
+const char *RemoteStatementSql(const PlannedStmt *plan);
+const char *RemoteStatementShardNames(const PlannedStmt *plan);
+
+/*
+ * Points plan, a copy of a remote statement plan, at other shards of the same tables: its SQL
+ * text, worker (serverid, nodeid) and shard names for EXPLAIN. The caller changes its range table.
+ */
+void RetargetRemoteStatement(PlannedStmt *plan, char *sql, Oid serverid, int32 nodeid, char *shard_names);
+
 /*
  * The parameters of a shipped statement as text, for plan_state's execution: user parameters
  * from its EState, coordinator-side expressions (local_states, ExprStates) evaluated in its

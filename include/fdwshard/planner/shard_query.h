@@ -74,6 +74,15 @@ executor::ShardTask *AddShardTask(ShardTaskList *list, Query *query, Index rti, 
  */
 bool ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery *params, List *shard_relids = NIL);
 
+/* The names of relids as the deparser prints them (the unqualified part), for ReplaceShardNames. */
+List *QuotedNames(List *relids);
+
+/*
+ * model (SQL text built by the deparser or with quote_identifier) with every name of from
+ * (QuotedNames) replaced by the name at the same position of to (core::ReplaceNames).
+ */
+char *ReplaceShardNames(const char *model, List *from, List *to);
+
 /*
  * task's work: shard_query (against task's shard; shard_relids, what it reads) shipped for a
  * foreign shard (ShipShardTask, list->params), planned for a local one. False when it cannot be
