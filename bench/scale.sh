@@ -24,6 +24,9 @@ WORKER_MAX_CONNECTIONS=${WORKER_MAX_CONNECTIONS:-100}
 SHARED_BUFFERS=${SHARED_BUFFERS:-32MB}
 MAX_LOCKS=${MAX_LOCKS:-1024}
 
+# The servers' directories on a tmpfs when there is one: creating and dropping thousands of
+# tables is file-system work, and the shared disk's write-back made it vary 3x run to run.
+if [ -z "${FDWSHARD_CLUSTER_ROOT:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export FDWSHARD_CLUSTER_ROOT=/dev/shm; fi
 source test/cluster.sh # sets PG_BIN from FDWSHARD_PG_BIN
 declare -A PLANNING JIT
 read -ra counts <<<"$SHARD_COUNTS"
@@ -98,7 +101,9 @@ for n in "${counts[@]}"; do
 	# create_distributed_table of an empty table, then DROP TABLE, REPEATS times.
 	for round in $(seq 1 "$REPEATS"); do
 		sql "$C" scale -c "CREATE TABLE ddl (id int PRIMARY KEY, v int, payload text)"
-		sql "$C" scale -c "CHECKPOINT"
+		# The catalogs as fresh for every round (autovacuum is off): earlier rounds' dead rows and
+		# files not yet unlinked would charge the later, larger shard counts.
+		for port in "$C" "${W[@]}"; do sql "$port" scale -c "VACUUM" -c "CHECKPOINT"; done
 		timed scale "SELECT create_distributed_table('ddl', 'id', shard_count := $n, colocate_with := 'none')" "create $n $round"
 		record create "$n" "$round" "$ms"
 		got=$(sql "$C" scale -c "SELECT count(*) FROM fdwshard.shard WHERE logicalrelid = 'ddl'::regclass")
@@ -118,10 +123,13 @@ for n in "${counts[@]}"; do
 	SQL
 	for port in "${W[@]}"; do sql "$port" scale -c "VACUUM ANALYZE" >/dev/null; done
 	for round in $(seq 1 "$REPEATS"); do
-		for mode in simple prepared; do
+		# prepared_generic: -M prepared with fdwshard.worker_plan_cache_mode = force_generic_plan.
+		for mode in simple prepared prepared_generic; do
 			echo "-- pgbench $mode $n $round" >>"$LOG"
-			out=$(as_pg "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$C" -U postgres -M "$mode" -c "$CLIENTS" -j "$THREADS" \
-				-T "$DURATION" -f "$WORK/select.sql" scale 2>&1) || { echo "$out" | tail -5 >&2; exit 1; }
+			options=""
+			[ "$mode" = prepared_generic ] && options="-c fdwshard.worker_plan_cache_mode=force_generic_plan"
+			out=$(as_pg env PGOPTIONS="$options" "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$C" -U postgres -M "${mode%_generic}" \
+				-c "$CLIENTS" -j "$THREADS" -T "$DURATION" -f "$WORK/select.sql" scale 2>&1) || { echo "$out" | tail -5 >&2; exit 1; }
 			echo "$out" >>"$LOG"
 			echo "$out" | grep -q '^number of failed transactions: 0 ' || { echo "!! pgbench: failed transactions" >&2; exit 1; }
 			record "select_$mode" "$n" "$round" "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')"
@@ -234,10 +242,12 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	echo "- fdwshard $VERSION, $("$PG_BIN/postgres" --version)," \
 		"$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), shared with other work"
 	echo "- one coordinator (no shards) + $WORKERS workers on this machine: shared_buffers $SHARED_BUFFERS," \
-		"max_locks_per_transaction $MAX_LOCKS, autovacuum off, fsync and synchronous_commit off (test/cluster.sh)"
+		"max_locks_per_transaction $MAX_LOCKS, autovacuum off, fsync and synchronous_commit off (test/cluster.sh)," \
+		"data directories in ${FDWSHARD_CLUSTER_ROOT:-/tmp}; VACUUM and CHECKPOINT on every node before each \`create\`"
 	echo "- \`create\` / \`drop\`: \`create_distributed_table\` of an empty \`(id int PRIMARY KEY, v int, payload text)\` and" \
 		"\`DROP TABLE\` of it (psql \\timing, ms); \`select_simple\` / \`select_prepared\`: point SELECT by key," \
-		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS); \`count\`: \`SELECT count(*)\` of" \
+		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS; \`select_prepared_generic\`:" \
+		"\`-M prepared\` with \`fdwshard.worker_plan_cache_mode = force_generic_plan\`); \`count\`: \`SELECT count(*)\` of" \
 		"$ROWS rows, median of $COUNT_RUNS in a new session (ms)"
 	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better);" \
 		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
@@ -245,7 +255,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	printf '| measurement |'; for n in "${counts[@]}"; do printf ' %s shards |' "$n"; done
 	for n in "${counts[@]:1}"; do printf ' %s / %s |' "$n" "$BASE"; done; echo
 	printf '|---|'; for _ in "${counts[@]}" "${counts[@]:1}"; do printf -- '---:|'; done; echo
-	for what in create drop select_simple select_prepared count; do
+	for what in create drop select_simple select_prepared select_prepared_generic count; do
 		printf '| %s |' "$what"
 		for n in "${counts[@]}"; do printf ' %s |' "$(med "$what" "$n")"; done
 		for n in "${counts[@]:1}"; do printf ' %s |' "$(ratio "$(med "$what" "$n")" "$(med "$what" "$BASE")")"; done
@@ -256,7 +266,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	echo
 	echo "Runs:"
 	echo
-	for what in create drop select_simple select_prepared count; do
+	for what in create drop select_simple select_prepared select_prepared_generic count; do
 		for n in "${counts[@]}"; do echo "- $what, $n shards: $(runs "$what" "$n")"; done
 	done
 	echo
@@ -286,6 +296,8 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 				r=$(ratio "$(med "select_$mode" 1024)" "$(med "select_$mode" 32)")
 				echo "- point SELECT -M $mode at 1024 shards at least 0.95 x 32: $r x, $(verdict "$(check "$r >= 0.95")")"
 			done
+			r=$(ratio "$(med select_prepared_generic 1024)" "$(med select_prepared_generic 32)")
+			echo "  - with fdwshard.worker_plan_cache_mode = force_generic_plan: $r x, $(verdict "$(check "$r >= 0.95")")"
 			r=$(ratio "$(med count 1024)" "$(med count 32)")
 			echo "- count(*) at 1024 shards at most 2 x 32: $r x, $(verdict "$(check "$r <= 2")")"
 		fi
