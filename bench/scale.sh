@@ -131,7 +131,7 @@ for n in "${counts[@]}"; do
 			out=$(as_pg env PGOPTIONS="$options" "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$C" -U postgres -M "${mode%_generic}" \
 				-c "$CLIENTS" -j "$THREADS" -T "$DURATION" -f "$WORK/select.sql" scale 2>&1) || { echo "$out" | tail -5 >&2; exit 1; }
 			echo "$out" >>"$LOG"
-			echo "$out" | grep -q '^number of failed transactions: 0 ' || { echo "!! pgbench: failed transactions" >&2; exit 1; }
+			grep -q '^number of failed transactions: 0 ' <<<"$out" || { echo "!! pgbench: failed transactions" >&2; exit 1; }
 			record "select_$mode" "$n" "$round" "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')"
 		done
 	done
@@ -142,14 +142,14 @@ for n in "${counts[@]}"; do
 		for _ in $(seq 1 "$COUNT_RUNS"); do args+=(-c "SELECT count(*) FROM pt"); done
 		out=$(psql_on "$C" -d scale -v ON_ERROR_STOP=1 "${args[@]}" 2>&1)
 		echo "$out" >>"$LOG"
-		echo "$out" | grep -qx " *$ROWS" || { echo "!! count(*) is not $ROWS: $out" >&2; exit 1; }
+		grep -qx " *$ROWS" <<<"$out" || { echo "!! count(*) is not $ROWS: $out" >&2; exit 1; }
 		record count "$n" "$round" "$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -g |
 			awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
 	done
 	plan=$(sql "$C" scale -c "EXPLAIN (ANALYZE, SUMMARY) SELECT count(*) FROM pt")
 	echo "$plan" >>"$LOG"
 	PLANNING[$n]=$(echo "$plan" | sed -n 's/^Planning Time: \([0-9.]*\) ms/\1/p')
-	JIT[$n]=$(echo "$plan" | grep -q '^JIT:' && echo on || echo off)
+	JIT[$n]=$(grep -q '^JIT:' <<<"$plan" && echo on || echo off)
 	sql "$C" scale -c "DROP TABLE pt"
 	[ "$(worker_tables)" = 0 ] || { echo "!! $(worker_tables) tables left on the workers after DROP TABLE pt" >&2; exit 1; }
 done
