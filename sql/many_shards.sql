@@ -1,6 +1,6 @@
 -- Many shards: create_distributed_table and DROP TABLE send a worker all of its shards' DDL in one
 -- round trip and leave nothing behind anywhere; a multi-shard read sends a worker's pool
--- connection its shards' statements together; each shard's statement names its own shard.
+-- connection its shards' statements together (a pipeline); each shard's statement names its own shard.
 CREATE SCHEMA "Many ""Sh""";
 SET search_path = "Many ""Sh""";
 SET fdwshard.next_shard_id = 40000;
@@ -51,21 +51,22 @@ SELECT count(*) AS foreign_shards, count(*) FILTER (WHERE sql LIKE '% FROM ' || 
 FROM remote_sql($$SELECT odd_40401 FROM odd WHERE odd_40401 > 50 ORDER BY 1 LIMIT 3$$);
 SELECT odd_40401 FROM odd WHERE odd_40401 > 50 ORDER BY 1 LIMIT 3;
 
--- With one pool connection per worker, a read of a worker's 4 shards reaches it as one message
--- of 4 statements (the connection's last query).
+-- With one pool connection per worker, a read of a worker's 4 shards runs on that connection
+-- (one pipeline of 4 statements).
 CREATE TABLE few (k int, v text);
 SELECT create_distributed_table('few', 'k', shard_count := 12, colocate_with := 'none');
 INSERT INTO few SELECT g, 'v' || g FROM generate_series(1, 120) g;
 SET fdwshard.pool_size = 1;
 SELECT count(*), sum(k) FROM few;
 RESET fdwshard.pool_size;
-SELECT nodeid, result AS statements_in_one_message FROM fdwshard.run_command_on_all_nodes($$
-    SELECT max(array_length(regexp_split_to_array(query, ';'), 1)) FROM pg_stat_activity
+SELECT nodeid, result AS connections_that_read FROM fdwshard.run_command_on_all_nodes($$
+    SELECT count(*) FROM pg_stat_activity
     WHERE query LIKE '%FROM "Many ""Sh""".few_%' AND pid <> pg_backend_pid()$$) WHERE nodeid > 1;
 
--- A worker's batch of shard statements (one message, pool_size = 1: 8 statements each) returns
+-- A worker's batch of shard statements (one pipeline, pool_size = 1: 8 statements each) returns
 -- what a plain table returns: aggregates, GROUP BY, ORDER BY with LIMIT per shard, over empty
--- shards (10 rows over 24 shards: 14 at least are empty) and NULLs, each read twice.
+-- shards (10 rows over 24 shards: 14 at least are empty) and NULLs, each read twice (the second
+-- time the statements are prepared on the worker).
 SET fdwshard.next_shard_id = 40500;
 CREATE TABLE vals (k int, g int, v numeric(10, 2));
 SELECT create_distributed_table('vals', 'k', shard_count := 24, colocate_with := 'none');
@@ -94,9 +95,9 @@ SELECT rows_of(q) FROM queries WHERE n = 2;
 SELECT n, rows_of(q) = rows_of(replace(q, 'FROM vals', 'FROM plain_vals')) AS first_read,
        rows_of(q) = rows_of(replace(q, 'FROM vals', 'FROM plain_vals')) AS next_read
 FROM queries ORDER BY n;
--- The last read reached each worker as one message of its 8 shards' statements.
-SELECT nodeid, result AS statements_in_one_message FROM fdwshard.run_command_on_all_nodes($$
-    SELECT max(array_length(regexp_split_to_array(query, ';'), 1)) FROM pg_stat_activity
+-- The last read reached each worker on one connection.
+SELECT nodeid, result AS connections_that_read FROM fdwshard.run_command_on_all_nodes($$
+    SELECT count(*) FROM pg_stat_activity
     WHERE query LIKE '%FROM "Many ""Sh""".vals_%' AND pid <> pg_backend_pid()$$) WHERE nodeid > 1;
 RESET fdwshard.pool_size;
 

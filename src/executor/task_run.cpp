@@ -9,6 +9,7 @@
 
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/node_wait.h"
+#include "fdwshard/remote/prepared_statements.h"
 
 extern "C"
 {
@@ -38,6 +39,14 @@ PoolChannels(int count)
  */
 constexpr int kMaxBatch = 64;
 
+/*
+ * A pipeline's statements are read by the worker as they come while it sends results back: a
+ * connection that blocks writing a long pipeline to a worker that blocks writing results would
+ * wait forever. What fits in the sockets' buffers is sent as a pipeline; longer batches as one
+ * message.
+ */
+constexpr size_t kMaxPipelineBytes = 64 * 1024;
+
 /* Whether the tasks of serverid may leave the transaction's postgres_fdw connection. */
 bool
 MayUsePool(const ShardTaskScan *scan, Oid serverid)
@@ -57,6 +66,7 @@ AddChannel(ShardTaskRun *run, int group, remote::OwnConnection *own)
 	channel->running = -1;
 	channel->last = NULL;
 	channel->batch = (int *) palloc0(sizeof(int) * kMaxBatch);
+	channel->prepare_queued = (bool *) palloc0(sizeof(bool) * kMaxBatch);
 	channel->batch_count = 0;
 	channel->batch_next = 0;
 	channel->drained = false;
@@ -84,9 +94,39 @@ AddPoolChannels(ShardTaskRun *run, int group, int wanted)
 }
 
 /*
+ * A pool connection's batch (a read without parameters: the tasks of a multi-shard read) in one
+ * pipeline, one round trip: each statement prepared on its second use on this connection, so
+ * that a session repeating a read over many shards has the workers plan each shard's statement
+ * once (a statement without parameters keeps its generic plan), then one sync.
+ */
+void
+SendPipeline(TaskChannel *channel, const ShardTaskScan *scan)
+{
+	PGconn *conn = channel->conn;
+	if (!PQenterPipelineMode(conn))
+		remote::ReportRemoteError(NULL, conn, scan->tasks[channel->batch[0]].sql);
+	channel->pipelined = true;
+	channel->failed = false;
+	channel->own->in_flight = true;
+	for (int i = 0; i < channel->batch_count; i++)
+	{
+		const char *sql = scan->tasks[channel->batch[i]].sql;
+		elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, sql);
+		const char *name = remote::PipelinePrepared(channel->own, sql, &channel->prepare_queued[i]);
+		bool sent = name != NULL ? PQsendQueryPrepared(conn, name, 0, NULL, NULL, NULL, 0)
+		                         : PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+		if (!sent)
+			remote::ReportRemoteError(NULL, conn, sql);
+	}
+	if (!PQpipelineSync(conn))
+		remote::ReportRemoteError(NULL, conn, scan->tasks[channel->batch[0]].sql);
+	channel->awaiting_prepare = channel->prepare_queued[0];
+}
+
+/*
  * Sends channel's next tasks. A pool connection takes up to its group's batch of tasks in one
- * simple-protocol message, one statement each (a read without parameters: the tasks of a
- * multi-shard read); the transaction's connection, and statements with parameters, one task.
+ * round trip: a pipeline (SendPipeline), or one simple-protocol message of them when they are
+ * long; the transaction's connection, and statements with parameters, one task.
  */
 bool
 SendNext(ShardTaskRun *run, TaskChannel *channel)
@@ -94,7 +134,8 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 	TaskGroup *group = &run->groups[channel->group];
 	if (group->next == group->count)
 		return false;
-	int size = (channel->own != NULL && run->nparams == 0) ? Min(group->batch, group->count - group->next) : 1;
+	bool pool = channel->own != NULL && run->nparams == 0;
+	int size = pool ? Min(group->batch, group->count - group->next) : 1;
 
 	channel->batch_count = size;
 	channel->batch_next = 0;
@@ -102,8 +143,14 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 	for (int i = 0; i < size; i++)
 		channel->batch[i] = group->tasks[group->next++];
 	channel->running = channel->batch[0];
-	if (channel->own != NULL)
+	size_t bytes = 0;
+	for (int i = 0; pool && i < size; i++)
+		bytes += strlen(run->scan->tasks[channel->batch[i]].sql);
+	if (pool && bytes <= kMaxPipelineBytes)
+		SendPipeline(channel, run->scan);
+	else if (channel->own != NULL)
 	{
+		/* One simple-protocol message, which the worker reads whole before it runs anything. */
 		StringInfoData sql;
 		initStringInfo(&sql);
 		for (int i = 0; i < size; i++)
@@ -127,6 +174,69 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 }
 
 /*
+ * ReadChannel for a pipeline: each PREPARE queued and each statement is one result then a NULL;
+ * the sync ends it. A task other than the last is done with its result; the last one, or an
+ * error (the server skips the rest, each an aborted result), once the sync is read.
+ */
+bool
+ReadPipeline(TaskChannel *channel, const char *sql)
+{
+	for (;;)
+	{
+		if (PQisBusy(channel->conn))
+		{
+			if (!channel->readable)
+				return false;
+			channel->readable = false;
+			if (!PQconsumeInput(channel->conn))
+				remote::ReportRemoteError(NULL, channel->conn, sql);
+			continue;
+		}
+		PGresult *result = PQgetResult(channel->conn);
+		if (result == NULL)
+			continue; /* the end of one statement's results */
+		ExecStatusType status = PQresultStatus(result);
+		if (status == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(result);
+			if (!PQexitPipelineMode(channel->conn))
+				remote::ReportRemoteError(NULL, channel->conn, sql);
+			channel->pipelined = false;
+			channel->drained = true;
+			return true;
+		}
+		bool ok = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+		if (status == PGRES_PIPELINE_ABORTED || channel->failed)
+		{
+			PQclear(result);
+			continue;
+		}
+		if (!ok)
+		{
+			/* What was queued after it is not prepared: the connection starts afresh next time. */
+			channel->failed = true;
+			channel->own->stale = true;
+			PQclear(channel->last);
+			channel->last = result;
+			continue;
+		}
+		if (channel->awaiting_prepare)
+		{
+			channel->awaiting_prepare = false;
+			PQclear(result);
+			continue;
+		}
+		PQclear(channel->last);
+		channel->last = result;
+		if (channel->batch_next < channel->batch_count - 1)
+		{
+			channel->awaiting_prepare = channel->prepare_queued[channel->batch_next + 1];
+			return true;
+		}
+	}
+}
+
+/*
  * Reads what channel's connection has; true when the running task's results are all in
  * (channel->last). In a batch, each statement has one result: a task other than the last is
  * done with its result; the last one, or an error (which ends the batch), once the connection
@@ -135,6 +245,8 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 bool
 ReadChannel(TaskChannel *channel, const char *sql)
 {
+	if (channel->pipelined)
+		return ReadPipeline(channel, sql);
 	for (;;)
 	{
 		/* The socket is read only when the last wait said it has data: no system call per channel per pass. */

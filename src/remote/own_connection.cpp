@@ -5,6 +5,7 @@
  * multi-shard reads that go to a worker over several connections at once.
  */
 #include "fdwshard/remote/own_connection.h"
+#include "fdwshard/remote/prepared_statements.h"
 
 #include "fdwshard/remote/connection.h"
 #include "fdwshard/remote/node_health.h"
@@ -74,7 +75,7 @@ Disconnect(OwnConnection *entry)
 	entry->slot = -1;
 	entry->in_flight = false;
 	entry->stale = false;
-	entry->prepared_count = 0;
+	ForgetPrepared(entry);
 }
 
 /* Options of the server and user mapping that libpq knows, as postgres_fdw passes them. */
@@ -385,6 +386,7 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 		entry->stale = false;
 		entry->lent = false;
 		entry->generation = 0;
+		entry->prepared = NULL;
 		entry->prepared_count = 0;
 		entry->wait_set = NULL;
 		entry->last_used = 0;

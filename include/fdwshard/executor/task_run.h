@@ -24,6 +24,11 @@ struct TaskChannel
 	int batch_next;
 	bool drained;  /* the connection has nothing more to read: the batch is over */
 	bool readable; /* the last wait saw data on its socket, not read yet */
+	/* A pool connection's batch goes as a pipeline (statements prepared on their second use there). */
+	bool pipelined;
+	bool *prepare_queued;  /* by batch position: its PREPARE's result comes before its own */
+	bool awaiting_prepare; /* the running task's PREPARE result is not read yet */
+	bool failed;           /* an error came: the rest of the pipeline is skipped up to its sync */
 };
 
 /* A worker's tasks, taken in order by its channels, batch at a time. */
