@@ -174,6 +174,24 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 }
 
 /*
+ * Whether channel has a result to take without waiting: reads the socket only when the last
+ * wait said it has data (no system call per channel per pass).
+ */
+bool
+ResultReady(TaskChannel *channel, const char *sql)
+{
+	while (PQisBusy(channel->conn))
+	{
+		if (!channel->readable)
+			return false;
+		channel->readable = false;
+		if (!PQconsumeInput(channel->conn))
+			remote::ReportRemoteError(NULL, channel->conn, sql);
+	}
+	return true;
+}
+
+/*
  * ReadChannel for a pipeline: each PREPARE queued and each statement is one result then a NULL;
  * the sync ends it. A task other than the last is done with its result; the last one, or an
  * error (the server skips the rest, each an aborted result), once the sync is read.
@@ -183,15 +201,8 @@ ReadPipeline(TaskChannel *channel, const char *sql)
 {
 	for (;;)
 	{
-		if (PQisBusy(channel->conn))
-		{
-			if (!channel->readable)
-				return false;
-			channel->readable = false;
-			if (!PQconsumeInput(channel->conn))
-				remote::ReportRemoteError(NULL, channel->conn, sql);
-			continue;
-		}
+		if (!ResultReady(channel, sql))
+			return false;
 		PGresult *result = PQgetResult(channel->conn);
 		if (result == NULL)
 			continue; /* the end of one statement's results */
@@ -249,16 +260,8 @@ ReadChannel(TaskChannel *channel, const char *sql)
 		return ReadPipeline(channel, sql);
 	for (;;)
 	{
-		/* The socket is read only when the last wait said it has data: no system call per channel per pass. */
-		if (PQisBusy(channel->conn))
-		{
-			if (!channel->readable)
-				return false;
-			channel->readable = false;
-			if (!PQconsumeInput(channel->conn))
-				remote::ReportRemoteError(NULL, channel->conn, sql);
-			continue;
-		}
+		if (!ResultReady(channel, sql))
+			return false;
 		PGresult *result = PQgetResult(channel->conn);
 		if (result == NULL)
 		{
