@@ -34,6 +34,18 @@ check "the first read: each of worker 1's shards unnamed" "$w1_shards" \
 check "the next two: its prepared statements" "$((2 * w1_shards))" \
 	"$(grep -cE 'execute fdwshard_[0-9]+: SELECT count\(\*\) AS p1 FROM public.t_[0-9]* WHERE \(v > 0\)' <<<"$logged")"
 
+echo "-- a batch longer than 64 kB goes as one simple-protocol message"
+long=$(printf 'x%.0s' $(seq 1 20000))
+before=$(wc -l <"$log")
+check "a read with a 20 kB literal per shard" "$(printf '600\n600')" \
+	"$(psql_on "$COORDINATOR_PORT" -d $db -tA -c "SET fdwshard.pool_size = 1" -c "SELECT count(*) FROM t WHERE v::text <> '$long'" \
+		-c "SELECT count(*) FROM t WHERE v::text <> '$long'" 2>&1 | grep -v '^SET')"
+sleep 0.3
+logged=$(tail -n +"$((before + 1))" "$log")
+check "worker 1 got each read as one message of its shards' statements" "2" \
+	"$(grep -c "statement: SELECT count(\*) AS p1 FROM public.t_[0-9]* WHERE ((v)::text <> 'x" <<<"$logged")"
+check "and nothing of them prepared or unnamed" "0" "$(grep -c "execute .*WHERE ((v)::text <> 'x" <<<"$logged")"
+
 echo "-- a statement failing in the middle of a pipeline"
 # The second and third reads divide by zero on worker 1 (prepared there on the second).
 out=$(psql_on "$COORDINATOR_PORT" -d $db -tA -c "SELECT count(*) FROM t WHERE 100 / v > -1" \
