@@ -16,8 +16,9 @@ namespace
 /* Positions in CustomScan.custom_private. */
 enum ShardTasksPrivateItem
 {
-	kTasks, /* per shard: List of String(shard name), Integer(nodeid), String(serverid), String(sql) or PlannedStmt or
-	           Integer(0) (a local shard run by another task's plan), String(shard relid) */
+	kTasks, /* List of four lists, an item per shard each: OidList of the shards, OidList of their
+	           servers, IntList of their nodes, List of String(sql) or PlannedStmt or Integer(0) (a local
+	           shard run by another task's plan); no names: an EXPLAIN looks them up (ShardTaskName) */
 	kParamSources,
 	kParamTypes
 };
@@ -109,33 +110,22 @@ RunLocalTask(ShardTaskScan *scan, ShardTaskState *task)
 List *
 ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params)
 {
-	List *task_items = NIL;
-	Oid last_namespace = InvalidOid; /* shards share their table's schema: its name looked up once */
-	char *namespace_name = NULL;
+	/* Four flat lists, not a list of items per shard: at 1024 shards that was most of the allocations. */
+	List *relids = NIL;
+	List *serverids = NIL;
+	List *nodeids = NIL;
+	List *work = NIL;
 	for (int i = 0; i < task_count; i++)
 	{
 		const catalog::CachedShard *shard = tasks[i].shard;
-		Oid relid = shard->relid;
-		HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-		if (!HeapTupleIsValid(tuple))
-			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
-		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
-		if (namespace_name == NULL || form->relnamespace != last_namespace)
-		{
-			last_namespace = form->relnamespace;
-			namespace_name = get_namespace_name(last_namespace);
-		}
-		char *name = pstrdup(quote_qualified_identifier(namespace_name, NameStr(form->relname)));
-		ReleaseSysCache(tuple);
-		Node *work = tasks[i].local_plan != NULL ? (Node *) tasks[i].local_plan
-		             : tasks[i].sql != NULL      ? (Node *) makeString(tasks[i].sql)
-		                                         : (Node *) makeInteger(0);
-
-		task_items = lappend(task_items, list_make5(makeString(name), makeInteger(shard->nodeid),
-		                                            makeString(psprintf("%u", shard->serverid)), work,
-		                                            makeString(psprintf("%u", relid))));
+		relids = lappend_oid(relids, shard->relid);
+		serverids = lappend_oid(serverids, shard->serverid);
+		nodeids = lappend_int(nodeids, shard->nodeid);
+		work = lappend(work, tasks[i].local_plan != NULL ? (Node *) tasks[i].local_plan
+		                     : tasks[i].sql != NULL      ? (Node *) makeString(tasks[i].sql)
+		                                                 : (Node *) makeInteger(0));
 	}
-	return list_make3(task_items, params != NULL ? params->param_sources : NIL,
+	return list_make3(list_make4(relids, serverids, nodeids, work), params != NULL ? params->param_sources : NIL,
 	                  params != NULL ? params->param_types : NIL);
 }
 
@@ -158,22 +148,24 @@ CreateShardTaskScan(CustomScan *plan, Size size, const CustomExecMethods *method
 	scan->css.methods = methods;
 
 	List *tasks = (List *) list_nth(plan->custom_private, kTasks);
-	scan->task_count = list_length(tasks);
+	List *relids = (List *) linitial(tasks);
+	List *serverids = (List *) lsecond(tasks);
+	List *nodeids = (List *) lthird(tasks);
+	List *work = (List *) lfourth(tasks);
+	scan->task_count = list_length(relids);
 	scan->tasks = (ShardTaskState *) palloc0(sizeof(ShardTaskState) * Max(scan->task_count, 1));
 	for (int i = 0; i < scan->task_count; i++)
 	{
-		List *items = (List *) list_nth(tasks, i);
 		ShardTaskState *task = &scan->tasks[i];
-		Node *work = (Node *) lfourth(items);
+		Node *item = (Node *) list_nth(work, i);
 
-		task->shard_name = strVal(linitial(items));
-		task->nodeid = intVal(lsecond(items));
-		task->serverid = (Oid) strtoul(strVal(lthird(items)), NULL, 10);
-		if (IsA(work, PlannedStmt))
-			task->local_plan = (PlannedStmt *) work;
-		else if (IsA(work, String))
-			task->sql = strVal(work);
-		task->relid = (Oid) strtoul(strVal(list_nth(items, 4)), NULL, 10);
+		task->relid = list_nth_oid(relids, i);
+		task->serverid = list_nth_oid(serverids, i);
+		task->nodeid = list_nth_int(nodeids, i);
+		if (IsA(item, PlannedStmt))
+			task->local_plan = (PlannedStmt *) item;
+		else if (IsA(item, String))
+			task->sql = strVal(item);
 	}
 	scan->param_sources = (List *) list_nth(plan->custom_private, kParamSources);
 	scan->param_types = (List *) list_nth(plan->custom_private, kParamTypes);
@@ -280,6 +272,14 @@ ReScanShardTaskScan(CustomScanState *node)
 		tuplestore_rescan(scan->rows);
 }
 
+const char *
+ShardTaskName(ShardTaskState *task)
+{
+	if (task->shard_name == NULL)
+		task->shard_name = pstrdup(remote::QualifiedRelationName(task->relid));
+	return task->shard_name;
+}
+
 void
 ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *es)
 {
@@ -297,7 +297,7 @@ ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *e
 		for (int j = i; j < scan->task_count; j++)
 			if (scan->tasks[j].nodeid == nodeid)
 			{
-				appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "", scan->tasks[j].shard_name);
+				appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "", ShardTaskName(&scan->tasks[j]));
 				if (rows_received)
 					appendStringInfo(&shards, " (rows received: " INT64_FORMAT ")", scan->tasks[j].rows);
 			}
@@ -311,7 +311,8 @@ ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *e
 	if (es->verbose)
 		for (int i = 0; i < scan->task_count; i++)
 			if (scan->tasks[i].sql != NULL)
-				ExplainPropertyText(psprintf("Remote SQL on %s", scan->tasks[i].shard_name), scan->tasks[i].sql, es);
+				ExplainPropertyText(psprintf("Remote SQL on %s", ShardTaskName(&scan->tasks[i])), scan->tasks[i].sql,
+				                    es);
 }
 
 } // namespace fdwshard::executor

@@ -289,16 +289,61 @@ InitShardTaskList(ShardTaskList *list, const CachedTable *table)
 	list->tasks = (executor::ShardTask *) palloc0(sizeof(executor::ShardTask) * table->shard_count);
 }
 
+namespace
+{
+
+/*
+ * The plan's range table entry of shard, locked in lockmode: a flat copy of rte (the distributed
+ * table's) sharing its names, as PostgreSQL's own flattened range table does, not a deep copy
+ * per shard.
+ */
+RangeTblEntry *
+ShardRte(ShardTaskList *list, const RangeTblEntry *rte, const CachedShard *shard, LOCKMODE lockmode)
+{
+	LockRelationOid(shard->relid, lockmode);
+	RangeTblEntry *shard_rte = (RangeTblEntry *) palloc(sizeof(RangeTblEntry));
+	memcpy(shard_rte, rte, sizeof(RangeTblEntry));
+	shard_rte->relid = shard->relid;
+	shard_rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
+	shard_rte->inh = false;
+	shard_rte->requiredPerms = 0;
+	shard_rte->tablesample = NULL;
+	shard_rte->securityQuals = NIL;
+	list->shard_rtes = lappend(list->shard_rtes, shard_rte);
+	return shard_rte;
+}
+
+} // namespace
+
 void
 PointQueryAtShard(ShardTaskList *list, Query *shard_query, Index rti, const CachedShard *shard, LOCKMODE lockmode)
 {
-	LockRelationOid(shard->relid, lockmode);
 	RangeTblEntry *rte = rt_fetch(rti, shard_query->rtable);
-	rte->relid = shard->relid;
-	rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
+	RangeTblEntry *shard_rte = ShardRte(list, rte, shard, lockmode);
+	rte->relid = shard_rte->relid;
+	rte->relkind = shard_rte->relkind;
 	rte->inh = false;
 	rte->requiredPerms = 0;
-	list->shard_rtes = lappend(list->shard_rtes, copyObject(rte));
+}
+
+bool
+AddNamedShardTask(ShardTaskList *list, Query *query, const JoinedTables *joined, int index, LOCKMODE lockmode)
+{
+	const CachedShard *shard = &joined->tables[0]->shards[index];
+	if (list->model_state != 2 || !OidIsValid(shard->serverid))
+		return false;
+	List *relids = NIL;
+	for (int k = 0; k < joined->count; k++)
+	{
+		const CachedShard *joined_shard = &joined->tables[k]->shards[index];
+		const RangeTblEntry *rte = rt_fetch(joined->rtis[k], query->rtable);
+		(void) ShardRte(list, rte, joined_shard, k == 0 ? lockmode : rte->rellockmode);
+		relids = lappend_oid(relids, joined_shard->relid);
+	}
+	executor::ShardTask *task = &list->tasks[list->task_count++];
+	task->shard = shard;
+	task->sql = ReplaceShardNames(list->model_sql, list->model_names, QuotedNames(relids));
+	return true;
 }
 
 executor::ShardTask *
@@ -517,9 +562,12 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Qu
 		if (!keep[i])
 			continue;
 		const CachedShard *shard = &table->shards[i];
+		LOCKMODE lockmode = rt_fetch(joined->rtis[0], parse->rtable)->rellockmode;
+		if (AddNamedShardTask(&list, worker, joined, i, lockmode))
+			continue;
 		Query *shard_query;
-		executor::ShardTask *task = planner::AddShardTask(
-		    &list, worker, joined->rtis[0], shard, rt_fetch(joined->rtis[0], parse->rtable)->rellockmode, &shard_query);
+		executor::ShardTask *task =
+		    planner::AddShardTask(&list, worker, joined->rtis[0], shard, lockmode, &shard_query);
 		List *shard_relids = PointJoinedTablesAtShards(&list, shard_query, joined, i, 1, list_make1_oid(shard->relid));
 		if (!ShipOrPlanShardTask(&list, task, shard_query, shard_relids, cursor_options & ~CURSOR_OPT_PARALLEL_OK,
 		                         bound_params))

@@ -28,7 +28,7 @@ void AddShardTaskDependencies(PlannedStmt *stmt, const ShardTask *tasks, int tas
 /* One task as the executor reads it from custom_private. */
 struct ShardTaskState
 {
-	char *shard_name;
+	char *shard_name; /* NULL until ShardTaskName */
 	int32 nodeid;
 	Oid serverid; /* InvalidOid: local shard */
 	char *sql;
@@ -100,6 +100,9 @@ void ReScanShardTaskScan(CustomScanState *node);
  * EXPLAIN, after the scan's own properties: the nodes and their shards (rows_received: with
  * the rows each shard sent, or processed on the coordinator); VERBOSE adds each foreign shard's SQL.
  */
+/* The shard's schema-qualified, quoted name, looked up on first use. */
+const char *ShardTaskName(ShardTaskState *task);
+
 void ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *es);
 
 } // namespace fdwshard::executor

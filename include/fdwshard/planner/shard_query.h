@@ -119,6 +119,14 @@ bool CollectJoinedTables(Query *parse, JoinedTables *joined);
 int DistributionColumnOf(const JoinedTables *joined, Node *node);
 
 /*
+ * Adds the task of the shards of index of joined (query's tables at joined->rtis; the first
+ * locked in lockmode, the others as query's entries say) without a copy of query: its statement
+ * is the checked model's with their names (ShipOrPlanShardTask). False, adding nothing, while
+ * there is no checked model or the shards are local.
+ */
+bool AddNamedShardTask(ShardTaskList *list, Query *query, const JoinedTables *joined, int index, LOCKMODE lockmode);
+
+/*
  * Points the tables of joined from the first-th on (range table entries of shard_query, a task's
  * own copy) at their shards of index, locked as the distributed tables are; returns shard_relids
  * with those shards appended (what ShipShardTask's statement reads).
