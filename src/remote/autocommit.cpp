@@ -20,14 +20,24 @@ ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, 
 	if (connection == NULL)
 		ereport(ERROR,
 		        (errcode(ERRCODE_INTERNAL_ERROR), errmsg("fdwshard's connection to server %u is in use", serverid)));
-	const char *name = nparams > 0 ? EnsurePrepared(connection, sql, nparams, types) : NULL;
+	bool needs_prepare = false;
+	const char *name = nparams > 0 ? PreparedName(connection, sql, nparams, types, &needs_prepare) : NULL;
+	PGconn *conn = connection->conn;
 
 	elog(DEBUG2, "fdwshard: on server %u as its own transaction: %s", serverid, sql);
 	connection->in_flight = true;
-	int sent = name != NULL ? PQsendQueryPrepared(connection->conn, name, nparams, values, NULL, NULL, 0)
-	                        : PQsendQueryParams(connection->conn, sql, nparams, types, values, NULL, NULL, 0);
+	if (needs_prepare)
+	{
+		/* A first use: its PREPARE and its execution in one round trip (a new session meets every shard so). */
+		if (!PQenterPipelineMode(conn) || !PQsendPrepare(conn, name, sql, nparams, types) ||
+		    !PQsendQueryPrepared(conn, name, nparams, values, NULL, NULL, 0) || !PQpipelineSync(conn))
+			ReportRemoteError(NULL, conn, sql);
+		return WaitForOwnPipeline(connection, sql);
+	}
+	int sent = name != NULL ? PQsendQueryPrepared(conn, name, nparams, values, NULL, NULL, 0)
+	                        : PQsendQueryParams(conn, sql, nparams, types, values, NULL, NULL, 0);
 	if (!sent)
-		ReportRemoteError(NULL, connection->conn, sql);
+		ReportRemoteError(NULL, conn, sql);
 	return WaitForOwnSuccess(connection, sql);
 }
 

@@ -37,8 +37,14 @@ const char *const kSessionSetup = "SET search_path = pg_catalog; SET timezone = 
                                   "SET intervalstyle = postgres; SET extra_float_digits = 3; "
                                   "SET default_transaction_isolation = 'read committed'";
 
-/* fdwshard.worker_plan_cache_mode: plan_cache_mode of the statements prepared on these connections. */
-int worker_plan_cache_mode = PLAN_CACHE_MODE_AUTO;
+/*
+ * fdwshard.worker_plan_cache_mode: plan_cache_mode of the statements prepared on these connections.
+ * Generic by default: each shard's statement is prepared on each session's connection, and five
+ * custom plans of each before a generic one made a new session's first thousands of executions
+ * over many shards plan on the worker every time (as a partition's plan is generic under a
+ * generic plan of its table). auto leaves it to the worker's own setting.
+ */
+int worker_plan_cache_mode = PLAN_CACHE_MODE_FORCE_GENERIC_PLAN;
 const struct config_enum_entry kPlanCacheModes[] = {{"auto", PLAN_CACHE_MODE_AUTO, false},
                                                     {"force_generic_plan", PLAN_CACHE_MODE_FORCE_GENERIC_PLAN, false},
                                                     {"force_custom_plan", PLAN_CACHE_MODE_FORCE_CUSTOM_PLAN, false},
@@ -428,6 +434,54 @@ WaitForOwnSuccess(OwnConnection *connection, const char *sql)
 	return result;
 }
 
+PGresult *
+WaitForOwnPipeline(OwnConnection *connection, const char *sql)
+{
+	PGresult *failed = NULL;
+	PGresult *last = NULL;
+	bool prepare_failed = false;
+	for (int index = 0;; index++)
+	{
+		connection->in_flight = true;
+		PGresult *result = WaitForResult(connection, sql);
+		ExecStatusType status = PQresultStatus(result);
+		if (result == NULL || status == PGRES_PIPELINE_SYNC)
+		{
+			PQclear(result);
+			break;
+		}
+		if (status == PGRES_PIPELINE_ABORTED)
+			PQclear(result);
+		else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+		{
+			if (failed == NULL)
+			{
+				failed = result;
+				prepare_failed = index == 0;
+			}
+			else
+				PQclear(result);
+		}
+		else
+		{
+			PQclear(last);
+			last = result;
+		}
+	}
+	if (!PQexitPipelineMode(connection->conn))
+		connection->stale = true;
+	if (prepare_failed)
+		connection->stale = true; /* counted as prepared, not prepared: start afresh */
+	if (failed != NULL)
+	{
+		PQclear(last);
+		ReportRemoteError(failed, connection->conn, sql);
+	}
+	if (last == NULL)
+		ReportRemoteError(NULL, connection->conn, sql);
+	return last;
+}
+
 bool
 AbandonOwnConnection(OwnConnection *connection, bool cancel)
 {
@@ -481,9 +535,10 @@ InitOwnConnections(void)
 	DefineCustomEnumVariable(
 	    "fdwshard.worker_plan_cache_mode",
 	    "plan_cache_mode on workers for the parameterized statements fdwshard prepares there.",
-	    "auto plans each statement five times on each connection before it may reuse a generic plan; "
-	    "force_generic_plan plans it once. Takes effect on the session's next new connection to each worker.",
-	    &worker_plan_cache_mode, PLAN_CACHE_MODE_AUTO, kPlanCacheModes, PGC_USERSET, 0, NULL, NULL, NULL);
+	    "force_generic_plan (the default) plans each statement once on each connection; auto leaves it to the "
+	    "worker's plan_cache_mode (by default five custom plans before it may reuse a generic one). Takes effect "
+	    "on the session's next new connection to each worker.",
+	    &worker_plan_cache_mode, PLAN_CACHE_MODE_FORCE_GENERIC_PLAN, kPlanCacheModes, PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 char *

@@ -88,9 +88,10 @@ Name(const PreparedStatement *statement)
 } // namespace
 
 const char *
-EnsurePrepared(OwnConnection *connection, const char *sql, int nparams, const Oid *types)
+PreparedName(OwnConnection *connection, const char *sql, int nparams, const Oid *types, bool *needs_prepare)
 {
 	bool found;
+	*needs_prepare = false;
 	PreparedStatement *statement = Lookup(connection, sql, nparams, types, &found);
 	if (statement == NULL)
 		return NULL;
@@ -98,18 +99,8 @@ EnsurePrepared(OwnConnection *connection, const char *sql, int nparams, const Oi
 		return Name(statement);
 	if (!NumberStatement(connection, statement, sql, nparams, types))
 		return NULL;
-	const char *name = Name(statement);
-	connection->in_flight = true;
-	if (!PQsendPrepare(connection->conn, name, sql, nparams, types))
-		ReportRemoteError(NULL, connection->conn, sql);
-	PGresult *result = WaitForOwnResult(connection, sql);
-	if (PQresultStatus(result) != PGRES_COMMAND_OK)
-	{
-		connection->stale = true; /* numbered, not prepared: start afresh */
-		ReportRemoteError(result, connection->conn, sql);
-	}
-	PQclear(result);
-	return name;
+	*needs_prepare = true;
+	return Name(statement);
 }
 
 const char *

@@ -23,15 +23,17 @@ plans() {
 	local before
 	before=$(wc -l <"$log")
 	# Each statement its own transaction: the executions go through fdwshard's prepared statements.
-	psql_on "$COORDINATOR_PORT" -d $db -q -v ON_ERROR_STOP=1 -c "SET fdwshard.worker_plan_cache_mode = $1" \
+	psql_on "$COORDINATOR_PORT" -d $db -q -v ON_ERROR_STOP=1 -c "${1:+SET fdwshard.worker_plan_cache_mode = $1}" \
 		-c "PREPARE get(int) AS SELECT v FROM planned WHERE k = \$1" \
 		-c "EXECUTE get($k1)" -c "EXECUTE get($k1)" -c "EXECUTE get($k1)" >/dev/null
 	sleep 0.5
 	tail -n +"$((before + 1))" "$log" | grep -E "Filter|Cond" | grep -E "k = " |
 		sed -E 's/.*\((k = [^)]*)\).*/\1/' | sort | uniq -c | awk '{ printf "%s x %s %s %s; ", $1, $2, $3, $4 }'
 }
+check "the default: one generic plan, with the parameter" "3 x k = \$1; " "$(plans "")"
+check "force_generic_plan: the same" "3 x k = \$1; " "$(plans force_generic_plan)"
 check "auto: custom plans, each with the value" "3 x k = $k1; " "$(plans auto)"
-check "force_generic_plan: one generic plan, with the parameter" "3 x k = \$1; " "$(plans force_generic_plan)"
+check "force_custom_plan: custom plans" "3 x k = $k1; " "$(plans force_custom_plan)"
 check_contains "a value that is not a mode is refused" 'invalid value for parameter "fdwshard.worker_plan_cache_mode"' \
 	"$(q "$COORDINATOR_PORT" $db "SET fdwshard.worker_plan_cache_mode = sometimes")"
 

@@ -50,6 +50,13 @@ PGresult *WaitForOwnResult(OwnConnection *connection, const char *sql);
 PGresult *WaitForOwnSuccess(OwnConnection *connection, const char *sql);
 
 /*
+ * The results of a pipeline on connection up to its sync: the last statement's, or the first
+ * error raised as a local ERROR (the first statement's error marks the connection stale: it is
+ * a PREPARE the registry counts). The connection leaves pipeline mode.
+ */
+PGresult *WaitForOwnPipeline(OwnConnection *connection, const char *sql);
+
+/*
  * Closes connection, first asking the worker to stop what runs on it (with cancel; bounded by
  * fdwshard.connect_timeout). Returns false when the worker did not take the cancel in time.
  */

@@ -7,10 +7,13 @@ namespace fdwshard::remote
 {
 
 /*
- * The name of sql prepared on connection, preparing it first and waiting for that (one round
- * trip); NULL when the connection holds its limit of statements (then run sql unnamed).
+ * The name sql (with parameters of types) is prepared under on connection; NULL when the
+ * connection holds its limit of statements (then run sql unnamed). *needs_prepare: a first use,
+ * counted as prepared now: the caller sends its PREPARE ahead of its execution, and marks the
+ * connection stale if that PREPARE fails.
  */
-const char *EnsurePrepared(OwnConnection *connection, const char *sql, int nparams, const Oid *types);
+const char *PreparedName(OwnConnection *connection, const char *sql, int nparams, const Oid *types,
+                         bool *needs_prepare);
 
 /*
  * For a pipeline: the name of sql (no parameters) prepared on connection once this is its
