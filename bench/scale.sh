@@ -123,12 +123,12 @@ for n in "${counts[@]}"; do
 	SQL
 	for port in "${W[@]}"; do sql "$port" scale -c "VACUUM ANALYZE" >/dev/null; done
 	for round in $(seq 1 "$REPEATS"); do
-		# prepared_generic: -M prepared with fdwshard.worker_plan_cache_mode = force_generic_plan.
-		for mode in simple prepared prepared_generic; do
+		# prepared_auto: -M prepared with fdwshard.worker_plan_cache_mode = auto (the workers' own plan cache mode).
+		for mode in simple prepared prepared_auto; do
 			echo "-- pgbench $mode $n $round" >>"$LOG"
 			options=""
-			[ "$mode" = prepared_generic ] && options="-c fdwshard.worker_plan_cache_mode=force_generic_plan"
-			out=$(as_pg env PGOPTIONS="$options" "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$C" -U postgres -M "${mode%_generic}" \
+			[ "$mode" = prepared_auto ] && options="-c fdwshard.worker_plan_cache_mode=auto"
+			out=$(as_pg env PGOPTIONS="$options" "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$C" -U postgres -M "${mode%_auto}" \
 				-c "$CLIENTS" -j "$THREADS" -T "$DURATION" -f "$WORK/select.sql" scale 2>&1) || { echo "$out" | tail -5 >&2; exit 1; }
 			echo "$out" >>"$LOG"
 			grep -q '^number of failed transactions: 0 ' <<<"$out" || { echo "!! pgbench: failed transactions" >&2; exit 1; }
@@ -246,8 +246,8 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 		"data directories in ${FDWSHARD_CLUSTER_ROOT:-/tmp}; VACUUM and CHECKPOINT on every node before each \`create\`"
 	echo "- \`create\` / \`drop\`: \`create_distributed_table\` of an empty \`(id int PRIMARY KEY, v int, payload text)\` and" \
 		"\`DROP TABLE\` of it (psql \\timing, ms); \`select_simple\` / \`select_prepared\`: point SELECT by key," \
-		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS; \`select_prepared_generic\`:" \
-		"\`-M prepared\` with \`fdwshard.worker_plan_cache_mode = force_generic_plan\`); \`count\`: \`SELECT count(*)\` of" \
+		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS; \`select_prepared_auto\`:" \
+		"\`-M prepared\` with \`fdwshard.worker_plan_cache_mode = auto\`); \`count\`: \`SELECT count(*)\` of" \
 		"$ROWS rows, median of $COUNT_RUNS in a new session (ms)"
 	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better);" \
 		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
@@ -255,7 +255,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	printf '| measurement |'; for n in "${counts[@]}"; do printf ' %s shards |' "$n"; done
 	for n in "${counts[@]:1}"; do printf ' %s / %s |' "$n" "$BASE"; done; echo
 	printf '|---|'; for _ in "${counts[@]}" "${counts[@]:1}"; do printf -- '---:|'; done; echo
-	for what in create drop select_simple select_prepared select_prepared_generic count; do
+	for what in create drop select_simple select_prepared select_prepared_auto count; do
 		printf '| %s |' "$what"
 		for n in "${counts[@]}"; do printf ' %s |' "$(med "$what" "$n")"; done
 		for n in "${counts[@]:1}"; do printf ' %s |' "$(ratio "$(med "$what" "$n")" "$(med "$what" "$BASE")")"; done
@@ -266,7 +266,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	echo
 	echo "Runs:"
 	echo
-	for what in create drop select_simple select_prepared select_prepared_generic count; do
+	for what in create drop select_simple select_prepared select_prepared_auto count; do
 		for n in "${counts[@]}"; do echo "- $what, $n shards: $(runs "$what" "$n")"; done
 	done
 	echo
@@ -296,8 +296,8 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 				r=$(ratio "$(med "select_$mode" 1024)" "$(med "select_$mode" 32)")
 				echo "- point SELECT -M $mode at 1024 shards at least 0.95 x 32: $r x, $(verdict "$(check "$r >= 0.95")")"
 			done
-			r=$(ratio "$(med select_prepared_generic 1024)" "$(med select_prepared_generic 32)")
-			echo "  - with fdwshard.worker_plan_cache_mode = force_generic_plan: $r x, $(verdict "$(check "$r >= 0.95")")"
+			r=$(ratio "$(med select_prepared_auto 1024)" "$(med select_prepared_auto 32)")
+			echo "  - with fdwshard.worker_plan_cache_mode = auto: $r x, $(verdict "$(check "$r >= 0.95")")"
 			r=$(ratio "$(med count 1024)" "$(med count 32)")
 			echo "- count(*) at 1024 shards at most 2 x 32: $r x, $(verdict "$(check "$r <= 2")")"
 		fi
