@@ -56,6 +56,7 @@ done
 for name in "${CLUSTER_NODES[@]}"; do node_stop "$name" && node_restart "$name"; done
 
 for port in "$C" "${W[@]}"; do sql "$port" postgres -c "CREATE DATABASE scale"; done
+sql "${W[0]}" postgres -c "CREATE DATABASE native" # the reference: PostgreSQL's own partitioning on one server
 sql "$C" scale >/dev/null <<-SQL
 	SET client_min_messages = warning;
 	CREATE EXTENSION fdwshard CASCADE;
@@ -152,6 +153,37 @@ for n in "${counts[@]}"; do
 	JIT[$n]=$(grep -q '^JIT:' <<<"$plan" && echo on || echo off)
 	sql "$C" scale -c "DROP TABLE pt"
 	[ "$(worker_tables)" = 0 ] || { echo "!! $(worker_tables) tables left on the workers after DROP TABLE pt" >&2; exit 1; }
+
+	# For reference, the same reads on PostgreSQL's own partitioning: one server (worker 1, idle
+	# meanwhile), the same rows in a table hash-partitioned into n partitions, the same pgbench runs
+	# and count(*) against it directly.
+	sql "${W[0]}" native >/dev/null <<-SQL
+		SET client_min_messages = warning;
+		CREATE TABLE pt (id int PRIMARY KEY, v int, payload text) PARTITION BY HASH (id);
+		SELECT format('CREATE TABLE pt_%s PARTITION OF pt FOR VALUES WITH (MODULUS $n, REMAINDER %s)', i, i)
+		FROM generate_series(0, $n - 1) i \gexec
+		INSERT INTO pt SELECT i, i % 1000, md5(i::text) FROM generate_series(1, $ROWS) i;
+		VACUUM ANALYZE pt;
+	SQL
+	for round in $(seq 1 "$REPEATS"); do
+		for mode in simple prepared; do
+			echo "-- native pgbench $mode $n $round" >>"$LOG"
+			out=$(as_pg "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "${W[0]}" -U postgres -M "$mode" \
+				-c "$CLIENTS" -j "$THREADS" -T "$DURATION" -f "$WORK/select.sql" native 2>&1) || { echo "$out" | tail -5 >&2; exit 1; }
+			echo "$out" >>"$LOG"
+			grep -q '^number of failed transactions: 0 ' <<<"$out" || { echo "!! pgbench: failed transactions" >&2; exit 1; }
+			record "native_select_$mode" "$n" "$round" "$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')"
+		done
+		args=(-c '\timing on')
+		for _ in $(seq 1 "$COUNT_RUNS"); do args+=(-c "SELECT count(*) FROM pt"); done
+		out=$(psql_on "${W[0]}" -d native -v ON_ERROR_STOP=1 "${args[@]}" 2>&1)
+		echo "-- native count $n $round" >>"$LOG"
+		echo "$out" >>"$LOG"
+		grep -qx " *$ROWS" <<<"$out" || { echo "!! native count(*) is not $ROWS: $out" >&2; exit 1; }
+		record native_count "$n" "$round" "$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -g |
+			awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
+	done
+	sql "${W[0]}" native -c "DROP TABLE pt"
 done
 
 # A backend's memory after point queries on MEM_TABLES tables of MEM_SHARDS shards, then after a
@@ -248,14 +280,16 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 		"\`DROP TABLE\` of it (psql \\timing, ms); \`select_simple\` / \`select_prepared\`: point SELECT by key," \
 		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS; \`select_prepared_auto\`:" \
 		"\`-M prepared\` with \`fdwshard.worker_plan_cache_mode = auto\`); \`count\`: \`SELECT count(*)\` of" \
-		"$ROWS rows, median of $COUNT_RUNS in a new session (ms)"
+		"$ROWS rows, median of $COUNT_RUNS in a new session (ms); \`native_*\`: the same reads on PostgreSQL's own" \
+		"hash partitioning into as many partitions, on one server (worker 1, idle meanwhile)"
 	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better);" \
 		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
 	echo
 	printf '| measurement |'; for n in "${counts[@]}"; do printf ' %s shards |' "$n"; done
 	for n in "${counts[@]:1}"; do printf ' %s / %s |' "$n" "$BASE"; done; echo
 	printf '|---|'; for _ in "${counts[@]}" "${counts[@]:1}"; do printf -- '---:|'; done; echo
-	for what in create drop select_simple select_prepared select_prepared_auto count; do
+	for what in create drop select_simple select_prepared select_prepared_auto count \
+		native_select_simple native_select_prepared native_count; do
 		printf '| %s |' "$what"
 		for n in "${counts[@]}"; do printf ' %s |' "$(med "$what" "$n")"; done
 		for n in "${counts[@]:1}"; do printf ' %s |' "$(ratio "$(med "$what" "$n")" "$(med "$what" "$BASE")")"; done
@@ -266,7 +300,8 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	echo
 	echo "Runs:"
 	echo
-	for what in create drop select_simple select_prepared select_prepared_auto count; do
+	for what in create drop select_simple select_prepared select_prepared_auto count \
+		native_select_simple native_select_prepared native_count; do
 		for n in "${counts[@]}"; do echo "- $what, $n shards: $(runs "$what" "$n")"; done
 	done
 	echo
@@ -300,6 +335,10 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 			echo "  - with fdwshard.worker_plan_cache_mode = auto: $r x, $(verdict "$(check "$r >= 0.95")")"
 			r=$(ratio "$(med count 1024)" "$(med count 32)")
 			echo "- count(*) at 1024 shards at most 2 x 32: $r x, $(verdict "$(check "$r <= 2")")"
+			echo "- for reference, PostgreSQL's own partitioning on one server, 1024 partitions / 32:" \
+				"point SELECT -M simple $(ratio "$(med native_select_simple 1024)" "$(med native_select_simple 32)") x," \
+				"-M prepared $(ratio "$(med native_select_prepared 1024)" "$(med native_select_prepared 32)") x," \
+				"count(*) $(ratio "$(med native_count 1024)" "$(med native_count 32)") x"
 		fi
 	fi
 	echo "- memory after point queries under 4 MB: $(awk -v a="$mp" 'BEGIN { printf "%.1f", a / 1048576 }') MB," \
