@@ -31,26 +31,29 @@ IsNamePart(char c)
 void
 Emit(const char *text, size_t length, char *out, size_t out_size, size_t *written)
 {
-	for (size_t i = 0; i < length; i++, (*written)++)
-		if (*written + 1 < out_size)
-			out[*written] = text[i];
+	size_t room = *written + 1 < out_size ? out_size - 1 - *written : 0;
+	if (room > 0)
+		memcpy(out + *written, text, length < room ? length : room);
+	*written += length;
 }
 
-} // namespace
-
-size_t
-ReplaceNames(const char *sql, const char *const *from, const char *const *to, int count, char *out, size_t out_size)
+/*
+ * Calls on_token(offset, length, name) for each token of sql in order, covering all of it: a
+ * string literal, a quoted identifier, an identifier or one other character; name is the index
+ * of the from entry an identifier or quoted identifier equals, or -1.
+ */
+template <typename OnToken>
+void
+ScanTokens(const char *sql, const char *const *from, int count, OnToken on_token)
 {
-	size_t written = 0;
 	size_t in = 0;
-
 	while (sql[in] != '\0')
 	{
 		char c = sql[in];
 		size_t end = in + 1;
 		if (c == '\'')
 		{
-			/* A string literal, copied as it is: '' inside, and backslash escapes in E'...'. */
+			/* A string literal, kept as it is: '' inside, and backslash escapes in E'...'. */
 			bool escape_string = in > 0 && (sql[in - 1] == 'E' || sql[in - 1] == 'e');
 			while (sql[end] != '\0')
 			{
@@ -61,7 +64,7 @@ ReplaceNames(const char *sql, const char *const *from, const char *const *to, in
 				else if (sql[end++] == '\'')
 					break;
 			}
-			Emit(sql + in, end - in, out, out_size, &written);
+			on_token(in, end - in, -1);
 			in = end;
 			continue;
 		}
@@ -80,18 +83,70 @@ ReplaceNames(const char *sql, const char *const *from, const char *const *to, in
 			while (IsNamePart(sql[end]))
 				end++;
 		}
-		const char *replacement = NULL;
-		for (int i = 0; i < count && replacement == NULL && (c == '"' || IsNameStart(c)); i++)
+		int name = -1;
+		for (int i = 0; i < count && name < 0 && (c == '"' || IsNameStart(c)); i++)
 			if (strlen(from[i]) == end - in && strncmp(sql + in, from[i], end - in) == 0)
-				replacement = to[i];
-		if (replacement != NULL)
-			Emit(replacement, strlen(replacement), out, out_size, &written);
-		else
-			Emit(sql + in, end - in, out, out_size, &written);
+				name = i;
+		on_token(in, end - in, name);
 		in = end;
 	}
+}
+
+void
+Terminate(char *out, size_t out_size, size_t written)
+{
 	if (out_size > 0)
 		out[written < out_size ? written : out_size - 1] = '\0';
+}
+
+} // namespace
+
+size_t
+ReplaceNames(const char *sql, const char *const *from, const char *const *to, int count, char *out, size_t out_size)
+{
+	size_t written = 0;
+	ScanTokens(sql, from, count,
+	           [&](size_t offset, size_t length, int name)
+	           {
+		           if (name >= 0)
+			           Emit(to[name], strlen(to[name]), out, out_size, &written);
+		           else
+			           Emit(sql + offset, length, out, out_size, &written);
+	           });
+	Terminate(out, out_size, written);
+	return written;
+}
+
+int
+FindNames(const char *sql, const char *const *from, int count, NamePlace *places, int max_places)
+{
+	int found = 0;
+	ScanTokens(sql, from, count,
+	           [&](size_t offset, size_t length, int name)
+	           {
+		           if (name < 0)
+			           return;
+		           if (found < max_places)
+			           places[found] = NamePlace{offset, length, name};
+		           found++;
+	           });
+	return found;
+}
+
+size_t
+SpliceNames(const char *sql, const NamePlace *places, int place_count, const char *const *to, char *out,
+            size_t out_size)
+{
+	size_t written = 0;
+	size_t in = 0;
+	for (int i = 0; i < place_count; i++)
+	{
+		Emit(sql + in, places[i].offset - in, out, out_size, &written);
+		Emit(to[places[i].name], strlen(to[places[i].name]), out, out_size, &written);
+		in = places[i].offset + places[i].length;
+	}
+	Emit(sql + in, strlen(sql + in), out, out_size, &written);
+	Terminate(out, out_size, written);
 	return written;
 }
 

@@ -342,7 +342,7 @@ AddNamedShardTask(ShardTaskList *list, Query *query, const JoinedTables *joined,
 	}
 	executor::ShardTask *task = &list->tasks[list->task_count++];
 	task->shard = shard;
-	task->sql = ReplaceShardNames(list->model_sql, list->model_names, QuotedNames(relids));
+	task->sql = SpliceShardNames(list, QuotedNames(relids));
 	return true;
 }
 
@@ -412,6 +412,41 @@ ReplaceShardNames(const char *model, List *from, List *to)
 	return sql;
 }
 
+namespace
+{
+
+const char **
+NameArray(List *names)
+{
+	const char **array = (const char **) palloc0(sizeof(char *) * (list_length(names) + 1));
+	for (int i = 0; i < list_length(names); i++)
+		array[i] = (const char *) list_nth(names, i);
+	return array;
+}
+
+/* Where the checked model's names are: the further shards' statements are spliced from them. */
+void
+FindModelPlaces(ShardTaskList *list)
+{
+	const char **from = NameArray(list->model_names);
+	int count = list_length(list->model_names);
+	int places = core::FindNames(list->model_sql, from, count, NULL, 0);
+	list->model_places = (core::NamePlace *) palloc(sizeof(core::NamePlace) * Max(places, 1));
+	list->model_place_count = core::FindNames(list->model_sql, from, count, list->model_places, places);
+}
+
+} // namespace
+
+char *
+SpliceShardNames(const ShardTaskList *list, List *to)
+{
+	const char **to_names = NameArray(to);
+	size_t length = core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, to_names, NULL, 0);
+	char *sql = (char *) palloc(length + 1);
+	(void) core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, to_names, sql, length + 1);
+	return sql;
+}
+
 /*
  * A foreign shard's statement differs from another shard's of the same query only in the
  * shards' names: deparsing it for each of 1024 shards took most of the planning. The first
@@ -427,7 +462,7 @@ ShipOrPlanShardTask(ShardTaskList *list, executor::ShardTask *task, Query *shard
 		List *relids = shard_relids != NIL ? shard_relids : list_make1_oid(task->shard->relid);
 		if (list->model_state == 2)
 		{
-			task->sql = ReplaceShardNames(list->model_sql, list->model_names, QuotedNames(relids));
+			task->sql = SpliceShardNames(list, QuotedNames(relids));
 			return true;
 		}
 		if (!ShipShardTask(shard_query, task, &list->params, shard_relids))
@@ -444,6 +479,8 @@ ShipOrPlanShardTask(ShardTaskList *list, executor::ShardTask *task, Query *shard
 			bool same = list_length(names) == list_length(list->model_names) &&
 			            strcmp(ReplaceShardNames(list->model_sql, list->model_names, names), task->sql) == 0;
 			list->model_state = same ? 2 : -1;
+			if (same)
+				FindModelPlaces(list);
 			if (!same)
 				elog(DEBUG2, "fdwshard: shard statements differ by more than names, deparsing each");
 		}

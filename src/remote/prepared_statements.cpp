@@ -18,6 +18,7 @@ struct PreparedStatement
 {
 	uint64 key; /* hash key: parameter types and SQL text */
 	int number; /* named fdwshard_<number>; 0: seen once, not prepared (PipelinePrepared) */
+	char name[24];
 	char *sql;  /* in CacheMemoryContext, once prepared */
 	Oid *types;
 	int nparams;
@@ -72,6 +73,7 @@ NumberStatement(OwnConnection *connection, PreparedStatement *statement, const c
 	if (connection->prepared_count >= kMaxPreparedPerConnection)
 		return false;
 	statement->number = ++connection->prepared_count;
+	snprintf(statement->name, sizeof(statement->name), "fdwshard_%d", statement->number);
 	statement->sql = MemoryContextStrdup(CacheMemoryContext, sql);
 	statement->types = (Oid *) MemoryContextAlloc(CacheMemoryContext, sizeof(Oid) * Max(nparams, 1));
 	memcpy(statement->types, types, sizeof(Oid) * nparams);
@@ -82,7 +84,7 @@ NumberStatement(OwnConnection *connection, PreparedStatement *statement, const c
 const char *
 Name(const PreparedStatement *statement)
 {
-	return psprintf("fdwshard_%d", statement->number);
+	return statement->name;
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 #include "fdwshard/core/sql_text.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -56,7 +57,10 @@ TEST(CollapseLineBreaks, TrimsEnds)
 namespace
 {
 
+using fdwshard::core::FindNames;
+using fdwshard::core::NamePlace;
 using fdwshard::core::ReplaceNames;
+using fdwshard::core::SpliceNames;
 
 std::string
 Replace(const char *sql, const char *from0, const char *to0, const char *from1 = nullptr, const char *to1 = nullptr)
@@ -69,6 +73,16 @@ Replace(const char *sql, const char *from0, const char *to0, const char *from1 =
 	EXPECT_EQ(ReplaceNames(sql, from, to, count, out.data(), out.size()), length);
 	EXPECT_EQ(out[length], '\0');
 	out.resize(length);
+
+	/* The same from the places FindNames finds, spliced without a second scan. */
+	int places = FindNames(sql, from, count, nullptr, 0);
+	std::vector<NamePlace> found(places + 1);
+	EXPECT_EQ(FindNames(sql, from, count, found.data(), places), places);
+	size_t spliced_length = SpliceNames(sql, found.data(), places, to, nullptr, 0);
+	std::string spliced(spliced_length + 1, 'x');
+	EXPECT_EQ(SpliceNames(sql, found.data(), places, to, spliced.data(), spliced.size()), spliced_length);
+	spliced.resize(spliced_length);
+	EXPECT_EQ(spliced, out) << "FindNames and SpliceNames differ from ReplaceNames";
 	return out;
 }
 

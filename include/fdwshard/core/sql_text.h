@@ -26,4 +26,26 @@ size_t CollapseLineBreaks(char *sql);
 size_t ReplaceNames(const char *sql, const char *const *from, const char *const *to, int count, char *out,
                     size_t out_size);
 
+/* A name token of a statement that ReplaceNames replaces: where it is, and which name of from. */
+struct NamePlace
+{
+	size_t offset;
+	size_t length;
+	int name;
+};
+
+/*
+ * The name tokens of sql equal to from[i], found as ReplaceNames finds them, in order: writes up
+ * to max_places of them into places and returns how many there are.
+ */
+int FindNames(const char *sql, const char *const *from, int count, NamePlace *places, int max_places);
+
+/*
+ * sql with the tokens at places (FindNames', place_count of them) replaced by to[place.name],
+ * written as ReplaceNames writes and equal to its result, without scanning sql again: the many
+ * statements made from one model.
+ */
+size_t SpliceNames(const char *sql, const NamePlace *places, int place_count, const char *const *to, char *out,
+                   size_t out_size);
+
 } // namespace fdwshard::core

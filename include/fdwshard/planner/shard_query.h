@@ -7,6 +7,11 @@
 #include "fdwshard/pg.h"
 #include "fdwshard/planner/ship.h"
 
+namespace fdwshard::core
+{
+struct NamePlace;
+}
+
 namespace fdwshard::planner
 {
 
@@ -43,7 +48,9 @@ struct ShardTaskList
 	 */
 	char *model_sql;
 	List *model_names;
-	int model_state; /* 0: none yet, 1: a model, 2: checked, -1: every shard deparsed */
+	int model_state;               /* 0: none yet, 1: a model, 2: checked, -1: every shard deparsed */
+	core::NamePlace *model_places; /* once checked: where model_sql's names are (core::FindNames) */
+	int model_place_count;
 };
 
 /* An empty list for up to table's shard count of tasks. */
@@ -117,6 +124,9 @@ bool CollectJoinedTables(Query *parse, JoinedTables *joined);
 
 /* The position in joined of the table whose distribution column node is (a plain Var), or -1. */
 int DistributionColumnOf(const JoinedTables *joined, Node *node);
+
+/* The checked model's statement (list->model_state 2) with its names replaced by to's (QuotedNames). */
+char *SpliceShardNames(const ShardTaskList *list, List *to);
 
 /*
  * Adds the task of the shards of index of joined (query's tables at joined->rtis; the first
