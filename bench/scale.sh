@@ -97,6 +97,63 @@ cat >"$WORK/select.sql" <<-SQL
 SQL
 chmod 644 "$WORK/select.sql"
 
+# cpu_us PID...: their CPU time so far (schedstat), in µs.
+cpu_us() {
+	local pid total=0 v
+	for pid in "$@"; do
+		v=$(awk '{ print $1 }' "/proc/$pid/schedstat" 2>/dev/null || true)
+		total=$((total + ${v:-0}))
+	done
+	echo $((total / 1000))
+}
+# worker_pids: every process of the workers' servers.
+worker_pids() {
+	local name pm
+	for name in "${CLUSTER_NODES[@]}"; do
+		[ "$name" = coordinator ] && continue
+		pm=$(head -1 "$CLUSTER_DIR/$name/postmaster.pid")
+		echo "$pm" $(ps -o pid= --ppid "$pm")
+	done
+}
+# first_use MODE N: a session's first use of each of pt's N shards, as extra CPU per shard: one new
+# session (its connections opened first on another table), a point query on each shard, then the
+# same pass again; the first pass's CPU minus the second's, of the coordinator backend and of the
+# workers, in µs per shard (records first_use_MODE_coordinator and first_use_MODE_workers).
+first_use() {
+	local mode=$1 n=$2 fifo out pid k c0 w0 c1 w1 pass
+	fifo=$WORK/first_use.fifo out=$WORK/first_use.out
+	rm -f "$fifo" "$out"; mkfifo "$fifo"; chmod 666 "$fifo"; : >"$out"; chmod 666 "$out"
+	psql_on "$C" -d scale -At <"$fifo" >"$out" 2>&1 &
+	exec 7>"$fifo"
+	echo "SELECT 'pid', pg_backend_pid();" >&7
+	for k in $(seq 1 64); do echo "SELECT v FROM warmup.warm WHERE id = $k;" >&7; done
+	[ "$mode" = prepared ] && echo 'PREPARE get(int) AS SELECT v FROM pt WHERE id = $1;' >&7
+	echo "SELECT 'ready';" >&7
+	until grep -q '^ready$' "$out"; do sleep 0.05; done
+	pid=$(sed -n 's/^pid|//p' "$out")
+	for pass in 1 2; do
+		c0=$(cpu_us "$pid"); w0=$(cpu_us $(worker_pids))
+		if [ "$mode" = prepared ]; then sed 's/.*/EXECUTE get(&);/' "$WORK/ids" >&7
+		else sed 's/.*/SELECT v FROM pt WHERE id = &;/' "$WORK/ids" >&7; fi
+		echo "SELECT 'pass $pass';" >&7
+		until grep -q "^pass $pass\$" "$out"; do sleep 0.05; done
+		c1=$(cpu_us "$pid"); w1=$(cpu_us $(worker_pids))
+		eval "coordinator_$pass=$((c1 - c0)) workers_$pass=$((w1 - w0))"
+	done
+	exec 7>&-
+	wait
+	grep -q ERROR "$out" && { echo "!! first_use $mode: $(grep ERROR "$out" | head -1)" >&2; exit 1; }
+	record "first_use_${mode}_coordinator" "$n" 1 "$(awk -v a="$coordinator_1" -v b="$coordinator_2" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')"
+	record "first_use_${mode}_workers" "$n" 1 "$(awk -v a="$workers_1" -v b="$workers_2" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')"
+}
+# warmup.warm: a shard on each worker, for first_use to open its connections (not in public: worker_tables).
+sql "$C" scale >/dev/null <<-SQL
+	CREATE SCHEMA warmup;
+	CREATE TABLE warmup.warm (id int PRIMARY KEY, v int);
+	SELECT create_distributed_table('warmup.warm', 'id', shard_count := $WORKERS, colocate_with := 'none');
+	INSERT INTO warmup.warm SELECT i, i FROM generate_series(1, 64) i;
+SQL
+
 for n in "${counts[@]}"; do
 	echo "== $n shards"
 	# create_distributed_table of an empty table, then DROP TABLE, REPEATS times.
@@ -147,6 +204,9 @@ for n in "${counts[@]}"; do
 		record count "$n" "$round" "$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -g |
 			awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
 	done
+	sql "$C" scale -c "SELECT min(g) FROM generate_series(1, $ROWS) g
+		GROUP BY get_shard_id_for_distribution_column('pt', g)" >"$WORK/ids"
+	for mode in simple prepared; do first_use "$mode" "$n"; done
 	plan=$(sql "$C" scale -c "EXPLAIN (ANALYZE, SUMMARY) SELECT count(*) FROM pt")
 	echo "$plan" >>"$LOG"
 	PLANNING[$n]=$(echo "$plan" | sed -n 's/^Planning Time: \([0-9.]*\) ms/\1/p')
@@ -314,6 +374,17 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	echo "|---:|---:|---:|---:|"
 	awk -v a="$mp" -v b="$mc" -v f="$(med first_query "$MEM_SHARDS")" -v q="$(med next_queries "$MEM_SHARDS")" \
 		'BEGIN { printf "| %.1f | %.1f | %.1f | %.2f |\n", a / 1048576, b / 1048576, f, q }'
+	echo
+	echo "A session's first use of a shard, as extra CPU per shard (one new session, its connections opened on" \
+		"another table first, a point query on each shard of pt, then the same pass again: the first pass's CPU" \
+		"minus the second's, per shard, µs; the coordinator backend and every process of the workers):"
+	echo
+	echo "| shards | -M simple: coordinator | workers | -M prepared: coordinator | workers |"
+	echo "|---:|---:|---:|---:|---:|"
+	for n in "${counts[@]}"; do
+		echo "| $n | $(runs first_use_simple_coordinator "$n") | $(runs first_use_simple_workers "$n") |" \
+			"$(runs first_use_prepared_coordinator "$n") | $(runs first_use_prepared_workers "$n") |"
+	done
 	echo
 	echo "Targets (issue 14):"
 	echo

@@ -391,7 +391,14 @@ QuotedNames(List *relids)
 	List *names = NIL;
 	ListCell *cell;
 	foreach (cell, relids)
-		names = lappend(names, (void *) quote_identifier(get_rel_name(lfirst_oid(cell))));
+	{
+		/* Locked, but it may have been dropped before the lock came. */
+		char *name = get_rel_name(lfirst_oid(cell));
+		if (name == NULL)
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+			                errmsg("relation with OID %u does not exist", lfirst_oid(cell))));
+		names = lappend(names, (void *) quote_identifier(name));
+	}
 	return names;
 }
 
