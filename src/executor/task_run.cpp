@@ -112,9 +112,12 @@ SendPipeline(TaskChannel *channel, const ShardTaskScan *scan)
 	{
 		const char *sql = scan->tasks[channel->batch[i]].sql;
 		elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, sql);
-		const char *name = remote::PipelinePrepared(channel->own, sql, &channel->prepare_queued[i]);
-		bool sent = name != NULL ? PQsendQueryPrepared(conn, name, 0, NULL, NULL, NULL, 0)
-		                         : PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+		/* Counted as prepared once queued: if the pipeline fails, ReadPipeline marks the connection stale. */
+		const char *name = remote::PreparedName(channel->own, sql, 0, NULL, remote::PrepareOn::kSecondUse,
+		                                        &channel->prepare_queued[i]);
+		bool sent = (!channel->prepare_queued[i] || PQsendPrepare(conn, name, sql, 0, NULL)) &&
+		            (name != NULL ? PQsendQueryPrepared(conn, name, 0, NULL, NULL, NULL, 0)
+		                          : PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0));
 		if (!sent)
 			remote::ReportRemoteError(NULL, conn, sql);
 	}

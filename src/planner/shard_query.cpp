@@ -342,7 +342,7 @@ AddNamedShardTask(ShardTaskList *list, Query *query, const JoinedTables *joined,
 	}
 	executor::ShardTask *task = &list->tasks[list->task_count++];
 	task->shard = shard;
-	task->sql = SpliceShardNames(list, QuotedNames(relids));
+	task->sql = SpliceShardNames(list, relids);
 	return true;
 }
 
@@ -385,43 +385,20 @@ ShipShardTask(Query *shard_query, executor::ShardTask *task, ship::ShippedQuery 
 	return true;
 }
 
-List *
-QuotedNames(List *relids)
-{
-	List *names = NIL;
-	ListCell *cell;
-	foreach (cell, relids)
-	{
-		/* Locked, but it may have been dropped before the lock came. */
-		char *name = get_rel_name(lfirst_oid(cell));
-		if (name == NULL)
-			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
-			                errmsg("relation with OID %u does not exist", lfirst_oid(cell))));
-		names = lappend(names, (void *) quote_identifier(name));
-	}
-	return names;
-}
-
-char *
-ReplaceShardNames(const char *model, List *from, List *to)
-{
-	int count = list_length(from);
-	const char **from_names = (const char **) palloc0(sizeof(char *) * (count + 1));
-	const char **to_names = (const char **) palloc0(sizeof(char *) * (count + 1));
-	for (int i = 0; i < count; i++)
-	{
-		from_names[i] = (const char *) list_nth(from, i);
-		to_names[i] = (const char *) list_nth(to, i);
-	}
-	size_t length = core::ReplaceNames(model, from_names, to_names, count, NULL, 0);
-	char *sql = (char *) palloc(length + 1);
-	(void) core::ReplaceNames(model, from_names, to_names, count, sql, length + 1);
-	return sql;
-}
-
 namespace
 {
 
+/* relid's name as the deparser prints it: locked, but it may have been dropped before the lock came. */
+const char *
+QuotedName(Oid relid)
+{
+	char *name = get_rel_name(relid);
+	if (name == NULL)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
+	return quote_identifier(name);
+}
+
+/* names (a List of C strings) as an array, NULL-terminated. */
 const char **
 NameArray(List *names)
 {
@@ -444,10 +421,34 @@ FindModelPlaces(ShardTaskList *list)
 
 } // namespace
 
-char *
-SpliceShardNames(const ShardTaskList *list, List *to)
+List *
+QuotedNames(List *relids)
 {
+	List *names = NIL;
+	ListCell *cell;
+	foreach (cell, relids)
+		names = lappend(names, (void *) QuotedName(lfirst_oid(cell)));
+	return names;
+}
+
+char *
+ReplaceShardNames(const char *model, List *from, List *to)
+{
+	const char **from_names = NameArray(from);
 	const char **to_names = NameArray(to);
+	int count = list_length(from);
+	size_t length = core::ReplaceNames(model, from_names, to_names, count, NULL, 0);
+	char *sql = (char *) palloc(length + 1);
+	(void) core::ReplaceNames(model, from_names, to_names, count, sql, length + 1);
+	return sql;
+}
+
+char *
+SpliceShardNames(const ShardTaskList *list, List *relids)
+{
+	const char **to_names = (const char **) palloc0(sizeof(char *) * (list_length(relids) + 1));
+	for (int i = 0; i < list_length(relids); i++)
+		to_names[i] = QuotedName(list_nth_oid(relids, i));
 	size_t length = core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, to_names, NULL, 0);
 	char *sql = (char *) palloc(length + 1);
 	(void) core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, to_names, sql, length + 1);
@@ -469,7 +470,7 @@ ShipOrPlanShardTask(ShardTaskList *list, executor::ShardTask *task, Query *shard
 		List *relids = shard_relids != NIL ? shard_relids : list_make1_oid(task->shard->relid);
 		if (list->model_state == 2)
 		{
-			task->sql = SpliceShardNames(list, QuotedNames(relids));
+			task->sql = SpliceShardNames(list, relids);
 			return true;
 		}
 		if (!ShipShardTask(shard_query, task, &list->params, shard_relids))

@@ -21,7 +21,8 @@ ExecuteAutocommit(Oid serverid, const char *sql, int nparams, const Oid *types, 
 		ereport(ERROR,
 		        (errcode(ERRCODE_INTERNAL_ERROR), errmsg("fdwshard's connection to server %u is in use", serverid)));
 	bool needs_prepare = false;
-	const char *name = nparams > 0 ? PreparedName(connection, sql, nparams, types, &needs_prepare) : NULL;
+	const char *name =
+	    nparams > 0 ? PreparedName(connection, sql, nparams, types, PrepareOn::kFirstUse, &needs_prepare) : NULL;
 	PGconn *conn = connection->conn;
 
 	elog(DEBUG2, "fdwshard: on server %u as its own transaction: %s", serverid, sql);

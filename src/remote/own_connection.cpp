@@ -30,7 +30,6 @@ struct OwnConnectionKey
 
 /* Owned by this file for the life of the backend; connections close when the backend exits. */
 HTAB *connections = NULL;
-uint64 last_generation = 0;
 
 /* READ COMMITTED whatever the worker's default: only READ COMMITTED clients use these connections. */
 const char *const kSessionSetup = "SET search_path = pg_catalog; SET timezone = 'UTC'; SET datestyle = ISO; "
@@ -310,7 +309,6 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 	RecordNodeOk(entry->serverid);
 	entry->conn = conn;
 	entry->slot = slot;
-	entry->generation = ++last_generation;
 	entry->prepared_count = 0;
 
 	/*
@@ -391,7 +389,6 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 		entry->in_flight = false;
 		entry->stale = false;
 		entry->lent = false;
-		entry->generation = 0;
 		entry->prepared = NULL;
 		entry->prepared_count = 0;
 		entry->wait_set = NULL;

@@ -17,16 +17,16 @@ namespace
 struct PreparedStatement
 {
 	uint64 key; /* hash key: parameter types and SQL text */
-	int number; /* named fdwshard_<number>; 0: seen once, not prepared (PipelinePrepared) */
+	int number; /* named fdwshard_<number>; 0: seen once, not prepared (PrepareOn::kSecondUse) */
 	char name[24];
-	char *sql;  /* in CacheMemoryContext, once prepared */
+	char *sql; /* in CacheMemoryContext, once prepared */
 	Oid *types;
 	int nparams;
 };
 
 constexpr int kMaxPreparedPerConnection = 1000;
 constexpr long kMaxTrackedPerConnection = 3000; /* statements seen once included (their hash only) */
-const Oid kNoTypes[1] = {InvalidOid};
+const Oid kNoTypes[1] = {InvalidOid};           /* types of a statement without parameters: never NULL below */
 
 /*
  * statement's entry on connection, entered if new (and there is room): NULL when another
@@ -90,39 +90,22 @@ Name(const PreparedStatement *statement)
 } // namespace
 
 const char *
-PreparedName(OwnConnection *connection, const char *sql, int nparams, const Oid *types, bool *needs_prepare)
+PreparedName(OwnConnection *connection, const char *sql, int nparams, const Oid *types, PrepareOn prepare_on,
+             bool *needs_prepare)
 {
 	bool found;
 	*needs_prepare = false;
+	if (types == NULL)
+		types = kNoTypes;
 	PreparedStatement *statement = Lookup(connection, sql, nparams, types, &found);
-	if (statement == NULL)
-		return NULL;
+	if (statement == NULL || (prepare_on == PrepareOn::kSecondUse && !found))
+		return NULL; /* no room, or a first use that stays unnamed */
 	if (statement->number > 0)
 		return Name(statement);
 	if (!NumberStatement(connection, statement, sql, nparams, types))
 		return NULL;
 	*needs_prepare = true;
 	return Name(statement);
-}
-
-const char *
-PipelinePrepared(OwnConnection *connection, const char *sql, bool *queued_prepare)
-{
-	bool found;
-	*queued_prepare = false;
-	PreparedStatement *statement = Lookup(connection, sql, 0, kNoTypes, &found);
-	if (statement == NULL || !found)
-		return NULL; /* a first use, or no room */
-	if (statement->number > 0)
-		return Name(statement);
-	if (!NumberStatement(connection, statement, sql, 0, kNoTypes))
-		return NULL;
-	/* Counted as prepared now: if the pipeline fails, the caller marks the connection stale. */
-	const char *name = Name(statement);
-	if (!PQsendPrepare(connection->conn, name, sql, 0, NULL))
-		ReportRemoteError(NULL, connection->conn, sql);
-	*queued_prepare = true;
-	return name;
 }
 
 void

@@ -125,8 +125,8 @@ bool CollectJoinedTables(Query *parse, JoinedTables *joined);
 /* The position in joined of the table whose distribution column node is (a plain Var), or -1. */
 int DistributionColumnOf(const JoinedTables *joined, Node *node);
 
-/* The checked model's statement (list->model_state 2) with its names replaced by to's (QuotedNames). */
-char *SpliceShardNames(const ShardTaskList *list, List *to);
+/* The checked model's statement (list->model_state 2) with its names replaced by those of relids. */
+char *SpliceShardNames(const ShardTaskList *list, List *relids);
 
 /*
  * Adds the task of the shards of index of joined (query's tables at joined->rtis; the first

@@ -18,13 +18,12 @@ struct OwnConnection
 {
 	Oid user_mapping; /* hash key, with index */
 	int index;
-	Oid serverid;      /* the worker's server, for errors that name the node */
-	PGconn *conn;      /* NULL until connected */
-	bool in_flight;    /* a command was sent and its result not yet read: unusable, reconnect */
-	bool stale;        /* the server or user mapping changed: reconnect before the next use */
-	bool lent;         /* a multi-shard run uses it until it ends: nobody else may */
-	uint64 generation; /* changes at every connect */
-	HTAB *prepared;    /* what is prepared on conn (remote/prepared_statements.h); NULL when nothing is */
+	Oid serverid;   /* the worker's server, for errors that name the node */
+	PGconn *conn;   /* NULL until connected */
+	bool in_flight; /* a command was sent and its result not yet read: unusable, reconnect */
+	bool stale;     /* the server or user mapping changed: reconnect before the next use */
+	bool lent;      /* a multi-shard run uses it until it ends: nobody else may */
+	HTAB *prepared; /* what is prepared on conn (remote/prepared_statements.h); NULL when nothing is */
 	int prepared_count;
 	WaitEventSet *wait_set;       /* latch, postmaster death and conn's socket; NULL until the first wait */
 	BudgetSlot slot;              /* its place in the connection budget */

@@ -6,23 +6,23 @@
 namespace fdwshard::remote
 {
 
-/*
- * The name sql (with parameters of types) is prepared under on connection; NULL when the
- * connection holds its limit of statements (then run sql unnamed). *needs_prepare: a first use,
- * counted as prepared now: the caller sends its PREPARE ahead of its execution, and marks the
- * connection stale if that PREPARE fails.
- */
-const char *PreparedName(OwnConnection *connection, const char *sql, int nparams, const Oid *types,
-                         bool *needs_prepare);
+/* When a statement is prepared on a connection. */
+enum class PrepareOn
+{
+	kFirstUse,  /* statements with parameters: their texts do not differ by their values */
+	kSecondUse, /* statements without: a text run once is never prepared, or texts that differ by
+	               their values would fill the worker's memory with plans */
+};
 
 /*
- * For a pipeline: the name of sql (no parameters) prepared on connection once this is its
- * second use there, its PREPARE queued in the pipeline now when this is that second use
- * (*queued_prepare: one result more to read before the statement's own); NULL for a first use
- * or a full connection (run sql unnamed). A statement run once is never prepared: texts that
- * differ by their values would fill the worker's memory with plans.
+ * The name sql (with parameters of types) is prepared under on connection; NULL when it is not
+ * (yet) to be prepared there, or the connection holds its limit of statements: then run sql
+ * unnamed. *needs_prepare: this use prepares it, counted as prepared now: the caller sends its
+ * PREPARE ahead of its execution, in the same round trip, and marks the connection stale if
+ * that PREPARE fails.
  */
-const char *PipelinePrepared(OwnConnection *connection, const char *sql, bool *queued_prepare);
+const char *PreparedName(OwnConnection *connection, const char *sql, int nparams, const Oid *types,
+                         PrepareOn prepare_on, bool *needs_prepare);
 
 /* Forgets what was prepared on connection (it is closing). */
 void ForgetPrepared(OwnConnection *connection);
