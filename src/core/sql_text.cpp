@@ -150,6 +150,90 @@ SpliceNames(const char *sql, const NamePlace *places, int place_count, const cha
 	return written;
 }
 
+namespace
+{
+
+/* Whether text starts with word as a whole word. */
+bool
+StartsWithWord(const char *text, const char *word)
+{
+	size_t length = strlen(word);
+	return strncmp(text, word, length) == 0 && !IsNamePart(text[length]);
+}
+
+/* Whether rest is the end of a one-table SELECT after its FROM item: nothing, or a clause. */
+bool
+EndOrClause(const char *rest)
+{
+	static const char *const kClauses[] = {"WHERE",  "GROUP BY", "ORDER BY", "LIMIT",
+	                                       "OFFSET", "HAVING",   "WINDOW",   "FETCH"};
+	if (*rest == '\0')
+		return true;
+	if (*rest != ' ')
+		return false;
+	for (const char *clause : kClauses)
+		if (StartsWithWord(rest + 1, clause))
+			return true;
+	return false;
+}
+
+/* Parenthesis depth at offset of sql, outside string literals and quoted identifiers. */
+int
+DepthAt(const char *sql, size_t offset)
+{
+	int depth = 0;
+	ScanTokens(sql, nullptr, 0,
+	           [&](size_t at, size_t length, int)
+	           {
+		           if (at < offset && length == 1)
+			           depth += sql[at] == '(' ? 1 : sql[at] == ')' ? -1 : 0;
+	           });
+	return depth;
+}
+
+} // namespace
+
+bool
+FindSoleFromItem(const char *sql, const NamePlace &place, const char *schema, FromItem *item)
+{
+	static const char kFrom[] = " FROM ";
+	size_t schema_length = strlen(schema);
+	size_t prefix = sizeof(kFrom) - 1 + schema_length + 1;
+	if (place.offset < prefix)
+		return false;
+	size_t offset = place.offset - schema_length - 1;
+	if (strncmp(sql + offset - (sizeof(kFrom) - 1), kFrom, sizeof(kFrom) - 1) != 0 ||
+	    strncmp(sql + offset, schema, schema_length) != 0 || sql[place.offset - 1] != '.' || DepthAt(sql, offset) != 0)
+		return false;
+
+	const char *rest = sql + place.offset + place.length;
+	bool has_alias = false;
+	if (!EndOrClause(rest))
+	{
+		/* One alias, a name or a quoted name, then the end or a clause. */
+		const char *alias = rest + 1;
+		const char *end = alias;
+		if (*rest != ' ' || !(IsNameStart(*alias) || *alias == '"'))
+			return false;
+		if (*alias == '"')
+		{
+			end++;
+			while (*end != '\0' && !(*end == '"' && end[1] != '"'))
+				end += *end == '"' ? 2 : 1;
+			if (*end++ != '"')
+				return false;
+		}
+		else
+			while (IsNamePart(*end))
+				end++;
+		if (!EndOrClause(end))
+			return false;
+		has_alias = true;
+	}
+	*item = FromItem{offset, place.offset + place.length - offset, has_alias};
+	return true;
+}
+
 size_t
 CollapseLineBreaks(char *sql)
 {

@@ -124,7 +124,7 @@ const CustomExecMethods kSelectExecMethods = SerialExecMethods(
 
 CustomScan *
 MakeShardRowsScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
-                  ShardRowsKind kind, const char *per_shard)
+                  ShardRowsKind kind, const char *per_shard, const ShardCombine *combine)
 {
 	Index scanrelid = function_scan->scan.scanrelid;
 	RangeTblFunction *function = (RangeTblFunction *) linitial(function_scan->functions);
@@ -155,7 +155,7 @@ MakeShardRowsScan(FunctionScan *function_scan, const ShardTask *tasks, int task_
 	foreach (cell, params->local_exprs)
 		scan->custom_exprs = lappend(scan->custom_exprs, expression_planner((Expr *) lfirst(cell)));
 	scan->custom_private =
-	    list_concat(ShardTasksPrivate(tasks, task_count, params),
+	    list_concat(ShardTasksPrivate(tasks, task_count, params, combine),
 	                list_make2(makeInteger((int) kind), makeString(pstrdup(per_shard ? per_shard : ""))));
 	return scan;
 }

@@ -20,9 +20,10 @@ enum ShardTasksPrivateItem
 	           servers, IntList of their nodes, List of String(sql) or PlannedStmt or Integer(0) (a local
 	           shard run by another task's plan); no names: an EXPLAIN looks them up (ShardTaskName) */
 	kParamSources,
-	kParamTypes
+	kParamTypes,
+	kCombine /* ShardCombineToList, or NIL */
 };
-static_assert(kParamTypes + 1 == kShardTasksPrivateLength, "the scans' own items follow the tasks'");
+static_assert(kCombine + 1 == kShardTasksPrivateLength, "the scans' own items follow the tasks'");
 
 void
 ClearResult(ShardTaskScan *scan)
@@ -108,7 +109,7 @@ RunLocalTask(ShardTaskScan *scan, ShardTaskState *task)
 } // namespace
 
 List *
-ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params)
+ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params, const ShardCombine *combine)
 {
 	/* Four flat lists, not a list of items per shard: at 1024 shards that was most of the allocations. */
 	List *relids = NIL;
@@ -125,8 +126,49 @@ ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQue
 		                     : tasks[i].sql != NULL      ? (Node *) makeString(tasks[i].sql)
 		                                                 : (Node *) makeInteger(0));
 	}
-	return list_make3(list_make4(relids, serverids, nodeids, work), params != NULL ? params->param_sources : NIL,
-	                  params != NULL ? params->param_types : NIL);
+	return list_make4(list_make4(relids, serverids, nodeids, work), params != NULL ? params->param_sources : NIL,
+	                  params != NULL ? params->param_types : NIL, ShardCombineToList(combine));
+}
+
+List *
+ShardCombineToList(const ShardCombine *combine)
+{
+	if (combine == NULL)
+		return NIL;
+	return list_make4(makeString(pstrdup(combine->head)), makeInteger(combine->offset), makeInteger(combine->rest),
+	                  makeString(pstrdup(combine->alias)));
+}
+
+const ShardCombine *
+ShardCombineFromList(List *list)
+{
+	if (list == NIL)
+		return NULL;
+	ShardCombine *combine = (ShardCombine *) palloc(sizeof(ShardCombine));
+	combine->head = strVal(linitial(list));
+	combine->offset = intVal(lsecond(list));
+	combine->rest = intVal(lthird(list));
+	combine->alias = strVal(lfourth(list));
+	return combine;
+}
+
+char *
+CombinedShardSql(const ShardCombine *combine, const char *const *sqls, int count)
+{
+	StringInfoData sql;
+	initStringInfo(&sql);
+	appendBinaryStringInfo(&sql, sqls[0], combine->offset);
+	appendStringInfoChar(&sql, '(');
+	for (int i = 0; i < count; i++)
+	{
+		int length = (int) strlen(sqls[i]) - combine->rest;
+		Assert(length > 0 && strncmp(sqls[i], sqls[0], combine->offset) == 0);
+		appendStringInfo(&sql, "%s%s%.*s", i > 0 ? " UNION ALL " : "", combine->head, length,
+		                 sqls[i] + combine->offset);
+	}
+	int first_length = (int) strlen(sqls[0]) - combine->rest;
+	appendStringInfo(&sql, ")%s%s", combine->alias, sqls[0] + combine->offset + first_length);
+	return sql.data;
 }
 
 void
@@ -167,6 +209,7 @@ CreateShardTaskScan(CustomScan *plan, Size size, const CustomExecMethods *method
 		else if (IsA(item, String))
 			task->sql = strVal(item);
 	}
+	scan->combine = ShardCombineFromList((List *) list_nth(plan->custom_private, kCombine));
 	scan->param_sources = (List *) list_nth(plan->custom_private, kParamSources);
 	scan->param_types = (List *) list_nth(plan->custom_private, kParamTypes);
 	return (Node *) scan;
@@ -294,12 +337,24 @@ ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *e
 
 		StringInfoData shards;
 		initStringInfo(&shards);
+		int statement_left = 0; /* shards listed next that the last statement read too */
 		for (int j = i; j < scan->task_count; j++)
 			if (scan->tasks[j].nodeid == nodeid)
 			{
+				const ShardTaskState *task = &scan->tasks[j];
 				appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "", ShardTaskName(&scan->tasks[j]));
-				if (rows_received)
-					appendStringInfo(&shards, " (rows received: " INT64_FORMAT ")", scan->tasks[j].rows);
+				if (!rows_received)
+					continue;
+				if (statement_left > 0)
+					statement_left--;
+				else if (task->statement_shards > 1)
+				{
+					statement_left = task->statement_shards - 1;
+					appendStringInfo(&shards, " (rows received: " INT64_FORMAT " in one statement with the next %d)",
+					                 task->rows, statement_left);
+				}
+				else
+					appendStringInfo(&shards, " (rows received: " INT64_FORMAT ")", task->rows);
 			}
 		const catalog::CachedNode *shard_node = catalog::LookupNode(nodeid);
 		/* Host without port: regression output must not depend on the ports a test cluster got. */
@@ -308,11 +363,31 @@ ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *e
 		                                           : psprintf("Node %d (%s)", nodeid, shard_node->host);
 		ExplainPropertyText(label, shards.data, es);
 	}
-	if (es->verbose)
-		for (int i = 0; i < scan->task_count; i++)
-			if (scan->tasks[i].sql != NULL)
-				ExplainPropertyText(psprintf("Remote SQL on %s", ShardTaskName(&scan->tasks[i])), scan->tasks[i].sql,
-				                    es);
+	if (!es->verbose)
+		return;
+	for (int i = 0; i < scan->task_count; i++)
+		if (scan->tasks[i].sql != NULL)
+			ExplainPropertyText(psprintf("Remote SQL on %s", ShardTaskName(&scan->tasks[i])), scan->tasks[i].sql, es);
+	/*
+	 * When a node has more shards than a read's pool connections to it: the statement, over its
+	 * first two, that each connection sends for its share of them.
+	 */
+	if (scan->combine == NULL || !combine_shard_reads)
+		return;
+	for (int i = 0; i < scan->task_count; i++)
+	{
+		const char *sqls[2] = {scan->tasks[i].sql, NULL};
+		int shards = 0;
+		for (int j = i; sqls[0] != NULL && j < scan->task_count; j++)
+			if (scan->tasks[j].sql != NULL && scan->tasks[j].serverid == scan->tasks[i].serverid && shards++ == 1)
+				sqls[1] = scan->tasks[j].sql;
+		if (shards > pool_size)
+		{
+			ExplainPropertyText("Remote SQL for several shards of a node", CombinedShardSql(scan->combine, sqls, 2),
+			                    es);
+			return;
+		}
+	}
 }
 
 } // namespace fdwshard::executor

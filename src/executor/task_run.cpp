@@ -21,6 +21,7 @@ namespace fdwshard::executor
 {
 
 int pool_size = 4;
+bool combine_shard_reads = true;
 
 namespace
 {
@@ -69,6 +70,8 @@ AddChannel(ShardTaskRun *run, int group, remote::OwnConnection *own)
 	channel->prepare_queued = (bool *) palloc0(sizeof(bool) * kMaxBatch);
 	channel->batch_count = 0;
 	channel->batch_next = 0;
+	channel->statements = 0;
+	channel->combined_sql = NULL;
 	channel->drained = false;
 	channel->readable = false;
 	if (own != NULL)
@@ -95,22 +98,24 @@ AddPoolChannels(ShardTaskRun *run, int group, int wanted)
 
 /*
  * A pool connection's batch (a read without parameters: the tasks of a multi-shard read) in one
- * pipeline, one round trip: each statement prepared on its second use on this connection, so
- * that a session repeating a read over many shards has the workers plan each shard's statement
- * once (a statement without parameters keeps its generic plan), then one sync.
+ * pipeline, one round trip: its count statements (one per task, or the one that reads them
+ * all), each prepared on its second use on this connection, so that a session repeating a read
+ * over many shards has the workers plan each statement once (a statement without parameters
+ * keeps its generic plan), then one sync.
  */
 void
-SendPipeline(TaskChannel *channel, const ShardTaskScan *scan)
+SendPipeline(TaskChannel *channel, const char *const *sqls, int count)
 {
 	PGconn *conn = channel->conn;
 	if (!PQenterPipelineMode(conn))
-		remote::ReportRemoteError(NULL, conn, scan->tasks[channel->batch[0]].sql);
+		remote::ReportRemoteError(NULL, conn, sqls[0]);
 	channel->pipelined = true;
 	channel->failed = false;
+	channel->statements = count;
 	channel->own->in_flight = true;
-	for (int i = 0; i < channel->batch_count; i++)
+	for (int i = 0; i < count; i++)
 	{
-		const char *sql = scan->tasks[channel->batch[i]].sql;
+		const char *sql = sqls[i];
 		elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, sql);
 		/* Counted as prepared once queued: if the pipeline fails, ReadPipeline marks the connection stale. */
 		const char *name = remote::PreparedName(channel->own, sql, 0, NULL, remote::PrepareOn::kSecondUse,
@@ -122,8 +127,15 @@ SendPipeline(TaskChannel *channel, const ShardTaskScan *scan)
 			remote::ReportRemoteError(NULL, conn, sql);
 	}
 	if (!PQpipelineSync(conn))
-		remote::ReportRemoteError(NULL, conn, scan->tasks[channel->batch[0]].sql);
+		remote::ReportRemoteError(NULL, conn, sqls[0]);
 	channel->awaiting_prepare = channel->prepare_queued[0];
+}
+
+/* The SQL of channel's running task, or of the statement that reads its whole batch. */
+const char *
+RunningSql(const ShardTaskRun *run, const TaskChannel *channel)
+{
+	return channel->combined_sql != NULL ? channel->combined_sql : run->scan->tasks[channel->running].sql;
 }
 
 /*
@@ -146,11 +158,24 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 	for (int i = 0; i < size; i++)
 		channel->batch[i] = group->tasks[group->next++];
 	channel->running = channel->batch[0];
+	channel->statements = size;
+	if (channel->combined_sql != NULL)
+		pfree(channel->combined_sql);
+	channel->combined_sql = NULL;
+	const char **sqls = (const char **) palloc(sizeof(char *) * size);
 	size_t bytes = 0;
-	for (int i = 0; pool && i < size; i++)
-		bytes += strlen(run->scan->tasks[channel->batch[i]].sql);
-	if (pool && bytes <= kMaxPipelineBytes)
-		SendPipeline(channel, run->scan);
+	for (int i = 0; i < size; i++)
+	{
+		sqls[i] = run->scan->tasks[channel->batch[i]].sql;
+		bytes += pool ? strlen(sqls[i]) : 0;
+	}
+	if (pool && size > 1 && run->scan->combine != NULL && combine_shard_reads)
+	{
+		channel->combined_sql = CombinedShardSql(run->scan->combine, sqls, size);
+		SendPipeline(channel, &channel->combined_sql, 1);
+	}
+	else if (pool && bytes <= kMaxPipelineBytes)
+		SendPipeline(channel, sqls, size);
 	else if (channel->own != NULL)
 	{
 		/* One simple-protocol message, which the worker reads whole before it runs anything. */
@@ -173,6 +198,7 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 	else
 		channel->conn = remote::SendParams(channel->serverid, run->scan->tasks[channel->running].sql, run->nparams,
 		                                   run->types, run->values, !run->scan->read_only);
+	pfree(sqls);
 	return true;
 }
 
@@ -242,7 +268,7 @@ ReadPipeline(TaskChannel *channel, const char *sql)
 		}
 		PQclear(channel->last);
 		channel->last = result;
-		if (channel->batch_next < channel->batch_count - 1)
+		if (channel->batch_next < channel->statements - 1)
 		{
 			channel->awaiting_prepare = channel->prepare_queued[channel->batch_next + 1];
 			return true;
@@ -274,7 +300,7 @@ ReadChannel(TaskChannel *channel, const char *sql)
 		PQclear(channel->last);
 		channel->last = result;
 		ExecStatusType status = PQresultStatus(result);
-		if (channel->batch_next < channel->batch_count - 1 && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK))
+		if (channel->batch_next < channel->statements - 1 && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK))
 			return true;
 	}
 }
@@ -285,8 +311,13 @@ CompleteTask(ShardTaskRun *run, TaskChannel *channel)
 {
 	ShardTaskState *task = &run->scan->tasks[channel->running];
 	PGresult *result = channel->last;
+	const char *sql = RunningSql(run, channel);
 
 	channel->last = NULL;
+	/* A statement that read the whole batch: its first task takes the rows, the others are done with it. */
+	task->statement_shards = channel->combined_sql != NULL ? channel->batch_count : 1;
+	for (int i = 1; channel->combined_sql != NULL && i < channel->batch_count; i++)
+		run->scan->tasks[channel->batch[i]].statement_shards = 0;
 	if (channel->drained)
 	{
 		channel->running = -1;
@@ -298,7 +329,7 @@ CompleteTask(ShardTaskRun *run, TaskChannel *channel)
 		channel->running = channel->batch[++channel->batch_next]; /* the batch goes on: still busy */
 	ExecStatusType status = PQresultStatus(result);
 	if (result == NULL || (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK))
-		remote::ReportRemoteError(result, channel->conn, task->sql);
+		remote::ReportRemoteError(result, channel->conn, sql);
 	run->scan->result = result;
 	ConsumeShardResult(run->scan, task, run->on_result, run->arg);
 }
@@ -395,7 +426,7 @@ FinishShardTasks(ShardTaskRun *run)
 			if (channel->running < 0)
 				continue;
 			/* Every task whose results are in: a batch's come several at once. */
-			while (channel->running >= 0 && ReadChannel(channel, run->scan->tasks[channel->running].sql))
+			while (channel->running >= 0 && ReadChannel(channel, RunningSql(run, channel)))
 			{
 				if (context_pushed)
 					remote::PopNodeContext(&context);
@@ -450,6 +481,11 @@ InitTaskRun(void)
 	                        "Reads in READ COMMITTED transactions that have not used the worker yet; the others, "
 	                        "and writes, run on the transaction's one connection per worker.",
 	                        &pool_size, 4, 1, 64, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("fdwshard.combine_shard_reads",
+	                         "A pool connection reads its batch of a worker's shards with one statement.",
+	                         "The shards' rows as one UNION ALL under the read's own statement, planned and run "
+	                         "once by the worker; off: one statement per shard, in one pipeline.",
+	                         &combine_shard_reads, true, PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 } // namespace fdwshard::executor

@@ -202,18 +202,75 @@ ShardIndexesToKeep(Query *parse, const JoinedTables *joined)
 /* Replaces the scan of the shards' rows in plan's tree; the number of scans replaced. */
 int
 ReplacePartialsScan(Plan **plan, const executor::ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
-                    executor::ShardRowsKind kind, const char *per_shard)
+                    executor::ShardRowsKind kind, const char *per_shard, const executor::ShardCombine *combine)
 {
 	if (*plan == NULL)
 		return 0;
 	if (IsA(*plan, FunctionScan) && ((FunctionScan *) *plan)->scan.scanrelid == kShardRowsRti)
 	{
-		*plan =
-		    (Plan *) executor::MakeShardRowsScan((FunctionScan *) *plan, tasks, task_count, params, kind, per_shard);
+		*plan = (Plan *) executor::MakeShardRowsScan((FunctionScan *) *plan, tasks, task_count, params, kind, per_shard,
+		                                             combine);
 		return 1;
 	}
-	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params, kind, per_shard) +
-	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params, kind, per_shard);
+	return ReplacePartialsScan(&(*plan)->lefttree, tasks, task_count, params, kind, per_shard, combine) +
+	       ReplacePartialsScan(&(*plan)->righttree, tasks, task_count, params, kind, per_shard, combine);
+}
+
+/*
+ * How one statement may read several shards of a node (see executor::ShardCombine): a read of
+ * one table (partial aggregates, or rows the coordinator orders and limits), its shards'
+ * statements all spliced from one model whose table the deparser wrote once, as a plain
+ * " FROM schema.name [alias]". What each shard's statement computes then holds for the union
+ * of the shards' rows as well: the coordinator combines partial results, whichever rows each
+ * covers. NULL when it may not.
+ */
+const executor::ShardCombine *
+CombineOf(const ShardTaskList *list, Query *worker, const JoinedTables *joined)
+{
+	if (joined->count != 1 || list->model_state != 2 || list->model_place_count != 1 || worker->hasSubLinks ||
+	    worker->rowMarks != NIL)
+		return NULL;
+	const executor::ShardTask *model = NULL;
+	for (int i = 0; i < list->task_count && model == NULL; i++)
+		if (list->tasks[i].sql != NULL)
+			model = &list->tasks[i];
+	if (model == NULL || strcmp(model->sql, list->model_sql) != 0)
+		return NULL;
+	const char *schema = quote_identifier(get_namespace_name(get_rel_namespace(model->shard->relid)));
+	core::FromItem item;
+	if (!core::FindSoleFromItem(list->model_sql, list->model_places[0], schema, &item))
+		return NULL;
+
+	/*
+	 * The columns the statement uses, by name (none for count(*)): the worker checks column
+	 * privileges on them as it did on the shard's statement.
+	 */
+	Bitmapset *used = NULL;
+	pull_varattnos((Node *) worker->targetList, joined->rtis[0], &used);
+	pull_varattnos((Node *) worker->jointree, joined->rtis[0], &used);
+	pull_varattnos(worker->havingQual, joined->rtis[0], &used);
+	StringInfoData head;
+	initStringInfo(&head);
+	appendStringInfoString(&head, "SELECT ");
+	int columns = 0;
+	int member = -1;
+	while ((member = bms_next_member(used, member)) >= 0)
+	{
+		AttrNumber attno = member + FirstLowInvalidHeapAttributeNumber;
+		if (attno <= 0)
+			return NULL; /* a system column or the whole row: the shard's own */
+		appendStringInfo(&head, "%s%s", columns++ > 0 ? ", " : "",
+		                 quote_identifier(get_attname(joined->tables[0]->relid, attno, false)));
+	}
+	appendStringInfoString(&head, columns > 0 ? " FROM " : "FROM ");
+	const char *table_name = quote_identifier(get_rel_name(joined->tables[0]->relid));
+
+	executor::ShardCombine *combine = (executor::ShardCombine *) palloc(sizeof(executor::ShardCombine));
+	combine->head = head.data;
+	combine->offset = (int) item.offset;
+	combine->rest = (int) (strlen(list->model_sql) - item.length);
+	combine->alias = item.has_alias ? "" : psprintf(" %s", table_name);
+	return combine;
 }
 
 } // namespace
@@ -621,8 +678,8 @@ PlanOverShardRows(Query *parse, const JoinedTables *joined, const bool *keep, Qu
 
 	PlannedStmt *stmt =
 	    PlanOrdinary(coordinator, query_string, cursor_options & ~CURSOR_OPT_PARALLEL_OK, bound_params, false);
-	if (stmt->subplans != NIL ||
-	    ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params, kind, per_shard) != 1)
+	if (stmt->subplans != NIL || ReplacePartialsScan(&stmt->planTree, list.tasks, list.task_count, &list.params, kind,
+	                                                 per_shard, CombineOf(&list, worker, joined)) != 1)
 	{
 		elog(DEBUG2, "fdwshard: unexpected plan over the shards' rows, planning the ordinary way");
 		return NULL;

@@ -130,4 +130,49 @@ TEST(ReplaceNames, TruncatesToTheBuffer)
 	EXPECT_STREQ(out, "FROM t_");
 }
 
+using fdwshard::core::FindSoleFromItem;
+using fdwshard::core::FromItem;
+
+/* The FROM item of sql's only "name" in schema as "offset length alias", or "none". */
+std::string
+SoleFrom(const char *sql, const char *name, const char *schema)
+{
+	const char *from[] = {name};
+	fdwshard::core::NamePlace place;
+	if (FindNames(sql, from, 1, &place, 1) != 1)
+		return "not one place";
+	FromItem item;
+	if (!FindSoleFromItem(sql, place, schema, &item))
+		return "none";
+	return std::string(sql + item.offset, item.length) + (item.has_alias ? " +alias" : "");
+}
+
+TEST(FindSoleFromItem, TableThenClauseOrEnd)
+{
+	EXPECT_EQ(SoleFrom("SELECT count(*) AS p1 FROM public.t_1", "t_1", "public"), "public.t_1");
+	EXPECT_EQ(SoleFrom("SELECT v AS g1, count(*) AS p1 FROM public.t_1 WHERE (v > 0) GROUP BY v", "t_1", "public"),
+	          "public.t_1");
+	EXPECT_EQ(SoleFrom("SELECT id AS c1 FROM public.t_1 ORDER BY id LIMIT '2'::bigint", "t_1", "public"), "public.t_1");
+	EXPECT_EQ(SoleFrom("SELECT a FROM \"My \"\"S\".\"T 1\" HAVING (count(*) > 1)", "\"T 1\"", "\"My \"\"S\""),
+	          "\"My \"\"S\".\"T 1\"");
+}
+
+TEST(FindSoleFromItem, OneAlias)
+{
+	EXPECT_EQ(SoleFrom("SELECT count(*) AS p1 FROM public.t_1 t WHERE (v < 5)", "t_1", "public"), "public.t_1 +alias");
+	EXPECT_EQ(SoleFrom("SELECT count(*) AS p1 FROM public.t_1 \"a \"\"b\"", "t_1", "public"), "public.t_1 +alias");
+}
+
+TEST(FindSoleFromItem, OtherShapesAreNot)
+{
+	/* Row locks, column aliases, sampling, another schema, ONLY, a subquery's FROM. */
+	EXPECT_EQ(SoleFrom("SELECT a FROM public.t_1 FOR UPDATE", "t_1", "public"), "none");
+	EXPECT_EQ(SoleFrom("SELECT x FROM public.t_1 t(x, y)", "t_1", "public"), "none");
+	EXPECT_EQ(SoleFrom("SELECT a FROM public.t_1 TABLESAMPLE system ('1')", "t_1", "public"), "none");
+	EXPECT_EQ(SoleFrom("SELECT a FROM other.t_1", "t_1", "public"), "none");
+	EXPECT_EQ(SoleFrom("SELECT a FROM ONLY public.t_1", "t_1", "public"), "none");
+	EXPECT_EQ(SoleFrom("SELECT a FROM f() WHERE b IN (SELECT c FROM public.t_1)", "t_1", "public"), "none");
+	EXPECT_EQ(SoleFrom("SELECT ' FROM public.t_1' FROM public.t_1", "t_1", "public"), "public.t_1");
+}
+
 } // namespace

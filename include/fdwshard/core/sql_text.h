@@ -48,4 +48,21 @@ int FindNames(const char *sql, const char *const *from, int count, NamePlace *pl
 size_t SpliceNames(const char *sql, const NamePlace *places, int place_count, const char *const *to, char *out,
                    size_t out_size);
 
+/* The table of a one-table statement, as FindSoleFromItem finds it. */
+struct FromItem
+{
+	size_t offset;  /* where "schema.name" starts */
+	size_t length;  /* its length, without any alias */
+	bool has_alias; /* an alias follows it */
+};
+
+/*
+ * Where the table of a one-table SELECT deparsed by PostgreSQL is, given the one place of its
+ * name (FindNames') and its quoted schema: " FROM schema.name", outside parentheses, then its
+ * end or a clause (WHERE, GROUP BY, ORDER BY, LIMIT, OFFSET, HAVING, WINDOW, FETCH), with or
+ * without one alias between. Anything else (FOR UPDATE, column aliases, a subquery) is false:
+ * the statement is not spliced into another shape.
+ */
+bool FindSoleFromItem(const char *sql, const NamePlace &place, const char *schema, FromItem *item);
+
 } // namespace fdwshard::core

@@ -20,10 +20,12 @@ enum class ShardRowsKind
  * the shards' rows, scanrelid its range table index in the final plan): it runs tasks (SQL sent
  * to the worker for foreign shards, all workers at once; plans run in this process for local
  * shards) and returns every shard's rows. The SQL lives only in the plan. per_shard (kSelect):
- * what each shard runs, for EXPLAIN.
+ * what each shard runs, for EXPLAIN. combine (or NULL): how one statement reads several shards
+ * of a node.
  */
 CustomScan *MakeShardRowsScan(FunctionScan *function_scan, const ShardTask *tasks, int task_count,
-                              const ship::ShippedQuery *params, ShardRowsKind kind, const char *per_shard);
+                              const ship::ShippedQuery *params, ShardRowsKind kind, const char *per_shard,
+                              const ShardCombine *combine);
 
 /*
  * The coordinator's half of split variance and stddev are SQL functions of this file:

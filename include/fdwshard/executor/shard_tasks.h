@@ -17,13 +17,40 @@ struct ShardTask
 };
 
 /* How many items of a scan's custom_private the tasks take; the scan's own items follow. */
-constexpr int kShardTasksPrivateLength = 3;
+constexpr int kShardTasksPrivateLength = 4;
 
-/* The custom_private of a scan of tasks (params NULL: none); the scan appends its own items. */
-List *ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params);
+struct ShardCombine;
+
+/* The custom_private of a scan of tasks (params, combine NULL: none); the scan appends its own items. */
+List *ShardTasksPrivate(const ShardTask *tasks, int task_count, const ship::ShippedQuery *params,
+                        const ShardCombine *combine = NULL);
 
 /* The relations and objects the local plans of tasks depend on, added to stmt's: a change replans. */
 void AddShardTaskDependencies(PlannedStmt *stmt, const ShardTask *tasks, int task_count);
+
+/*
+ * How one statement reads several shards of a node, worked out from a one-table read's model
+ * statement when every task's statement is the model with its shard's name (planner's
+ * CombineOf): in a task's statement the FROM item, at offset, becomes
+ * "(head shard UNION ALL head shard ...)" then alias; rest is the length of the statement
+ * without its FROM item, the same in every task's. The worker plans and runs one statement
+ * instead of one per shard, and returns one partial result for them all, which the coordinator
+ * combines as it combines the shards' (partial aggregates, rows to order and limit).
+ */
+struct ShardCombine
+{
+	const char *head; /* "SELECT <the table's columns> FROM " */
+	int offset;
+	int rest;
+	const char *alias; /* " name", or "" when the statement has an alias already */
+};
+
+/* combine as custom_private keeps it (NULL: NIL), and back. */
+List *ShardCombineToList(const ShardCombine *combine);
+const ShardCombine *ShardCombineFromList(List *list);
+
+/* The statement that reads as one the shards of count statements, each spliced from the one model. */
+char *CombinedShardSql(const ShardCombine *combine, const char *const *sqls, int count);
 
 /* One task as the executor reads it from custom_private. */
 struct ShardTaskState
@@ -33,8 +60,10 @@ struct ShardTaskState
 	Oid serverid; /* InvalidOid: local shard */
 	char *sql;
 	PlannedStmt *local_plan;
-	Oid relid;  /* the shard */
-	int64 rows; /* rows the shard returned (foreign) or processed (local) */
+	Oid relid;            /* the shard */
+	int64 rows;           /* rows the shard returned (foreign) or processed (local) */
+	int statement_shards; /* after a run: shards its statement read, from it on in the node's order (0: read by
+	                         an earlier task's statement) */
 };
 
 /*
@@ -48,14 +77,15 @@ struct ShardTaskScan
 	int task_count;
 	List *param_sources;
 	List *param_types;
-	List *local_states;         /* ExprState per coordinator-side expression */
-	bool counts_processed;      /* a modify: every shard's row count adds to the statement's */
-	bool read_only;             /* the tasks only read: they may run over the pool (see executor/task_run.h) */
-	int extra_columns;          /* trailing result columns the scan reads itself, not stored */
-	bool executed;              /* the tasks ran (once per execution) */
-	Tuplestorestate *rows;      /* every shard's rows; NULL: only counted */
-	TupleTableSlot *row_slot;   /* reads rows back */
-	TupleTableSlot *parse_slot; /* builds a row from a result */
+	List *local_states;          /* ExprState per coordinator-side expression */
+	bool counts_processed;       /* a modify: every shard's row count adds to the statement's */
+	bool read_only;              /* the tasks only read: they may run over the pool (see executor/task_run.h) */
+	const ShardCombine *combine; /* a node's shards may be read by one statement; NULL: one each */
+	int extra_columns;           /* trailing result columns the scan reads itself, not stored */
+	bool executed;               /* the tasks ran (once per execution) */
+	Tuplestorestate *rows;       /* every shard's rows; NULL: only counted */
+	TupleTableSlot *row_slot;    /* reads rows back */
+	TupleTableSlot *parse_slot;  /* builds a row from a result */
 	RowInput input;
 	PGresult *result; /* owned while it is read; cleared by the executor context's reset callback on error */
 	MemoryContextCallback cleanup;
@@ -96,13 +126,15 @@ void EndShardTaskScan(CustomScanState *node);
 /* ReScanCustomScan: the tasks ran once, their rows are replayed. */
 void ReScanShardTaskScan(CustomScanState *node);
 
-/*
- * EXPLAIN, after the scan's own properties: the nodes and their shards (rows_received: with
- * the rows each shard sent, or processed on the coordinator); VERBOSE adds each foreign shard's SQL.
- */
 /* The shard's schema-qualified, quoted name, looked up on first use. */
 const char *ShardTaskName(ShardTaskState *task);
 
+/*
+ * EXPLAIN, after the scan's own properties: the nodes and their shards (rows_received: with
+ * the rows each shard sent, or each statement that read several, or processed on the
+ * coordinator); VERBOSE adds each foreign shard's SQL, and the form of a statement that reads
+ * several shards of a node.
+ */
 void ExplainShardTasks(const ShardTaskScan *scan, bool rows_received, ExplainState *es);
 
 } // namespace fdwshard::executor

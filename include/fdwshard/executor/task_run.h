@@ -10,6 +10,9 @@ namespace fdwshard::executor
 /* fdwshard.pool_size: connections one multi-shard read may use on each worker. */
 extern int pool_size;
 
+/* fdwshard.combine_shard_reads: a pool connection reads its batch of a node's shards with one statement. */
+extern bool combine_shard_reads;
+
 /* A connection a run sends tasks on, one after another. */
 struct TaskChannel
 {
@@ -19,11 +22,13 @@ struct TaskChannel
 	int group;      /* the worker whose tasks it takes */
 	int running;    /* the task sent and not yet read, or -1 */
 	PGresult *last; /* the running task's last result so far */
-	int *batch;     /* the tasks sent together, in order (one statement each); running is batch[batch_next] */
+	int *batch;     /* the tasks sent together, in order; running is batch[batch_next] */
 	int batch_count;
 	int batch_next;
-	bool drained;  /* the connection has nothing more to read: the batch is over */
-	bool readable; /* the last wait saw data on its socket, not read yet */
+	int statements;     /* the batch's statements: one per task, or one for all (combined_sql) */
+	char *combined_sql; /* the one statement that reads all the batch's shards (see ShardCombine), or NULL */
+	bool drained;       /* the connection has nothing more to read: the batch is over */
+	bool readable;      /* the last wait saw data on its socket, not read yet */
 	/* A pool connection's batch goes as a pipeline (statements prepared on their second use there). */
 	bool pipelined;
 	bool *prepare_queued;  /* by batch position: its PREPARE's result comes before its own */
@@ -76,7 +81,7 @@ void FinishShardTasks(ShardTaskRun *run);
 /* Gives the pool connections back; those still running a task (after an error) are stopped and closed. */
 void EndShardTaskRun(ShardTaskRun *run);
 
-/* Defines fdwshard.pool_size. */
+/* Defines fdwshard.pool_size and fdwshard.combine_shard_reads. */
 void InitTaskRun(void);
 
 } // namespace fdwshard::executor
