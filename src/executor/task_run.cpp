@@ -140,8 +140,10 @@ RunningSql(const ShardTaskRun *run, const TaskChannel *channel)
 
 /*
  * Sends channel's next tasks. A pool connection takes up to its group's batch of tasks in one
- * round trip: a pipeline (SendPipeline), or one simple-protocol message of them when they are
- * long; the transaction's connection, and statements with parameters, one task.
+ * round trip: one statement that reads all their shards when the scan allows it (ShardCombine;
+ * with parameters too), else a pipeline of their statements (SendPipeline), or one
+ * simple-protocol message of them when they are long; the transaction's connection, and other
+ * statements with parameters, one task.
  */
 bool
 SendNext(ShardTaskRun *run, TaskChannel *channel)
@@ -150,7 +152,9 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 	if (group->next == group->count)
 		return false;
 	bool pool = channel->own != NULL && run->nparams == 0;
-	int size = pool ? Min(group->batch, group->count - group->next) : 1;
+	/* With parameters too: they are the same for every shard, and appear once in the combined statement. */
+	bool combine = channel->own != NULL && run->scan->combine != NULL && combine_shard_reads;
+	int size = pool || combine ? Min(group->batch, group->count - group->next) : 1;
 
 	channel->batch_count = size;
 	channel->batch_next = 0;
@@ -169,10 +173,20 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 		sqls[i] = run->scan->tasks[channel->batch[i]].sql;
 		bytes += pool ? strlen(sqls[i]) : 0;
 	}
-	if (pool && size > 1 && run->scan->combine != NULL && combine_shard_reads)
+	if (combine && size > 1)
 	{
 		channel->combined_sql = CombinedShardSql(run->scan->combine, sqls, size);
-		SendPipeline(channel, &channel->combined_sql, 1);
+		if (pool)
+			SendPipeline(channel, &channel->combined_sql, 1);
+		else
+		{
+			elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, channel->combined_sql);
+			channel->statements = 1;
+			channel->own->in_flight = true;
+			if (!PQsendQueryParams(channel->conn, channel->combined_sql, run->nparams, run->types, run->values, NULL,
+			                       NULL, 0))
+				remote::ReportRemoteError(NULL, channel->conn, channel->combined_sql);
+		}
 	}
 	else if (pool && bytes <= kMaxPipelineBytes)
 		SendPipeline(channel, sqls, size);
