@@ -194,15 +194,19 @@ for n in "${counts[@]}"; do
 		done
 	done
 	for round in $(seq 1 "$REPEATS"); do
-		# Each run: a new session, COUNT_RUNS executions; its value is their median.
-		echo "-- count $n $round" >>"$LOG"
-		args=(-c '\timing on')
-		for _ in $(seq 1 "$COUNT_RUNS"); do args+=(-c "SELECT count(*) FROM pt"); done
-		out=$(psql_on "$C" -d scale -v ON_ERROR_STOP=1 "${args[@]}" 2>&1)
-		echo "$out" >>"$LOG"
-		grep -qx " *$ROWS" <<<"$out" || { echo "!! count(*) is not $ROWS: $out" >&2; exit 1; }
-		record count "$n" "$round" "$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -g |
-			awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
+		# Each run: a new session, COUNT_RUNS executions; its value is their median. count_uncombined:
+		# one statement per shard, as before a pool connection read its batch with one statement.
+		for what in count count_uncombined; do
+			echo "-- $what $n $round" >>"$LOG"
+			args=(-c '\timing on')
+			[ "$what" = count ] || args+=(-c 'SET fdwshard.combine_shard_reads = off')
+			for _ in $(seq 1 "$COUNT_RUNS"); do args+=(-c "SELECT count(*) FROM pt"); done
+			out=$(psql_on "$C" -d scale -v ON_ERROR_STOP=1 "${args[@]}" 2>&1)
+			echo "$out" >>"$LOG"
+			grep -qx " *$ROWS" <<<"$out" || { echo "!! count(*) is not $ROWS: $out" >&2; exit 1; }
+			record "$what" "$n" "$round" "$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -g |
+				awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
+		done
 	done
 	sql "$C" scale -c "SELECT min(g) FROM generate_series(1, $ROWS) g
 		GROUP BY get_shard_id_for_distribution_column('pt', g)" >"$WORK/ids"
@@ -340,7 +344,8 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 		"\`DROP TABLE\` of it (psql \\timing, ms); \`select_simple\` / \`select_prepared\`: point SELECT by key," \
 		"pgbench -n -c $CLIENTS -j $THREADS -T $DURATION, new sessions, no warm-up (TPS; \`select_prepared_auto\`:" \
 		"\`-M prepared\` with \`fdwshard.worker_plan_cache_mode = auto\`); \`count\`: \`SELECT count(*)\` of" \
-		"$ROWS rows, median of $COUNT_RUNS in a new session (ms); \`native_*\`: the same reads on PostgreSQL's own" \
+		"$ROWS rows, median of $COUNT_RUNS in a new session (ms; \`count_uncombined\`: the same with" \
+		"\`fdwshard.combine_shard_reads = off\`, one statement per shard); \`native_*\`: the same reads on PostgreSQL's own" \
 		"hash partitioning into as many partitions, on one server (worker 1, idle meanwhile)"
 	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better);" \
 		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
@@ -348,7 +353,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	printf '| measurement |'; for n in "${counts[@]}"; do printf ' %s shards |' "$n"; done
 	for n in "${counts[@]:1}"; do printf ' %s / %s |' "$n" "$BASE"; done; echo
 	printf '|---|'; for _ in "${counts[@]}" "${counts[@]:1}"; do printf -- '---:|'; done; echo
-	for what in create drop select_simple select_prepared select_prepared_auto count \
+	for what in create drop select_simple select_prepared select_prepared_auto count count_uncombined \
 		native_select_simple native_select_prepared native_count; do
 		printf '| %s |' "$what"
 		for n in "${counts[@]}"; do printf ' %s |' "$(med "$what" "$n")"; done
@@ -360,7 +365,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	echo
 	echo "Runs:"
 	echo
-	for what in create drop select_simple select_prepared select_prepared_auto count \
+	for what in create drop select_simple select_prepared select_prepared_auto count count_uncombined \
 		native_select_simple native_select_prepared native_count; do
 		for n in "${counts[@]}"; do echo "- $what, $n shards: $(runs "$what" "$n")"; done
 	done
@@ -406,6 +411,9 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 			echo "  - with fdwshard.worker_plan_cache_mode = auto: $r x, $(verdict "$(check "$r >= 0.95")")"
 			r=$(ratio "$(med count 1024)" "$(med count 32)")
 			echo "- count(*) at 1024 shards at most 2 x 32: $r x, $(verdict "$(check "$r <= 2")")"
+			r=$(ratio "$(med count_uncombined 1024)" "$(med count_uncombined 32)")
+			echo "  - with fdwshard.combine_shard_reads = off (one statement per shard): $r x," \
+				"$(verdict "$(check "$r <= 2")")"
 			echo "- for reference, PostgreSQL's own partitioning on one server, 1024 partitions / 32:" \
 				"point SELECT -M simple $(ratio "$(med native_select_simple 1024)" "$(med native_select_simple 32)") x," \
 				"-M prepared $(ratio "$(med native_select_prepared 1024)" "$(med native_select_prepared 32)") x," \
