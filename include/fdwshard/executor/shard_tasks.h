@@ -39,7 +39,7 @@ void AddShardTaskDependencies(PlannedStmt *stmt, const ShardTask *tasks, int tas
  */
 struct ShardCombine
 {
-	const char *head; /* "SELECT <the table's columns> FROM " */
+	const char *head; /* "SELECT <the columns the statement uses, by name> FROM " ("SELECT FROM ": none) */
 	int offset;
 	int rest;
 	const char *alias; /* " name", or "" when the statement has an alias already */
