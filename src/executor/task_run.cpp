@@ -97,14 +97,13 @@ AddPoolChannels(ShardTaskRun *run, int group, int wanted)
 }
 
 /*
- * A pool connection's batch (a read without parameters: the tasks of a multi-shard read) in one
- * pipeline, one round trip: its count statements (one per task, or the one that reads them
- * all), each prepared on its second use on this connection, so that a session repeating a read
- * over many shards has the workers plan each statement once (a statement without parameters
- * keeps its generic plan), then one sync.
+ * A pool connection's batch (the tasks of a multi-shard read) in one pipeline, one round trip:
+ * its count statements (one per task without parameters, or the one that reads them all, with
+ * run's parameters), each prepared on its second use on this connection, so that a session
+ * repeating a read over many shards has the workers plan each statement once, then one sync.
  */
 void
-SendPipeline(TaskChannel *channel, const char *const *sqls, int count)
+SendPipeline(TaskChannel *channel, const char *const *sqls, int count, const ShardTaskRun *run)
 {
 	PGconn *conn = channel->conn;
 	if (!PQenterPipelineMode(conn))
@@ -118,11 +117,11 @@ SendPipeline(TaskChannel *channel, const char *const *sqls, int count)
 		const char *sql = sqls[i];
 		elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, sql);
 		/* Counted as prepared once queued: if the pipeline fails, ReadPipeline marks the connection stale. */
-		const char *name = remote::PreparedName(channel->own, sql, 0, NULL, remote::PrepareOn::kSecondUse,
-		                                        &channel->prepare_queued[i]);
-		bool sent = (!channel->prepare_queued[i] || PQsendPrepare(conn, name, sql, 0, NULL)) &&
-		            (name != NULL ? PQsendQueryPrepared(conn, name, 0, NULL, NULL, NULL, 0)
-		                          : PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0));
+		const char *name = remote::PreparedName(channel->own, sql, run->nparams, run->types,
+		                                        remote::PrepareOn::kSecondUse, &channel->prepare_queued[i]);
+		bool sent = (!channel->prepare_queued[i] || PQsendPrepare(conn, name, sql, run->nparams, run->types)) &&
+		            (name != NULL ? PQsendQueryPrepared(conn, name, run->nparams, run->values, NULL, NULL, 0)
+		                          : PQsendQueryParams(conn, sql, run->nparams, run->types, run->values, NULL, NULL, 0));
 		if (!sent)
 			remote::ReportRemoteError(NULL, conn, sql);
 	}
@@ -176,20 +175,10 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 	if (combine && size > 1)
 	{
 		channel->combined_sql = CombinedShardSql(run->scan->combine, sqls, size);
-		if (pool)
-			SendPipeline(channel, &channel->combined_sql, 1);
-		else
-		{
-			elog(DEBUG2, "fdwshard: on server %u over the pool: %s", channel->serverid, channel->combined_sql);
-			channel->statements = 1;
-			channel->own->in_flight = true;
-			if (!PQsendQueryParams(channel->conn, channel->combined_sql, run->nparams, run->types, run->values, NULL,
-			                       NULL, 0))
-				remote::ReportRemoteError(NULL, channel->conn, channel->combined_sql);
-		}
+		SendPipeline(channel, &channel->combined_sql, 1, run);
 	}
 	else if (pool && bytes <= kMaxPipelineBytes)
-		SendPipeline(channel, sqls, size);
+		SendPipeline(channel, sqls, size, run);
 	else if (channel->own != NULL)
 	{
 		/* One simple-protocol message, which the worker reads whole before it runs anything. */

@@ -62,6 +62,19 @@ check "worker 1: the first read unnamed, one statement for its $w1_shards shards
 check "the next two: prepared" "2" "$(grep -cE "execute fdwshard_[0-9]+: $union\$" <<<"$logged")"
 check "and no statement of one shard" "0" "$(grep -cE 'FROM public.t_[0-9]* WHERE \(v > 1\)' <<<"$logged")"
 
+echo "-- with a parameter: one statement for the shards, the parameter sent with it"
+before=$(wc -l <"$log")
+check "three prepared reads, the right answers" "$(printf '599\n598\n597')" \
+	"$(psql_on "$COORDINATOR_PORT" -d $db -tA -c "SET fdwshard.pool_size = 1" \
+		-c "PREPARE r(int) AS SELECT count(*) FROM t WHERE v > \$1" -c "EXECUTE r(1)" -c "EXECUTE r(2)" -c "EXECUTE r(3)" \
+		2>&1 | grep -v '^SET' | grep -v '^PREPARE')"
+sleep 0.3
+logged=$(tail -n +"$((before + 1))" "$log")
+union="SELECT count\(\*\) AS p1 FROM \(SELECT v FROM public.t_[0-9]*( UNION ALL SELECT v FROM public.t_[0-9]*){$((w1_shards - 1))}\) t WHERE \(v > \\\$1\)"
+check "worker 1: the first unnamed" "1" "$(grep -cE "execute <unnamed>: $union\$" <<<"$logged")"
+check "the next two: prepared" "2" "$(grep -cE "execute fdwshard_[0-9]+: $union\$" <<<"$logged")"
+check "each with its parameter" "1 2 3" "$(grep -oE "parameters: \\\$1 = '[0-9]+'" <<<"$logged" | grep -oE "[0-9]+'$" | tr -d "'" | tr '\n' ' ' | sed 's/ $//')"
+
 # The second and third reads divide by zero on worker 1 (prepared there on the second).
 failing_reads() {
 	local out
