@@ -109,7 +109,28 @@ EXECUTE by_grp(3);
 RESET plan_cache_mode;
 SELECT count(*), sum(amount) FROM plain WHERE "Grp x" = 3;
 
+-- A role that is not superuser, with SELECT on two columns only: the coordinator checks its
+-- columns as one server would, and its combined reads give the plain table's answers.
+CREATE ROLE regress_comb_reader;
+SELECT fdwshard.run_command_on_node(n, 'CREATE ROLE regress_comb_reader') FROM unnest(ARRAY[2, 3]) n;
+GRANT USAGE ON SCHEMA "Comb ""Ü"" s" TO regress_comb_reader;
+GRANT SELECT (k, "Grp x") ON "Ev ""t"" ü", plain TO regress_comb_reader;
+CREATE USER MAPPING FOR regress_comb_reader SERVER fdwshard_node_2 OPTIONS (user 'postgres', password_required 'false');
+CREATE USER MAPPING FOR regress_comb_reader SERVER fdwshard_node_3 OPTIONS (user 'postgres', password_required 'false');
+SET ROLE regress_comb_reader;
+SELECT answer($$SELECT "Grp x", count(*), sum(k) FROM "Ev ""t"" ü" GROUP BY 1 ORDER BY 1$$)
+       = answer($$SELECT "Grp x", count(*), sum(k) FROM plain GROUP BY 1 ORDER BY 1$$) AS same_as_plain,
+       combined_statements($$SELECT "Grp x", count(*), sum(k) FROM "Ev ""t"" ü" GROUP BY 1$$) AS combined;
+SELECT count(*) FROM "Ev ""t"" ü" WHERE amount > 0;
+SELECT count(*) FROM plain WHERE amount > 0;
+RESET ROLE;
+DROP USER MAPPING FOR regress_comb_reader SERVER fdwshard_node_2;
+DROP USER MAPPING FOR regress_comb_reader SERVER fdwshard_node_3;
+
 DROP TABLE "Ev ""t"" ü";
 SELECT count(*) AS shards_left FROM fdwshard.shard WHERE shardid >= 41000 AND shardid < 41100;
+DROP OWNED BY regress_comb_reader;
+DROP ROLE regress_comb_reader;
+SELECT fdwshard.run_command_on_node(n, 'DROP ROLE regress_comb_reader') FROM unnest(ARRAY[2, 3]) n;
 RESET search_path;
 DROP SCHEMA "Comb ""Ü"" s" CASCADE;
