@@ -70,7 +70,6 @@ AddChannel(ShardTaskRun *run, int group, remote::OwnConnection *own)
 	channel->prepare_queued = (bool *) palloc0(sizeof(bool) * kMaxBatch);
 	channel->batch_count = 0;
 	channel->batch_next = 0;
-	channel->statements = 0;
 	channel->combined_sql = NULL;
 	channel->drained = false;
 	channel->readable = false;
@@ -110,7 +109,6 @@ SendPipeline(TaskChannel *channel, const char *const *sqls, int count, const Sha
 		remote::ReportRemoteError(NULL, conn, sqls[0]);
 	channel->pipelined = true;
 	channel->failed = false;
-	channel->statements = count;
 	channel->own->in_flight = true;
 	for (int i = 0; i < count; i++)
 	{
@@ -128,6 +126,13 @@ SendPipeline(TaskChannel *channel, const char *const *sqls, int count, const Sha
 	if (!PQpipelineSync(conn))
 		remote::ReportRemoteError(NULL, conn, sqls[0]);
 	channel->awaiting_prepare = channel->prepare_queued[0];
+}
+
+/* The statements of channel's batch: one per task, or the one that reads them all. */
+int
+Statements(const TaskChannel *channel)
+{
+	return channel->combined_sql != NULL ? 1 : channel->batch_count;
 }
 
 /* The SQL of channel's running task, or of the statement that reads its whole batch. */
@@ -161,7 +166,6 @@ SendNext(ShardTaskRun *run, TaskChannel *channel)
 	for (int i = 0; i < size; i++)
 		channel->batch[i] = group->tasks[group->next++];
 	channel->running = channel->batch[0];
-	channel->statements = size;
 	if (channel->combined_sql != NULL)
 		pfree(channel->combined_sql);
 	channel->combined_sql = NULL;
@@ -271,7 +275,7 @@ ReadPipeline(TaskChannel *channel, const char *sql)
 		}
 		PQclear(channel->last);
 		channel->last = result;
-		if (channel->batch_next < channel->statements - 1)
+		if (channel->batch_next < Statements(channel) - 1)
 		{
 			channel->awaiting_prepare = channel->prepare_queued[channel->batch_next + 1];
 			return true;
@@ -303,7 +307,7 @@ ReadChannel(TaskChannel *channel, const char *sql)
 		PQclear(channel->last);
 		channel->last = result;
 		ExecStatusType status = PQresultStatus(result);
-		if (channel->batch_next < channel->statements - 1 && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK))
+		if (channel->batch_next < Statements(channel) - 1 && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK))
 			return true;
 	}
 }

@@ -12,6 +12,7 @@
 
 #include "fdwshard/executor/distributed_insert.h"
 #include "fdwshard/planner/planner.h"
+#include "fdwshard/planner/shard_query.h"
 #include "fdwshard/planner/ship.h"
 #include "fdwshard/planner/tree_walk.h"
 
@@ -243,10 +244,7 @@ void
 PointInsertAtShard(Query *shard_query, const CachedShard *shard)
 {
 	RangeTblEntry *target = rt_fetch(1, shard_query->rtable);
-	target->relid = shard->relid;
-	target->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
-	target->inh = false;
-	target->requiredPerms = 0;
+	planner::PointRteAtShard(target, shard);
 	target->checkAsUser = InvalidOid;
 	target->selectedCols = NULL;
 	target->insertedCols = NULL;
@@ -352,7 +350,7 @@ PlanInsert(Query *parse, const char *query_string, int cursor_options, ParamList
 	bool values_only = list_length(select->rtable) == 1 && rt_fetch(1, select->rtable)->rtekind == RTE_VALUES;
 	bool reads_tables = select->hasSubLinks || (select->rtable != NIL && !values_only);
 	Query *select_copy = reads_tables ? (Query *) copyObject(select) : NULL;
-	plan.source = planner(select, query_string, source_options, bound_params);
+	plan.source = ::planner(select, query_string, source_options, bound_params);
 	if (select_copy != NULL && IsDeferredMarker(plan.source->planTree))
 		plan.source = PlanOrdinary(select_copy, query_string, source_options, bound_params, true);
 	plan.materialize = ReadsForeignTables(plan.source);

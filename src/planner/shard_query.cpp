@@ -234,7 +234,7 @@ CombineOf(const ShardTaskList *list, Query *worker, const JoinedTables *joined)
 	for (int i = 0; i < list->task_count && model == NULL; i++)
 		if (list->tasks[i].sql != NULL)
 			model = &list->tasks[i];
-	if (model == NULL || strcmp(model->sql, list->model_sql) != 0)
+	if (model == NULL)
 		return NULL;
 	const char *schema = quote_identifier(get_namespace_name(get_rel_namespace(model->shard->relid)));
 	core::FromItem item;
@@ -340,6 +340,15 @@ KeepsForeignShard(const CachedTable *table, const bool *keep)
 }
 
 void
+PointRteAtShard(RangeTblEntry *rte, const CachedShard *shard)
+{
+	rte->relid = shard->relid;
+	rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
+	rte->inh = false;
+	rte->requiredPerms = 0;
+}
+
+void
 InitShardTaskList(ShardTaskList *list, const CachedTable *table)
 {
 	memset(list, 0, sizeof(*list));
@@ -360,10 +369,7 @@ ShardRte(ShardTaskList *list, const RangeTblEntry *rte, const CachedShard *shard
 	LockRelationOid(shard->relid, lockmode);
 	RangeTblEntry *shard_rte = (RangeTblEntry *) palloc(sizeof(RangeTblEntry));
 	memcpy(shard_rte, rte, sizeof(RangeTblEntry));
-	shard_rte->relid = shard->relid;
-	shard_rte->relkind = OidIsValid(shard->serverid) ? RELKIND_FOREIGN_TABLE : RELKIND_RELATION;
-	shard_rte->inh = false;
-	shard_rte->requiredPerms = 0;
+	PointRteAtShard(shard_rte, shard);
 	shard_rte->tablesample = NULL;
 	shard_rte->securityQuals = NIL;
 	list->shard_rtes = lappend(list->shard_rtes, shard_rte);

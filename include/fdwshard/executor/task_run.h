@@ -25,7 +25,6 @@ struct TaskChannel
 	int *batch;     /* the tasks sent together, in order; running is batch[batch_next] */
 	int batch_count;
 	int batch_next;
-	int statements;     /* the batch's statements: one per task, or one for all (combined_sql) */
 	char *combined_sql; /* the one statement that reads all the batch's shards (see ShardCombine), or NULL */
 	bool drained;       /* the connection has nothing more to read: the batch is over */
 	bool readable;      /* the last wait saw data on its socket, not read yet */

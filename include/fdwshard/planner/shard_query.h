@@ -53,6 +53,12 @@ struct ShardTaskList
 	int model_place_count;
 };
 
+/*
+ * Points rte (a distributed table's entry, changed in place) at shard: its relid and kind, no
+ * inheritance, and no permissions of its own (they are checked on the distributed table).
+ */
+void PointRteAtShard(RangeTblEntry *rte, const catalog::CachedShard *shard);
+
 /* An empty list for up to table's shard count of tasks. */
 void InitShardTaskList(ShardTaskList *list, const catalog::CachedTable *table);
 
