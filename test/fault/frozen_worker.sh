@@ -73,6 +73,9 @@ SELECT count(*) FROM t;"
 session scan_repeatable_read "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM t;" "SET statement_timeout = '2s';
 SELECT count(*) FROM t;
 ROLLBACK;"
+# One pool connection per worker: worker 2's two shards are read by one combined statement.
+session scan_combined "SET fdwshard.pool_size = 1; SELECT count(*) FROM t;" "SET statement_timeout = '2s';
+SELECT count(*) FROM t;"
 # (4) brand-new connections to worker 2: fdwshard's own, postgres_fdw's, and one cut short by statement_timeout.
 session connect_routed "" "SELECT v FROM t WHERE k = $k3;"
 session connect_in_transaction "" "BEGIN;
@@ -81,7 +84,7 @@ ROLLBACK;"
 session connect_timeout_by_statement "" "SET fdwshard.connect_timeout = '30s';
 SET statement_timeout = '1s';
 SELECT v FROM t WHERE k = $k3;"
-for _ in $(seq 1 200); do [ "$(ls "$work"/*.ready 2>/dev/null | wc -l)" -ge 12 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(ls "$work"/*.ready 2>/dev/null | wc -l)" -ge 13 ] && break; sleep 0.05; done
 
 postmaster=$(head -1 "$CLUSTER_DIR/worker2/postmaster.pid")
 frozen=("$postmaster" $(pgrep -P "$postmaster"))
@@ -99,7 +102,7 @@ sleep 1
 q "$COORDINATOR_PORT" $db "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE application_name IN ('cancelled', 'cancelled_in_transaction') AND state = 'active'" >"$work/cancel.out"
 check "both waiting sessions were sent a cancel" "2" "$(cat "$work/cancel.out")"
 
-for name in routed in_transaction in_new_transaction in_savepoint cancelled cancelled_in_transaction connect_routed connect_in_transaction connect_timeout_by_statement scan scan_in_transaction scan_repeatable_read; do
+for name in routed in_transaction in_new_transaction in_savepoint cancelled cancelled_in_transaction connect_routed connect_in_transaction connect_timeout_by_statement scan scan_in_transaction scan_repeatable_read scan_combined; do
 	for _ in $(seq 1 200); do [ -f "$work/$name.end" ] && break; sleep 0.05; done
 done
 
@@ -130,10 +133,11 @@ check_contains "connect (postgres_fdw's connection): the error names the node" "
 within connect_timeout_by_statement 2.5
 check_contains "connect cut short by statement_timeout" "canceling statement due to statement timeout" "$(cat "$work/connect_timeout_by_statement.out")"
 
-for name in scan scan_in_transaction scan_repeatable_read; do
+for name in scan scan_in_transaction scan_repeatable_read scan_combined; do
 	within $name 6.5
 	check_contains "$name: statement_timeout" "canceling statement due to statement timeout" "$(cat "$work/$name.out")"
 done
+check_contains "scan_combined: the error names the node" "while waiting for node 3 ($node3)" "$(cat "$work/scan_combined.out")"
 
 # fdwshard.nodes: the frozen worker unreachable (connect timeouts, cancels it did not take), the others ok.
 check "fdwshard.nodes: worker 2 unreachable while frozen" "1:ok 2:ok 3:unreachable" "$(q "$COORDINATOR_PORT" $db "SELECT string_agg(nodeid || ':' || health, ' ' ORDER BY nodeid) FROM fdwshard.nodes")"
