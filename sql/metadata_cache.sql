@@ -45,4 +45,20 @@ RESET client_min_messages;
 SELECT dblink_exec(:'other', 'DROP TABLE cache.u');
 SELECT v FROM u WHERE k = 2;
 RESET plan_cache_mode;
+
+-- A multi-shard read names each foreign shard by a name kept in the cache. Renamed by another
+-- session (every shard follows its table), the next read names the renamed shards, whose rows
+-- it reads, in one statement per node or one per shard (the statements of the third and later
+-- foreign shards are the first's with the cached names spliced in).
+SET fdwshard.next_shard_id = 800;
+CREATE TABLE r (k int NOT NULL, v int);
+SELECT create_distributed_table('r', 'k', shard_count := 8);
+INSERT INTO r SELECT g, g FROM generate_series(1, 100) g;
+SELECT count(*), sum(v) FROM r;
+SELECT dblink_exec(:'other', 'ALTER TABLE cache.r RENAME TO "R ""renamed"""');
+SELECT count(*), sum(v) FROM "R ""renamed""";
+SET fdwshard.combine_shard_reads = off;
+SELECT count(*), sum(v) FROM "R ""renamed""";
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM "R ""renamed""";
+RESET fdwshard.combine_shard_reads;
 DROP SCHEMA cache CASCADE;

@@ -25,12 +25,15 @@ bool node_cache_valid = false;
 /* Counts processed invalidations; an entry built while one arrived is not trusted. */
 uint64 invalidation_count = 0;
 /*
- * Shard (and key name) arrays of rebuilt entries. The planner and executor hold CachedShard
- * pointers across catalog access (which can process an invalidation and rebuild the entry), so a
- * replaced array is freed only at the end of the transaction, when no such pointer is alive. In
- * cache_context.
+ * Shard arrays, key names and quoted shard names of rebuilt entries (or replaced names). The
+ * planner and executor hold CachedShard pointers and names across catalog access (which can
+ * process an invalidation and rebuild the entry), so they are freed only at the end of the
+ * transaction, when no such pointer is alive. In cache_context.
  */
 List *retired_shards = NIL;
+
+/* Bumped by every pg_class invalidation this backend processes: cached quoted names older than it are re-read. */
+uint64 relname_generation = 1;
 
 /* OIDs of the catalog tables whose changes flush everything; resolved while building entries. */
 constexpr int kCatalogTableCount = 5;
@@ -76,6 +79,22 @@ RelcacheCallback(Datum, Oid relid)
 		table->valid = false;
 		invalidation_count++;
 	}
+}
+
+/* Syscache callback on RELOID: any relation renamed, dropped or reset, including a full cache reset. */
+void
+RelnameCallback(Datum, int, uint32)
+{
+	relname_generation++;
+}
+
+/* Frees ptr (in cache_context) at the end of the transaction, when no pointer to it is alive. */
+void
+Retire(const void *ptr)
+{
+	MemoryContext old_context = MemoryContextSwitchTo(cache_context);
+	retired_shards = lappend(retired_shards, (void *) ptr);
+	MemoryContextSwitchTo(old_context);
 }
 
 void
@@ -307,15 +326,15 @@ LookupDistributedTable(Oid relid)
 	if (found && table->valid)
 		return table->is_distributed ? table : NULL;
 
-	if (found && (table->shards != NULL || table->key_names != NULL))
+	if (found && table->shards != NULL)
 	{
-		MemoryContext old_context = MemoryContextSwitchTo(cache_context);
-		if (table->shards != NULL)
-			retired_shards = lappend(retired_shards, table->shards);
-		if (table->key_names != NULL)
-			retired_shards = lappend(retired_shards, table->key_names);
-		MemoryContextSwitchTo(old_context);
+		for (int i = 0; i < table->shard_count; i++)
+			if (table->shards[i].quoted_name != NULL)
+				Retire(table->shards[i].quoted_name);
+		Retire(table->shards);
 	}
+	if (found && table->key_names != NULL)
+		Retire(table->key_names);
 	table->shards = NULL;
 	table->key_count = 0;
 	table->key_names = NULL;
@@ -376,6 +395,30 @@ ShardSameAttnos(const CachedTable *table, int index, bool shard_locked)
 	return shard->same_attnos == 1;
 }
 
+const char *
+ShardQuotedName(const CachedShard *shard)
+{
+	if (shard->quoted_name != NULL && shard->name_generation == relname_generation)
+		return shard->quoted_name;
+	/* Taken first: a change processed while we read leaves the name to be read again. */
+	uint64 generation = relname_generation;
+	char *name = get_rel_name(shard->relid);
+	if (name == NULL)
+		return NULL;
+	const char *quoted = quote_identifier(name);
+	if (shard->quoted_name == NULL || strcmp(shard->quoted_name, quoted) != 0)
+	{
+		if (shard->quoted_name != NULL)
+			Retire(shard->quoted_name);
+		shard->quoted_name = MemoryContextStrdup(cache_context, quoted);
+	}
+	shard->name_generation = generation;
+	if (quoted != name)
+		pfree((void *) quoted);
+	pfree(name);
+	return shard->quoted_name;
+}
+
 const CachedShard *
 ShardForHash(const CachedTable *table, int32 hash)
 {
@@ -415,6 +458,7 @@ void
 InitMetadataCache(void)
 {
 	CacheRegisterRelcacheCallback(RelcacheCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(RELOID, RelnameCallback, (Datum) 0);
 	RegisterXactCallback(FreeRetiredShards, NULL);
 }
 

@@ -358,6 +358,13 @@ InitShardTaskList(ShardTaskList *list, const CachedTable *table)
 namespace
 {
 
+/* A shard locked for a statement was dropped before the lock came. */
+[[noreturn]] void
+RelationGone(Oid relid)
+{
+	ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
+}
+
 /*
  * The plan's range table entry of shard, locked in lockmode: a flat copy of rte (the distributed
  * table's) sharing its names, as PostgreSQL's own flattened range table does, not a deep copy
@@ -395,17 +402,20 @@ AddNamedShardTask(ShardTaskList *list, Query *query, const JoinedTables *joined,
 	const CachedShard *shard = &joined->tables[0]->shards[index];
 	if (list->model_state != 2 || !OidIsValid(shard->serverid))
 		return false;
-	List *relids = NIL;
+	const char **names = (const char **) palloc(sizeof(char *) * joined->count);
 	for (int k = 0; k < joined->count; k++)
 	{
 		const CachedShard *joined_shard = &joined->tables[k]->shards[index];
 		const RangeTblEntry *rte = rt_fetch(joined->rtis[k], query->rtable);
 		(void) ShardRte(list, rte, joined_shard, k == 0 ? lockmode : rte->rellockmode);
-		relids = lappend_oid(relids, joined_shard->relid);
+		names[k] = catalog::ShardQuotedName(joined_shard);
+		if (names[k] == NULL)
+			RelationGone(joined_shard->relid);
 	}
 	executor::ShardTask *task = &list->tasks[list->task_count++];
 	task->shard = shard;
-	task->sql = SpliceShardNames(list, relids);
+	task->sql = SpliceShardNames(list, names);
+	pfree(names);
 	return true;
 }
 
@@ -457,7 +467,7 @@ QuotedName(Oid relid)
 {
 	char *name = get_rel_name(relid);
 	if (name == NULL)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
+		RelationGone(relid);
 	return quote_identifier(name);
 }
 
@@ -507,14 +517,11 @@ ReplaceShardNames(const char *model, List *from, List *to)
 }
 
 char *
-SpliceShardNames(const ShardTaskList *list, List *relids)
+SpliceShardNames(const ShardTaskList *list, const char *const *names)
 {
-	const char **to_names = (const char **) palloc0(sizeof(char *) * (list_length(relids) + 1));
-	for (int i = 0; i < list_length(relids); i++)
-		to_names[i] = QuotedName(list_nth_oid(relids, i));
-	size_t length = core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, to_names, NULL, 0);
+	size_t length = core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, names, NULL, 0);
 	char *sql = (char *) palloc(length + 1);
-	(void) core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, to_names, sql, length + 1);
+	(void) core::SpliceNames(list->model_sql, list->model_places, list->model_place_count, names, sql, length + 1);
 	return sql;
 }
 
@@ -533,7 +540,7 @@ ShipOrPlanShardTask(ShardTaskList *list, executor::ShardTask *task, Query *shard
 		List *relids = shard_relids != NIL ? shard_relids : list_make1_oid(task->shard->relid);
 		if (list->model_state == 2)
 		{
-			task->sql = SpliceShardNames(list, relids);
+			task->sql = SpliceShardNames(list, NameArray(QuotedNames(relids)));
 			return true;
 		}
 		if (!ShipShardTask(shard_query, task, &list->params, shard_relids))

@@ -131,8 +131,8 @@ bool CollectJoinedTables(Query *parse, JoinedTables *joined);
 /* The position in joined of the table whose distribution column node is (a plain Var), or -1. */
 int DistributionColumnOf(const JoinedTables *joined, Node *node);
 
-/* The checked model's statement (list->model_state 2) with its names replaced by those of relids. */
-char *SpliceShardNames(const ShardTaskList *list, List *relids);
+/* The checked model's statement (list->model_state 2) with its names replaced by names (quoted, in order). */
+char *SpliceShardNames(const ShardTaskList *list, const char *const *names);
 
 /*
  * Adds the task of the shards of index of joined (query's tables at joined->rtis; the first
