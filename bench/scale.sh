@@ -33,7 +33,9 @@ read -ra counts <<<"$SHARD_COUNTS"
 BASE=${counts[0]}
 echo "== plan: shard counts ${counts[*]} on $WORKERS workers, $REPEATS runs of each measurement"
 
+# The point SELECTs' floor (below): a client of our own, built against libpq.
 bench_start scale
+cc -O2 -o "$WORK/table_router" bench/table_router.c -I"$("$PG_BIN/pg_config" --includedir)" -lpq -lpthread
 W=("$WORKER1_PORT" "$WORKER2_PORT")
 # Workers 3..WORKERS: servers of their own in the cluster's directory, stopped by cluster_stop.
 for i in $(seq 3 "$WORKERS"); do
@@ -248,6 +250,28 @@ for n in "${counts[@]}"; do
 			awk '{ x[++k] = $1 } END { print k % 2 ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2 }')"
 	done
 	sql "${W[0]}" native -c "DROP TABLE pt"
+
+	# The floor: the same rows in n plain tables on one server (worker 1), read by table_router, a
+	# client that routes each point SELECT to its table itself. It loses what PostgreSQL loses by
+	# touching n tables in a session instead of 32, which no router in front of it can avoid.
+	sql "${W[0]}" native >/dev/null <<-SQL
+		SELECT format('CREATE TABLE t_%s (id int PRIMARY KEY, v int, payload text)', i) FROM generate_series(0, $n - 1) i \gexec
+		SELECT format('INSERT INTO t_%s SELECT g, g %% 1000, md5(g::text) FROM generate_series(1, $ROWS) g WHERE g %% $n = %s', i, i)
+		FROM generate_series(0, $n - 1) i \gexec
+		VACUUM ANALYZE;
+	SQL
+	for round in $(seq 1 "$REPEATS"); do
+		for mode in simple prepared; do
+			echo "-- tables $mode $n $round" >>"$LOG"
+			out=$("$WORK/table_router" "host=127.0.0.1 port=${W[0]} user=postgres dbname=native" t_ "$n" "$ROWS" "$mode" \
+				"$CLIENTS" "$DURATION" 2>&1) || { echo "!! table_router: $out" >&2; exit 1; }
+			echo "$out" >>"$LOG"
+			record "tables_select_$mode" "$n" "$round" "${out#tps }"
+		done
+	done
+	sql "${W[0]}" native >/dev/null <<-SQL
+		SELECT format('DROP TABLE t_%s', i) FROM generate_series(0, $n - 1) i \gexec
+	SQL
 done
 
 # A backend's memory after point queries on MEM_TABLES tables of MEM_SHARDS shards, then after a
@@ -346,7 +370,9 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 		"\`-M prepared\` with \`fdwshard.worker_plan_cache_mode = auto\`); \`count\`: \`SELECT count(*)\` of" \
 		"$ROWS rows, median of $COUNT_RUNS in a new session (ms; \`count_uncombined\`: the same with" \
 		"\`fdwshard.combine_shard_reads = off\`, one statement per shard); \`native_*\`: the same reads on PostgreSQL's own" \
-		"hash partitioning into as many partitions, on one server (worker 1, idle meanwhile)"
+		"hash partitioning into as many partitions, on one server (worker 1, idle meanwhile); \`tables_*\`: the floor," \
+		"the same point SELECTs on one server (worker 1) over as many plain tables, from $CLIENTS new sessions of a client" \
+		"that picks each row's table itself (bench/table_router.c, $DURATION s, TPS)"
 	echo "- median of $REPEATS runs; ratio = median / the $BASE-shard median (for TPS, higher is better);" \
 		"load average before/after: $LOADAVG_BEFORE / $LOADAVG_AFTER"
 	echo
@@ -354,7 +380,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	for n in "${counts[@]:1}"; do printf ' %s / %s |' "$n" "$BASE"; done; echo
 	printf '|---|'; for _ in "${counts[@]}" "${counts[@]:1}"; do printf -- '---:|'; done; echo
 	for what in create drop select_simple select_prepared select_prepared_auto count count_uncombined \
-		native_select_simple native_select_prepared native_count; do
+		native_select_simple native_select_prepared native_count tables_select_simple tables_select_prepared; do
 		printf '| %s |' "$what"
 		for n in "${counts[@]}"; do printf ' %s |' "$(med "$what" "$n")"; done
 		for n in "${counts[@]:1}"; do printf ' %s |' "$(ratio "$(med "$what" "$n")" "$(med "$what" "$BASE")")"; done
@@ -366,7 +392,7 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 	echo "Runs:"
 	echo
 	for what in create drop select_simple select_prepared select_prepared_auto count count_uncombined \
-		native_select_simple native_select_prepared native_count; do
+		native_select_simple native_select_prepared native_count tables_select_simple tables_select_prepared; do
 		for n in "${counts[@]}"; do echo "- $what, $n shards: $(runs "$what" "$n")"; done
 	done
 	echo
@@ -418,6 +444,9 @@ check() { awk "BEGIN { print ($1) ? 1 : 0 }"; }
 				"point SELECT -M simple $(ratio "$(med native_select_simple 1024)" "$(med native_select_simple 32)") x," \
 				"-M prepared $(ratio "$(med native_select_prepared 1024)" "$(med native_select_prepared 32)") x," \
 				"count(*) $(ratio "$(med native_count 1024)" "$(med native_count 32)") x"
+			echo "- the floor, PostgreSQL alone on one server, 1024 plain tables / 32, each query sent to its table" \
+				"by the client: point SELECT -M simple $(ratio "$(med tables_select_simple 1024)" "$(med tables_select_simple 32)") x," \
+				"-M prepared $(ratio "$(med tables_select_prepared 1024)" "$(med tables_select_prepared 32)") x"
 		fi
 	fi
 	echo "- memory after point queries under 4 MB: $(awk -v a="$mp" 'BEGIN { printf "%.1f", a / 1048576 }') MB," \
