@@ -247,9 +247,11 @@ RunShardTasks(ShardTaskScan *scan, bool keep_rows, bool local_first_round, Shard
 	}
 
 	ShardTaskRun run;
-	StartShardTaskRun(&run, scan, list_length(scan->param_sources), types, values, on_result, arg);
+	memset(&run, 0, sizeof(run));
 	PG_TRY();
 	{
+		/* Inside: a worker that cannot be connected must not leave the channels taken before it lent. */
+		StartShardTaskRun(&run, scan, list_length(scan->param_sources), types, values, on_result, arg);
 		SendShardTasks(&run);
 		if (local_first_round)
 			RunLocalShardTasks(scan);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A worker stopped while fdwshard works: create_distributed_table and DROP TABLE fail whole,
-# leaving no shard on any node and no catalog row; once the worker is back both succeed.
+# leaving no shard on any node and no catalog row; once the worker is back both succeed. A read
+# that cannot connect to it leaks none of the connections it took on the others.
 set -u
 source "$(dirname "$0")/lib.sh"
 db=fault_worker_down
@@ -47,6 +48,34 @@ check "the transaction goes on after the warning, on the other worker too" "2|1"
 check_contains "and commits" "COMMIT" "$out"
 node_restart worker1
 check "measured again once it is back" "6" "$(q "$COORDINATOR_PORT" $db "SELECT count(bytes) FROM fdwshard.shards")"
+
+# A multi-shard read that cannot connect to a stopped worker gives back the pool connections it
+# took on the others first: once the worker is back, the same session's reads use them again,
+# and worker 1 holds no more than fdwshard.pool_size of its connections (they leaked before).
+fifo=$(mktemp -u); mkfifo "$fifo"; chmod 666 "$fifo"
+outfile=$(mktemp); chmod 666 "$outfile"
+psql_on "$COORDINATOR_PORT" -d $db -tA <"$fifo" >"$outfile" 2>&1 &
+session=$!
+exec 7>"$fifo"
+echo "SET fdwshard.pool_size = 2;" >&7
+echo "SELECT 'ready';" >&7
+until grep -q '^ready$' "$outfile"; do sleep 0.1; done
+node_stop worker2 7>&-
+echo "SELECT count(*) FROM t;" >&7
+echo "SELECT 'failed';" >&7
+until grep -q '^failed$' "$outfile"; do sleep 0.1; done
+node_restart worker2 7>&- # the server must not hold the session's input open
+for _ in 1 2 3; do echo "SELECT count(*) FROM t;" >&7; done
+echo "SELECT 'done';" >&7
+until grep -q '^done$' "$outfile"; do sleep 0.1; done
+pool=$(q "$WORKER1_PORT" $db "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fdwshard' AND datname = '$db'")
+exec 7>&-
+wait $session
+out=$(cat "$outfile"); rm -f "$fifo" "$outfile"
+check_contains "a read while worker 2 is down fails naming it" 'could not connect to server "fdwshard_node_3"' "$out"
+check "once it is back the session reads all rows, three times" "1000 1000 1000" \
+	"$(sed -n '/^failed$/,$p' <<<"$out" | grep -xE '[0-9]+' | tr '\n' ' ' | sed 's/ $//')"
+check "worker 1 holds the session's pool connections, no leaked ones" "2" "$pool"
 
 node_stop worker1
 out=$(q "$COORDINATOR_PORT" $db "DROP TABLE t")
