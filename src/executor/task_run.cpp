@@ -85,7 +85,8 @@ AddPoolChannels(ShardTaskRun *run, int group, int wanted)
 	/* Indexes held by runs this one is nested in are skipped: twice the pool size is enough to look. */
 	for (int index = 0; index < 2 * pool_size && taken < wanted; index++)
 	{
-		remote::OwnConnection *own = remote::GetOwnConnection(run->groups[group].serverid, index, taken == 0);
+		remote::OwnConnection *own =
+		    remote::GetOwnConnection(run->groups[group].serverid, index, taken == 0, /* defer */ true);
 		if (own == NULL)
 			continue; /* lent to an outer run, or the budget is spent: the channels taken do the work */
 		AddChannel(run, group, own);
@@ -408,6 +409,12 @@ StartShardTaskRun(ShardTaskRun *run, ShardTaskScan *scan, int nparams, const Oid
 		int channels = run->channel_count - first;
 		run->groups[group].batch = Min((run->groups[group].count + channels - 1) / channels, kMaxBatch);
 	}
+	/* New pool connections, to every worker, made at once. */
+	remote::OwnConnection **owns = (remote::OwnConnection **) palloc(sizeof(remote::OwnConnection *) * Max(most, 1));
+	for (int i = 0; i < run->channel_count; i++)
+		owns[i] = run->channels[i].own;
+	remote::FinishOwnConnecting(owns, run->channel_count);
+	pfree(owns);
 }
 
 void

@@ -80,6 +80,7 @@ Disconnect(OwnConnection *entry)
 	entry->slot = -1;
 	entry->in_flight = false;
 	entry->stale = false;
+	entry->connecting = false;
 	ForgetPrepared(entry);
 }
 
@@ -273,16 +274,24 @@ ConnectWithin(ForeignServer *server, const char *const *keywords, const char *co
 	return conn;
 }
 
-/* Opens entry's connection as user, in a budget slot taken by the caller (given back on failure). */
+/* The session setup sent on each new connection: kSessionSetup and the workers' plan cache mode. */
+const char *
+SessionSetup()
+{
+	for (const config_enum_entry *mode = kPlanCacheModes; mode->name != NULL; mode++)
+		if (mode->val == worker_plan_cache_mode && mode->val != PLAN_CACHE_MODE_AUTO)
+			return psprintf("%s; SET plan_cache_mode = %s", kSessionSetup, mode->name);
+	return kSessionSetup;
+}
+
+/* Starts entry's connection as user, in a budget slot taken by the caller (given back on failure). */
 void
-Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
+StartOpen(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 {
 	const char **keywords;
 	const char **values;
 	ForeignServer *server = GetForeignServer(entry->serverid);
 	ConnectionOptions(server, user, &keywords, &values);
-	NodeContext context;
-	PGconn *conn = NULL;
 
 	/* The socket counts against max_files_per_process, as postgres_fdw's do (a third of it for all). */
 	if (!AcquireExternalFD())
@@ -293,23 +302,17 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 		                errdetail("There are too many open files on the local server."),
 		                errhint("Raise the server's max_files_per_process and/or \"ulimit -n\" limits.")));
 	}
-	PG_TRY();
-	{
-		PushNodeContext(&context, entry->serverid, "while connecting to");
-		conn = ConnectWithin(server, keywords, values);
-		PopNodeContext(&context);
-	}
-	PG_CATCH();
+	PGconn *conn = PQconnectStartParams(keywords, values, false);
+	if (conn == NULL)
 	{
 		ReleaseExternalFD();
 		ReleaseConnection(slot);
-		PG_RE_THROW();
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
-	PG_END_TRY();
-	RecordNodeOk(entry->serverid);
 	entry->conn = conn;
 	entry->slot = slot;
 	entry->prepared_count = 0;
+	entry->connecting = true;
 
 	/*
 	 * As postgres_fdw: without a password a non-superuser could borrow the server's own identity,
@@ -320,29 +323,108 @@ Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
 	foreach (cell, user->options)
 		if (strcmp(((DefElem *) lfirst(cell))->defname, "password_required") == 0)
 			password_required = defGetBoolean((DefElem *) lfirst(cell));
-	if (password_required && !superuser_arg(user->userid) && !PQconnectionUsedPassword(conn))
+	entry->password_checked = password_required && !superuser_arg(user->userid);
+}
+
+/* Closes every connection of pending that is still connecting (a failure or an interrupt). */
+void
+CloseConnecting(OwnConnection *const *pending, int count)
+{
+	for (int k = 0; k < count; k++)
+		if (pending[k]->connecting)
+			Disconnect(pending[k]);
+}
+
+/*
+ * Polls pending's connections until each is made or failed (errors[k] set), all at once;
+ * fdwshard.connect_timeout bounds them together. context names a node still connecting, for an
+ * interrupt's error.
+ */
+void
+PollConnecting(OwnConnection *const *pending, int count, char **errors, NodeContext *context)
+{
+	PostgresPollingStatusType *polled = (PostgresPollingStatusType *) palloc(sizeof(PostgresPollingStatusType) * count);
+	bool *done = (bool *) palloc0(sizeof(bool) * count);
+	for (int k = 0; k < count; k++)
+		polled[k] = PGRES_POLLING_WRITING;
+	WaitEvent *events = (WaitEvent *) palloc(sizeof(WaitEvent) * (count + 2));
+	TimestampTz deadline =
+	    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
+
+	for (;;)
 	{
-		Disconnect(entry);
-		PushNodeContext(&context, entry->serverid, "while connecting to"); /* names the node */
-		ereport(ERROR, (errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED), errmsg("password is required"),
-		                errdetail("Non-superuser cannot connect if the server does not request a password."),
-		                errhint("Target server's authentication method must be changed or password_required=false "
-		                        "set in the user mapping attributes.")));
+		int waiting = 0;
+		for (int k = 0; k < count; k++)
+		{
+			if (done[k])
+				continue;
+			PGconn *conn = pending[k]->conn;
+			if (PQstatus(conn) == CONNECTION_BAD || polled[k] == PGRES_POLLING_FAILED)
+			{
+				errors[k] = pchomp(PQerrorMessage(conn));
+				done[k] = true;
+			}
+			else if (polled[k] == PGRES_POLLING_OK)
+				done[k] = true;
+			else if (waiting++ == 0 && context->serverid != pending[k]->serverid)
+			{
+				context->serverid = pending[k]->serverid;
+				context->node = NodeName(pending[k]->serverid);
+			}
+		}
+		if (waiting == 0)
+			break;
+		long timeout = -1L;
+		if (deadline != 0)
+		{
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (timeout <= 0)
+			{
+				for (int k = 0; k < count; k++)
+					if (!done[k])
+						errors[k] =
+						    psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms);
+				break;
+			}
+		}
+		/* A connection's socket can change while it tries the host's next address: a set per wait. */
+		WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, waiting + 2);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int k = 0; k < count; k++)
+			if (!done[k])
+				AddWaitEventToSet(set, polled[k] == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
+				                  PQsocket(pending[k]->conn), NULL, &done[k]);
+		int fired = WaitEventSetWait(set, timeout, events, waiting + 2, PG_WAIT_EXTENSION);
+		FreeWaitEventSet(set);
+		bool latched = false;
+		for (int i = 0; i < fired; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+				latched = true;
+			else if (events[i].user_data != NULL)
+			{
+				int k = (int) ((bool *) events[i].user_data - done);
+				polled[k] = PQconnectPoll(pending[k]->conn);
+			}
+		}
+		if (latched)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
-	const char *setup = kSessionSetup;
-	for (const config_enum_entry *mode = kPlanCacheModes; mode->name != NULL; mode++)
-		if (mode->val == worker_plan_cache_mode && mode->val != PLAN_CACHE_MODE_AUTO)
-			setup = psprintf("%s; SET plan_cache_mode = %s", kSessionSetup, mode->name);
-	entry->in_flight = true;
-	if (!PQsendQuery(conn, setup))
-		ReportRemoteError(NULL, conn, setup);
-	PGresult *result = WaitForResult(entry, setup);
-	if (PQresultStatus(result) != PGRES_COMMAND_OK)
-	{
-		entry->stale = true; /* never reuse a connection without its session setup */
-		ReportRemoteError(result, conn, setup);
-	}
-	PQclear(result);
+	pfree(events);
+	pfree(done);
+	pfree(polled);
+}
+
+/* Opens entry's connection as user, in a budget slot taken by the caller (given back on failure). */
+void
+Open(OwnConnection *entry, UserMapping *user, BudgetSlot slot)
+{
+	StartOpen(entry, user, slot);
+	FinishOwnConnecting(&entry, 1);
 }
 
 /* Whether a run holds any connection of this backend. */
@@ -374,7 +456,7 @@ InvalidateConnections(Datum, int, uint32)
 } // namespace
 
 OwnConnection *
-GetOwnConnection(Oid serverid, int index, bool wait)
+GetOwnConnection(Oid serverid, int index, bool wait, bool defer)
 {
 	EnsureTable();
 	UserMapping *user = GetUserMapping(GetUserId(), serverid);
@@ -394,6 +476,8 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 		entry->wait_set = NULL;
 		entry->last_used = 0;
 		entry->used_lxid = InvalidLocalTransactionId;
+		entry->connecting = false;
+		entry->password_checked = false;
 	}
 	if (entry->lent)
 		return NULL;
@@ -411,8 +495,92 @@ GetOwnConnection(Oid serverid, int index, bool wait)
 		if (slot < 0 && !wait && worker_connection_limit >= 0)
 			return NULL;
 	}
-	Open(entry, user, slot);
+	if (defer)
+		StartOpen(entry, user, slot);
+	else
+		Open(entry, user, slot);
 	return entry;
+}
+
+void
+FinishOwnConnecting(OwnConnection *const *entries, int count)
+{
+	OwnConnection **pending = (OwnConnection **) palloc(sizeof(OwnConnection *) * Max(count, 1));
+	int pending_count = 0;
+	for (int i = 0; i < count; i++)
+		if (entries[i] != NULL && entries[i]->connecting)
+			pending[pending_count++] = entries[i];
+	if (pending_count == 0)
+		return;
+
+	char **errors = (char **) palloc0(sizeof(char *) * pending_count);
+	NodeContext context;
+	PushNodeContext(&context, pending[0]->serverid, "while connecting to");
+	PG_TRY();
+	{
+		PollConnecting(pending, pending_count, errors, &context);
+	}
+	PG_CATCH();
+	{
+		CloseConnecting(pending, pending_count);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PopNodeContext(&context);
+
+	for (int k = 0; k < pending_count; k++)
+		if (errors[k] != NULL)
+		{
+			/* The others have no session setup yet: none is kept. */
+			for (int j = 0; j < pending_count; j++)
+				if (errors[j] != NULL)
+					RecordNodeFailure(pending[j]->serverid, errors[j]);
+			Oid serverid = pending[k]->serverid;
+			CloseConnecting(pending, pending_count);
+			PushNodeContext(&context, serverid, "while connecting to");
+			ereport(ERROR, (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+			                errmsg("could not connect to server \"%s\"", GetForeignServer(serverid)->servername),
+			                errdetail_internal("%s", errors[k])));
+		}
+	for (int k = 0; k < pending_count; k++)
+	{
+		OwnConnection *entry = pending[k];
+		if (entry->password_checked && !PQconnectionUsedPassword(entry->conn))
+		{
+			Oid serverid = entry->serverid;
+			CloseConnecting(pending, pending_count);
+			PushNodeContext(&context, serverid, "while connecting to"); /* names the node */
+			ereport(ERROR, (errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED), errmsg("password is required"),
+			                errdetail("Non-superuser cannot connect if the server does not request a password."),
+			                errhint("Target server's authentication method must be changed or password_required=false "
+			                        "set in the user mapping attributes.")));
+		}
+	}
+
+	/* Every setup sent, then every result read: the workers run them at once. */
+	const char *setup = SessionSetup();
+	for (int k = 0; k < pending_count; k++)
+	{
+		OwnConnection *entry = pending[k];
+		RecordNodeOk(entry->serverid);
+		entry->connecting = false;
+		entry->in_flight = true; /* until its result is read: an error on the way leaves it to be reconnected */
+		if (!PQsendQuery(entry->conn, setup))
+			ReportRemoteError(NULL, entry->conn, setup);
+	}
+	for (int k = 0; k < pending_count; k++)
+	{
+		OwnConnection *entry = pending[k];
+		PGresult *result = WaitForResult(entry, setup);
+		if (PQresultStatus(result) != PGRES_COMMAND_OK)
+		{
+			entry->stale = true; /* never reuse a connection without its session setup */
+			ReportRemoteError(result, entry->conn, setup);
+		}
+		PQclear(result);
+	}
+	pfree(errors);
+	pfree(pending);
 }
 
 PGresult *

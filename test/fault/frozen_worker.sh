@@ -81,10 +81,13 @@ session connect_routed "" "SELECT v FROM t WHERE k = $k3;"
 session connect_in_transaction "" "BEGIN;
 SELECT v FROM t WHERE k = $k3;
 ROLLBACK;"
+# A multi-shard read's new pool connections to every worker, made at once: worker 1's are made,
+# worker 2's time out, and the error names worker 2.
+session connect_scan "" "SELECT count(*) FROM t;"
 session connect_timeout_by_statement "" "SET fdwshard.connect_timeout = '30s';
 SET statement_timeout = '1s';
 SELECT v FROM t WHERE k = $k3;"
-for _ in $(seq 1 200); do [ "$(ls "$work"/*.ready 2>/dev/null | wc -l)" -ge 13 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(ls "$work"/*.ready 2>/dev/null | wc -l)" -ge 14 ] && break; sleep 0.05; done
 
 postmaster=$(head -1 "$CLUSTER_DIR/worker2/postmaster.pid")
 frozen=("$postmaster" $(pgrep -P "$postmaster"))
@@ -102,7 +105,7 @@ sleep 1
 q "$COORDINATOR_PORT" $db "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE application_name IN ('cancelled', 'cancelled_in_transaction') AND state = 'active'" >"$work/cancel.out"
 check "both waiting sessions were sent a cancel" "2" "$(cat "$work/cancel.out")"
 
-for name in routed in_transaction in_new_transaction in_savepoint cancelled cancelled_in_transaction connect_routed connect_in_transaction connect_timeout_by_statement scan scan_in_transaction scan_repeatable_read scan_combined; do
+for name in routed in_transaction in_new_transaction in_savepoint cancelled cancelled_in_transaction connect_routed connect_in_transaction connect_scan connect_timeout_by_statement scan scan_in_transaction scan_repeatable_read scan_combined; do
 	for _ in $(seq 1 200); do [ -f "$work/$name.end" ] && break; sleep 0.05; done
 done
 
@@ -130,6 +133,10 @@ check_contains "connect (fdwshard's connection): the error names the node" "whil
 within connect_in_transaction 5
 check_contains "connect (postgres_fdw's connection): timeout" "timeout expired" "$(cat "$work/connect_in_transaction.out")"
 check_contains "connect (postgres_fdw's connection): the error names the node" "while waiting for node 3 ($node3)" "$(cat "$work/connect_in_transaction.out")"
+within connect_scan 4.5
+check_contains "connect (a multi-shard read's pool): timeout" 'could not connect to server "fdwshard_node_3"' "$(cat "$work/connect_scan.out")"
+check_contains "connect (a multi-shard read's pool): after fdwshard.connect_timeout" "timeout expired after 3000 ms" "$(cat "$work/connect_scan.out")"
+check_contains "connect (a multi-shard read's pool): the error names the node" "while connecting to node 3 ($node3)" "$(cat "$work/connect_scan.out")"
 within connect_timeout_by_statement 2.5
 check_contains "connect cut short by statement_timeout" "canceling statement due to statement timeout" "$(cat "$work/connect_timeout_by_statement.out")"
 

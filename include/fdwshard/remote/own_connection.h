@@ -29,15 +29,27 @@ struct OwnConnection
 	BudgetSlot slot;              /* its place in the connection budget */
 	TimestampTz last_used;        /* when it was last handed out */
 	LocalTransactionId used_lxid; /* the local transaction it was last handed out in */
+	bool connecting;              /* started by GetOwnConnection(defer): FinishOwnConnecting completes it */
+	bool password_checked;        /* it must have used a password (a non-superuser's mapping requires one) */
 };
 
 /*
  * Connection index of the current user to serverid, connected if needed (bounded by
  * fdwshard.connect_timeout, interruptible). A new connection takes a slot of the budget: with
  * wait, waits for one; without, returns NULL when the budget is spent. NULL too when the
- * connection is lent to a run (a statement running inside another's shard work).
+ * connection is lent to a run (a statement running inside another's shard work). With defer, a
+ * new connection is only started (connecting): FinishOwnConnecting completes it, with others.
  */
-OwnConnection *GetOwnConnection(Oid serverid, int index, bool wait);
+OwnConnection *GetOwnConnection(Oid serverid, int index, bool wait, bool defer = false);
+
+/*
+ * Completes the started (connecting) connections among entries at once: connects them
+ * concurrently, bounded by fdwshard.connect_timeout and interruptible, then sends each its session
+ * setup and reads them all. A session's first multi-shard read opened its pool connections one
+ * after the other before: 32 of them, a few ms each, were most of its time. When one fails, every
+ * connection of entries that was connecting is closed and the first failure raised, naming its node.
+ */
+void FinishOwnConnecting(OwnConnection *const *entries, int count);
 
 /*
  * Reads every result of the command sent on connection, returning the last (free with PQclear).
