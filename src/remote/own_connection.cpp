@@ -359,7 +359,8 @@ PollConnecting(OwnConnection *const *pending, int count, char **errors, NodeCont
 			if (done[k])
 				continue;
 			PGconn *conn = pending[k]->conn;
-			if (PQstatus(conn) == CONNECTION_BAD || polled[k] == PGRES_POLLING_FAILED)
+			if (PQstatus(conn) == CONNECTION_BAD || polled[k] == PGRES_POLLING_FAILED ||
+			    PQsocket(conn) == PGINVALID_SOCKET)
 			{
 				errors[k] = pchomp(PQerrorMessage(conn));
 				done[k] = true;
@@ -481,7 +482,9 @@ GetOwnConnection(Oid serverid, int index, bool wait, bool defer)
 	}
 	if (entry->lent)
 		return NULL;
-	if (entry->conn != NULL && (entry->in_flight || entry->stale || PQstatus(entry->conn) != CONNECTION_OK))
+	/* connecting: started for a run that ended before completing it, so without its session setup. */
+	if (entry->conn != NULL &&
+	    (entry->in_flight || entry->stale || entry->connecting || PQstatus(entry->conn) != CONNECTION_OK))
 		Disconnect(entry);
 	entry->used_lxid = MyProc->lxid;
 	entry->last_used = GetCurrentTimestamp();
@@ -511,7 +514,10 @@ FinishOwnConnecting(OwnConnection *const *entries, int count)
 		if (entries[i] != NULL && entries[i]->connecting)
 			pending[pending_count++] = entries[i];
 	if (pending_count == 0)
+	{
+		pfree(pending);
 		return;
+	}
 
 	char **errors = (char **) palloc0(sizeof(char *) * pending_count);
 	NodeContext context;
@@ -543,6 +549,8 @@ FinishOwnConnecting(OwnConnection *const *entries, int count)
 			                errdetail_internal("%s", errors[k])));
 		}
 	for (int k = 0; k < pending_count; k++)
+		RecordNodeOk(pending[k]->serverid);
+	for (int k = 0; k < pending_count; k++)
 	{
 		OwnConnection *entry = pending[k];
 		if (entry->password_checked && !PQconnectionUsedPassword(entry->conn))
@@ -562,7 +570,6 @@ FinishOwnConnecting(OwnConnection *const *entries, int count)
 	for (int k = 0; k < pending_count; k++)
 	{
 		OwnConnection *entry = pending[k];
-		RecordNodeOk(entry->serverid);
 		entry->connecting = false;
 		entry->in_flight = true; /* until its result is read: an error on the way leaves it to be reconnected */
 		if (!PQsendQuery(entry->conn, setup))
