@@ -35,22 +35,16 @@ check "the rows" "$k1:1 $k2:3" "$(q "$COORDINATOR_PORT" $db "SELECT string_agg(k
 
 # A PREPARE that fails on the worker: the table is renamed away between two executions of a
 # new session's statement; the same session runs it again once the table is back.
-fifo=$(mktemp -u); mkfifo "$fifo"; chmod 666 "$fifo"
-outfile=$(mktemp); chmod 666 "$outfile"
-psql_on "$COORDINATOR_PORT" -d $db -tA <"$fifo" >"$outfile" 2>&1 &
-session=$!
-exec 7>"$fifo"
+session_open "$COORDINATOR_PORT" $db
 echo "PREPARE get(int) AS SELECT v FROM kv WHERE k = \$1;" >&7
 q "$WORKER1_PORT" $db "ALTER TABLE public.$shard RENAME TO moved_away" >/dev/null
 echo "EXECUTE get($k1);" >&7
-echo "SELECT 'renamed back';" >&7
-until grep -q 'renamed back' "$outfile"; do sleep 0.1; done
+session_mark "renamed back"
 q "$WORKER1_PORT" $db "ALTER TABLE public.moved_away RENAME TO $shard" >/dev/null
 echo "EXECUTE get($k1);" >&7
 echo "EXECUTE get($k2);" >&7
-exec 7>&-
-wait $session
-out=$(cat "$outfile"); rm -f "$fifo" "$outfile"
+session_close
+out=$session_text
 check_contains "with the table away the worker's PREPARE fails" "does not exist" "$out"
 check "with the table back the same session reads both rows" "1 3" \
 	"$(sed -n '/renamed back/,$p' <<<"$out" | grep -E '^[0-9]+$' | tr '\n' ' ' | sed 's/ $//')"

@@ -52,26 +52,18 @@ check "measured again once it is back" "6" "$(q "$COORDINATOR_PORT" $db "SELECT 
 # A multi-shard read that cannot connect to a stopped worker gives back the pool connections it
 # took on the others first: once the worker is back, the same session's reads use them again,
 # and worker 1 holds no more than fdwshard.pool_size of its connections (they leaked before).
-fifo=$(mktemp -u); mkfifo "$fifo"; chmod 666 "$fifo"
-outfile=$(mktemp); chmod 666 "$outfile"
-psql_on "$COORDINATOR_PORT" -d $db -tA <"$fifo" >"$outfile" 2>&1 &
-session=$!
-exec 7>"$fifo"
+session_open "$COORDINATOR_PORT" $db
 echo "SET fdwshard.pool_size = 2;" >&7
-echo "SELECT 'ready';" >&7
-until grep -q '^ready$' "$outfile"; do sleep 0.1; done
+session_mark ready
 node_stop worker2 7>&-
 echo "SELECT count(*) FROM t;" >&7
-echo "SELECT 'failed';" >&7
-until grep -q '^failed$' "$outfile"; do sleep 0.1; done
+session_mark failed
 node_restart worker2 7>&- # the server must not hold the session's input open
 for _ in 1 2 3; do echo "SELECT count(*) FROM t;" >&7; done
-echo "SELECT 'done';" >&7
-until grep -q '^done$' "$outfile"; do sleep 0.1; done
+session_mark done
 pool=$(q "$WORKER1_PORT" $db "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fdwshard' AND datname = '$db'")
-exec 7>&-
-wait $session
-out=$(cat "$outfile"); rm -f "$fifo" "$outfile"
+session_close
+out=$session_text
 check_contains "a read while worker 2 is down fails naming it" 'could not connect to server "fdwshard_node_3"' "$out"
 check "once it is back the session reads all rows, three times" "1000 1000 1000" \
 	"$(sed -n '/^failed$/,$p' <<<"$out" | grep -xE '[0-9]+' | tr '\n' ' ' | sed 's/ $//')"
