@@ -208,6 +208,92 @@ CheckInterruptsOrFinish(PGconn *conn)
 	PG_END_TRY();
 }
 
+/*
+ * Polls conns (started with PQconnectStartParams) until each is made or failed (errors[k] set),
+ * all at once; fdwshard.connect_timeout bounds them together. An interrupt raises; the caller
+ * closes what is still half-open. context (or NULL) is kept naming the node of serverids still
+ * connecting, for that error.
+ */
+void
+PollConnecting(PGconn *const *conns, int count, char **errors, const Oid *serverids, NodeContext *context)
+{
+	PostgresPollingStatusType *polled = (PostgresPollingStatusType *) palloc(sizeof(PostgresPollingStatusType) * count);
+	bool *done = (bool *) palloc0(sizeof(bool) * count);
+	for (int k = 0; k < count; k++)
+		polled[k] = PGRES_POLLING_WRITING;
+	WaitEvent *events = (WaitEvent *) palloc(sizeof(WaitEvent) * (count + 2));
+	TimestampTz deadline =
+	    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
+
+	for (;;)
+	{
+		int waiting = 0;
+		for (int k = 0; k < count; k++)
+		{
+			if (done[k])
+				continue;
+			PGconn *conn = conns[k];
+			if (PQstatus(conn) == CONNECTION_BAD || polled[k] == PGRES_POLLING_FAILED ||
+			    PQsocket(conn) == PGINVALID_SOCKET)
+			{
+				errors[k] = pchomp(PQerrorMessage(conn));
+				done[k] = true;
+			}
+			else if (polled[k] == PGRES_POLLING_OK)
+				done[k] = true;
+			else if (waiting++ == 0 && context != NULL && context->serverid != serverids[k])
+			{
+				context->serverid = serverids[k];
+				context->node = NodeName(serverids[k]);
+			}
+		}
+		if (waiting == 0)
+			break;
+		long timeout = -1L;
+		if (deadline != 0)
+		{
+			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+			if (timeout <= 0)
+			{
+				for (int k = 0; k < count; k++)
+					if (!done[k])
+						errors[k] =
+						    psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms);
+				break;
+			}
+		}
+		/* A connection's socket can change while it tries the host's next address: a set per wait. */
+		WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, waiting + 2);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int k = 0; k < count; k++)
+			if (!done[k])
+				AddWaitEventToSet(set, polled[k] == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
+				                  PQsocket(conns[k]), NULL, &done[k]);
+		int fired = WaitEventSetWait(set, timeout, events, waiting + 2, PG_WAIT_EXTENSION);
+		FreeWaitEventSet(set);
+		bool latched = false;
+		for (int i = 0; i < fired; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+				latched = true;
+			else if (events[i].user_data != NULL)
+			{
+				int k = (int) ((bool *) events[i].user_data - done);
+				polled[k] = PQconnectPoll(conns[k]);
+			}
+		}
+		if (latched)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	pfree(events);
+	pfree(done);
+	pfree(polled);
+}
+
 } // namespace
 
 PGconn *
@@ -216,39 +302,19 @@ ConnectInterruptibly(const char *const *keywords, const char *const *values, cha
 	PGconn *conn = PQconnectStartParams(keywords, values, false);
 	if (conn == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-
-	TimestampTz deadline =
-	    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
-	PostgresPollingStatusType polled = PGRES_POLLING_WRITING;
-	bool timed_out = false;
-	while (PQstatus(conn) != CONNECTION_BAD && polled != PGRES_POLLING_OK && polled != PGRES_POLLING_FAILED)
+	*error = NULL;
+	PG_TRY();
 	{
-		int io = polled == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-		long timeout = -1L;
-		if (deadline != 0)
-		{
-			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			if (timeout <= 0)
-			{
-				timed_out = true;
-				break;
-			}
-		}
-		int events =
-		    WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | io | (deadline != 0 ? WL_TIMEOUT : 0),
-		                      PQsocket(conn), timeout, PG_WAIT_EXTENSION);
-		if (events & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			CheckInterruptsOrFinish(conn);
-		}
-		if (events & io)
-			polled = PQconnectPoll(conn);
+		PollConnecting(&conn, 1, error, NULL, NULL);
 	}
-	if (timed_out || PQstatus(conn) != CONNECTION_OK)
+	PG_CATCH();
 	{
-		*error = timed_out ? psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms)
-		                   : pchomp(PQerrorMessage(conn));
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (*error != NULL)
+	{
 		PQfinish(conn);
 		return NULL;
 	}
@@ -333,91 +399,6 @@ CloseConnecting(OwnConnection *const *pending, int count)
 	for (int k = 0; k < count; k++)
 		if (pending[k]->connecting)
 			Disconnect(pending[k]);
-}
-
-/*
- * Polls pending's connections until each is made or failed (errors[k] set), all at once;
- * fdwshard.connect_timeout bounds them together. context names a node still connecting, for an
- * interrupt's error.
- */
-void
-PollConnecting(OwnConnection *const *pending, int count, char **errors, NodeContext *context)
-{
-	PostgresPollingStatusType *polled = (PostgresPollingStatusType *) palloc(sizeof(PostgresPollingStatusType) * count);
-	bool *done = (bool *) palloc0(sizeof(bool) * count);
-	for (int k = 0; k < count; k++)
-		polled[k] = PGRES_POLLING_WRITING;
-	WaitEvent *events = (WaitEvent *) palloc(sizeof(WaitEvent) * (count + 2));
-	TimestampTz deadline =
-	    connect_timeout_ms > 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), connect_timeout_ms) : 0;
-
-	for (;;)
-	{
-		int waiting = 0;
-		for (int k = 0; k < count; k++)
-		{
-			if (done[k])
-				continue;
-			PGconn *conn = pending[k]->conn;
-			if (PQstatus(conn) == CONNECTION_BAD || polled[k] == PGRES_POLLING_FAILED ||
-			    PQsocket(conn) == PGINVALID_SOCKET)
-			{
-				errors[k] = pchomp(PQerrorMessage(conn));
-				done[k] = true;
-			}
-			else if (polled[k] == PGRES_POLLING_OK)
-				done[k] = true;
-			else if (waiting++ == 0 && context->serverid != pending[k]->serverid)
-			{
-				context->serverid = pending[k]->serverid;
-				context->node = NodeName(pending[k]->serverid);
-			}
-		}
-		if (waiting == 0)
-			break;
-		long timeout = -1L;
-		if (deadline != 0)
-		{
-			timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-			if (timeout <= 0)
-			{
-				for (int k = 0; k < count; k++)
-					if (!done[k])
-						errors[k] =
-						    psprintf("timeout expired after %d ms (fdwshard.connect_timeout)", connect_timeout_ms);
-				break;
-			}
-		}
-		/* A connection's socket can change while it tries the host's next address: a set per wait. */
-		WaitEventSet *set = CreateWaitEventSet(CurrentMemoryContext, waiting + 2);
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		for (int k = 0; k < count; k++)
-			if (!done[k])
-				AddWaitEventToSet(set, polled[k] == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
-				                  PQsocket(pending[k]->conn), NULL, &done[k]);
-		int fired = WaitEventSetWait(set, timeout, events, waiting + 2, PG_WAIT_EXTENSION);
-		FreeWaitEventSet(set);
-		bool latched = false;
-		for (int i = 0; i < fired; i++)
-		{
-			if (events[i].events & WL_LATCH_SET)
-				latched = true;
-			else if (events[i].user_data != NULL)
-			{
-				int k = (int) ((bool *) events[i].user_data - done);
-				polled[k] = PQconnectPoll(pending[k]->conn);
-			}
-		}
-		if (latched)
-		{
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	pfree(events);
-	pfree(done);
-	pfree(polled);
 }
 
 /* Opens entry's connection as user, in a budget slot taken by the caller (given back on failure). */
@@ -520,11 +501,18 @@ FinishOwnConnecting(OwnConnection *const *entries, int count)
 	}
 
 	char **errors = (char **) palloc0(sizeof(char *) * pending_count);
+	PGconn **conns = (PGconn **) palloc(sizeof(PGconn *) * pending_count);
+	Oid *serverids = (Oid *) palloc(sizeof(Oid) * pending_count);
+	for (int k = 0; k < pending_count; k++)
+	{
+		conns[k] = pending[k]->conn;
+		serverids[k] = pending[k]->serverid;
+	}
 	NodeContext context;
-	PushNodeContext(&context, pending[0]->serverid, "while connecting to");
+	PushNodeContext(&context, serverids[0], "while connecting to");
 	PG_TRY();
 	{
-		PollConnecting(pending, pending_count, errors, &context);
+		PollConnecting(conns, pending_count, errors, serverids, &context);
 	}
 	PG_CATCH();
 	{
@@ -534,22 +522,24 @@ FinishOwnConnecting(OwnConnection *const *entries, int count)
 	PG_END_TRY();
 	PopNodeContext(&context);
 
+	int failed = -1;
 	for (int k = 0; k < pending_count; k++)
+	{
 		if (errors[k] != NULL)
-		{
-			/* The others have no session setup yet: none is kept. */
-			for (int j = 0; j < pending_count; j++)
-				if (errors[j] != NULL)
-					RecordNodeFailure(pending[j]->serverid, errors[j]);
-			Oid serverid = pending[k]->serverid;
-			CloseConnecting(pending, pending_count);
-			PushNodeContext(&context, serverid, "while connecting to");
-			ereport(ERROR, (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-			                errmsg("could not connect to server \"%s\"", GetForeignServer(serverid)->servername),
-			                errdetail_internal("%s", errors[k])));
-		}
-	for (int k = 0; k < pending_count; k++)
-		RecordNodeOk(pending[k]->serverid);
+			RecordNodeFailure(serverids[k], errors[k]);
+		else
+			RecordNodeOk(serverids[k]);
+		if (errors[k] != NULL && failed < 0)
+			failed = k;
+	}
+	if (failed >= 0)
+	{
+		CloseConnecting(pending, pending_count); /* the others have no session setup yet: none is kept */
+		PushNodeContext(&context, serverids[failed], "while connecting to");
+		ereport(ERROR, (errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+		                errmsg("could not connect to server \"%s\"", GetForeignServer(serverids[failed])->servername),
+		                errdetail_internal("%s", errors[failed])));
+	}
 	for (int k = 0; k < pending_count; k++)
 	{
 		OwnConnection *entry = pending[k];
@@ -586,6 +576,8 @@ FinishOwnConnecting(OwnConnection *const *entries, int count)
 		}
 		PQclear(result);
 	}
+	pfree(serverids);
+	pfree(conns);
 	pfree(errors);
 	pfree(pending);
 }
